@@ -1,0 +1,28 @@
+//! mote-core: a `no_std` static graph of tensor ops, planned ahead of time into one arena.
+//!
+//! Build a [`Graph`], derive a [`Plan`] (inference, or a whole training step: forward, loss,
+//! backward, optimizer update), size the buffers from the plan, and run it with an
+//! [`Executor`]. Running allocates nothing; every offset was fixed when the plan was built.
+#![cfg_attr(not(test), no_std)]
+
+mod error;
+mod exec;
+mod graph;
+mod init;
+pub mod ops;
+mod optim;
+mod plan;
+mod rng;
+mod shape;
+
+pub use error::{Error, Result};
+pub use exec::{f32_arena_from_bytes, Executor};
+pub use graph::{Graph, Node, NodeId, NodeKind, MAX_INPUTS};
+pub use init::Init;
+pub use optim::Optimizer;
+pub use plan::{MemoryReport, Mode, Plan, Step};
+pub use rng::Rng;
+pub use shape::Shape;
+
+/// Bytes per stored value (everything is f32 for now).
+pub const BYTES_PER_VALUE: usize = core::mem::size_of::<f32>();

@@ -1,0 +1,106 @@
+//! `conv2d`: NCHW cross-correlation with stride and zero padding, bias optional (PyTorch's
+//! nn.Conv2d with groups = 1, dilation = 1).
+
+use super::{expect_inputs, expect_shape, optional, Backward, Forward, OpKind, Saved};
+use crate::{Error, Graph, Init, NodeId, Result, Shape};
+use mote_kernels::{conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32, sum_channels_f32, Conv2dParams};
+
+/// Convolution hyper-parameters; the kernel size comes from the weight `[out_c, in_c, kh, kw]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// `[stride_h, stride_w]`, each ≥ 1.
+    pub stride: [usize; 2],
+    /// `[pad_h, pad_w]`, zeros added on both sides.
+    pub padding: [usize; 2],
+}
+
+const NAME: &str = "conv2d";
+
+impl Conv2d {
+    fn params(&self, x: Shape, w: Shape) -> Conv2dParams {
+        Conv2dParams {
+            batch: x.dim(0),
+            in_c: x.dim(1),
+            in_h: x.dim(2),
+            in_w: x.dim(3),
+            out_c: w.dim(0),
+            kernel_h: w.dim(2),
+            kernel_w: w.dim(3),
+            stride_h: self.stride[0],
+            stride_w: self.stride[1],
+            pad_h: self.padding[0],
+            pad_w: self.padding[1],
+        }
+    }
+}
+
+impl OpKind for Conv2d {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+        expect_inputs(NAME, inputs, 2, 3, "x, weight and an optional bias")?;
+        let (x, w) = (inputs[0], inputs[1]);
+        if x.rank() != 4 {
+            return Err(Error::InvalidShape { op: NAME, shape: x, expected: "input [B, C, H, W]" });
+        }
+        if w.rank() != 4 || w.dim(1) != x.dim(1) {
+            return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "weight [out_c, in_c, kh, kw] with in_c = the channels of x" });
+        }
+        if self.stride.contains(&0) {
+            return Err(Error::InvalidArgument { op: NAME, expected: "stride ≥ 1" });
+        }
+        if x.dim(2) + 2 * self.padding[0] < w.dim(2) || x.dim(3) + 2 * self.padding[1] < w.dim(3) {
+            return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "a kernel no larger than the padded input" });
+        }
+        if let Some(&b) = inputs.get(2) {
+            expect_shape(NAME, b, &[w.dim(0)], "bias [out_c]")?;
+        }
+        let p = self.params(x, w);
+        Shape::new(&[p.batch, p.out_c, p.out_h(), p.out_w()])
+    }
+    fn saved(&self) -> Saved {
+        Saved::inputs(&[0, 1])
+    }
+    fn forward(&self, f: Forward<'_>) -> Result<()> {
+        let p = self.params(f.shapes[0], f.shapes[1]);
+        conv2d_f32(&p, f.inputs[0], f.inputs[1], optional(&f.inputs, f.n_inputs, 2), f.out);
+        Ok(())
+    }
+    fn backward(&self, b: Backward<'_>) -> Result<()> {
+        let p = self.params(b.shapes[0], b.shapes[1]);
+        let [dx, dw, db, ..] = b.grads;
+        if let Some(dx) = dx {
+            conv2d_backward_input_f32(&p, b.dout, b.inputs[1], dx);
+        }
+        if let Some(dw) = dw {
+            conv2d_backward_weight_f32(&p, b.inputs[0], b.dout, dw);
+        }
+        if let Some(db) = db {
+            sum_channels_f32(p.batch, p.out_c, p.out_h() * p.out_w(), b.dout, db);
+        }
+        Ok(())
+    }
+    fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
+        let w = inputs[1];
+        out.numel() * w.dim(1) * w.dim(2) * w.dim(3)
+    }
+}
+
+impl<const N: usize> Graph<N> {
+    /// `conv2d` with `out_c` filters of `kernel = [kh, kw]`: creates a Kaiming-uniform weight
+    /// `[out_c, in_c, kh, kw]` and, with `bias`, a zero bias `[out_c]`.
+    pub fn conv2d(&mut self, x: NodeId, out_c: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], bias: bool) -> Result<NodeId> {
+        let in_c = self.shape(x)?.dim(1);
+        let op = super::Op::Conv2d(Conv2d { stride, padding });
+        self.atomically(|g| {
+            let w = g.param(&[out_c, in_c, kernel[0], kernel[1]], Init::KaimingUniform)?;
+            if bias {
+                let b = g.param(&[out_c], Init::Zeros)?;
+                g.push_op(op, &[x, w, b])
+            } else {
+                g.push_op(op, &[x, w])
+            }
+        })
+    }
+}

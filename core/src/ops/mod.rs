@@ -1,0 +1,197 @@
+//! The op list. Each op lives in one file with its shape rule, forward, backward, the
+//! tensors its backward needs, and its graph-builder method (which creates its parameters).
+
+mod batchnorm;
+mod binary;
+mod conv2d;
+mod cross_entropy;
+mod dropout;
+mod global_avgpool;
+mod layernorm;
+mod linear;
+mod matmul;
+mod mse;
+mod pointwise;
+mod pool2d;
+mod reshape;
+mod softmax;
+
+pub use batchnorm::BatchNorm;
+pub use binary::Binary;
+pub use conv2d::Conv2d;
+pub use cross_entropy::CrossEntropy;
+pub use dropout::Dropout;
+pub use global_avgpool::GlobalAvgPool;
+pub use layernorm::LayerNorm;
+pub use linear::Linear;
+pub use matmul::MatMul;
+pub use mote_kernels::{BinaryOp, Pointwise};
+pub use mse::Mse;
+pub use pool2d::{Pool2d, PoolKind};
+pub use reshape::Reshape;
+pub use softmax::Softmax;
+
+use crate::graph::MAX_INPUTS;
+use crate::plan::Mode;
+use crate::rng::NoiseKey;
+use crate::{Error, Result, Shape};
+
+/// Which forward tensors an op's backward reads: a bit per input, and the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Saved {
+    pub inputs: u8,
+    pub output: bool,
+}
+
+impl Saved {
+    pub(crate) const NOTHING: Saved = Saved { inputs: 0, output: false };
+    pub(crate) const OUTPUT: Saved = Saved { inputs: 0, output: true };
+    /// The inputs at `positions`.
+    pub(crate) const fn inputs(positions: &[usize]) -> Saved {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < positions.len() {
+            bits |= 1 << positions[i];
+            i += 1;
+        }
+        Saved { inputs: bits, output: false }
+    }
+    /// Whether the input at `position` is read by the backward.
+    pub fn input(&self, position: usize) -> bool {
+        self.inputs & (1 << position) != 0
+    }
+}
+
+/// What a forward kernel call sees: its inputs, its output, and the run's mode and noise.
+pub struct Forward<'a> {
+    /// Input values; empty for inputs handed out as `state` instead.
+    pub inputs: [&'a [f32]; MAX_INPUTS],
+    /// Mutable state inputs (batchnorm running statistics in training mode).
+    pub state: [Option<&'a mut [f32]>; MAX_INPUTS],
+    pub shapes: [Shape; MAX_INPUTS],
+    pub n_inputs: usize,
+    pub out: &'a mut [f32],
+    pub out_shape: Shape,
+    pub mode: Mode,
+    pub(crate) noise: NoiseKey,
+}
+
+/// What a backward kernel call sees: the saved forward tensors, the output's gradient, and
+/// the gradients of the inputs that need one (accumulated into).
+pub struct Backward<'a> {
+    /// Values of the inputs the op saved (see [`OpKind::saved`]); empty otherwise.
+    pub inputs: [&'a [f32]; MAX_INPUTS],
+    pub shapes: [Shape; MAX_INPUTS],
+    pub n_inputs: usize,
+    /// The output value if the op saved it; empty otherwise.
+    pub out: &'a [f32],
+    pub out_shape: Shape,
+    /// Gradient of the loss with respect to the output.
+    pub dout: &'a [f32],
+    /// Gradients of the inputs that need one; add into them.
+    pub grads: [Option<&'a mut [f32]>; MAX_INPUTS],
+    pub mode: Mode,
+    pub(crate) noise: NoiseKey,
+}
+
+/// The optional input at `position`, if the op was given one.
+pub(crate) fn optional<'a>(inputs: &[&'a [f32]; MAX_INPUTS], n: usize, position: usize) -> Option<&'a [f32]> {
+    (position < n).then(|| inputs[position])
+}
+
+/// The behaviour every op has.
+pub trait OpKind {
+    /// Name used in errors and reports.
+    fn name(&self) -> &'static str;
+    /// Output shape from the input shapes, or a typed error naming the op and the shapes.
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape>;
+    /// The forward tensors the backward reads (they stay alive in the arena until then).
+    fn saved(&self) -> Saved;
+    /// Computes the output.
+    fn forward(&self, f: Forward<'_>) -> Result<()>;
+    /// Accumulates the input gradients.
+    fn backward(&self, b: Backward<'_>) -> Result<()>;
+    /// Multiply-accumulates of one forward pass (for reports).
+    fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
+        let _ = inputs;
+        out.numel()
+    }
+}
+
+/// Every op of mote.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    Linear(Linear),
+    MatMul(MatMul),
+    Binary(Binary),
+    Pointwise(Pointwise),
+    Conv2d(Conv2d),
+    Pool2d(Pool2d),
+    GlobalAvgPool(GlobalAvgPool),
+    Reshape(Reshape),
+    Softmax(Softmax),
+    LayerNorm(LayerNorm),
+    BatchNorm(BatchNorm),
+    Dropout(Dropout),
+    CrossEntropy(CrossEntropy),
+    Mse(Mse),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $op:ident => $call:expr) => {
+        match $self {
+            Op::Linear($op) => $call,
+            Op::MatMul($op) => $call,
+            Op::Binary($op) => $call,
+            Op::Pointwise($op) => $call,
+            Op::Conv2d($op) => $call,
+            Op::Pool2d($op) => $call,
+            Op::GlobalAvgPool($op) => $call,
+            Op::Reshape($op) => $call,
+            Op::Softmax($op) => $call,
+            Op::LayerNorm($op) => $call,
+            Op::BatchNorm($op) => $call,
+            Op::Dropout($op) => $call,
+            Op::CrossEntropy($op) => $call,
+            Op::Mse($op) => $call,
+        }
+    };
+}
+
+impl OpKind for Op {
+    fn name(&self) -> &'static str {
+        dispatch!(self, op => op.name())
+    }
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+        dispatch!(self, op => op.output_shape(inputs))
+    }
+    fn saved(&self) -> Saved {
+        dispatch!(self, op => op.saved())
+    }
+    fn forward(&self, f: Forward<'_>) -> Result<()> {
+        dispatch!(self, op => op.forward(f))
+    }
+    fn backward(&self, b: Backward<'_>) -> Result<()> {
+        dispatch!(self, op => op.backward(b))
+    }
+    fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
+        dispatch!(self, op => op.macs(inputs, out))
+    }
+}
+
+/// Checks an op got between `min` and `max` inputs.
+pub(crate) fn expect_inputs(op: &'static str, inputs: &[Shape], min: usize, max: usize, expected: &'static str) -> Result<()> {
+    if inputs.len() < min || inputs.len() > max {
+        return Err(Error::InputCount { op, expected, got: inputs.len() });
+    }
+    Ok(())
+}
+
+/// Checks a parameter shape equals the one the op needs.
+pub(crate) fn expect_shape(op: &'static str, got: Shape, want: &[usize], expected: &'static str) -> Result<()> {
+    if got.dims() != want {
+        let want = Shape::new(want)?;
+        return Err(Error::ShapeMismatch { op, left: got, right: want, expected });
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Pointwise ops `relu`, `leaky_relu`, `sigmoid`, `tanh`, `exp`, `square`: one shape rule
+//! (identity), derivatives from the input or the output.
+
+use super::{expect_inputs, Backward, Forward, Op, OpKind, Saved};
+use crate::{Error, Graph, NodeId, Result, Shape};
+use mote_kernels::{pointwise_backward_f32, pointwise_f32, Pointwise};
+
+impl OpKind for Pointwise {
+    fn name(&self) -> &'static str {
+        match self {
+            Pointwise::Relu => "relu",
+            Pointwise::LeakyRelu(_) => "leaky_relu",
+            Pointwise::Sigmoid => "sigmoid",
+            Pointwise::Tanh => "tanh",
+            Pointwise::Exp => "exp",
+            Pointwise::Square => "square",
+        }
+    }
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+        expect_inputs(self.name(), inputs, 1, 1, "one input")?;
+        if let Pointwise::LeakyRelu(k) = *self {
+            if !(0.0..1.0).contains(&k) {
+                return Err(Error::InvalidArgument { op: "leaky_relu", expected: "slope in [0, 1)" });
+            }
+        }
+        Ok(inputs[0])
+    }
+    fn saved(&self) -> Saved {
+        if self.derivative_needs_input() {
+            Saved::inputs(&[0])
+        } else {
+            Saved::OUTPUT
+        }
+    }
+    fn forward(&self, f: Forward<'_>) -> Result<()> {
+        pointwise_f32(*self, f.inputs[0], f.out);
+        Ok(())
+    }
+    fn backward(&self, b: Backward<'_>) -> Result<()> {
+        if let [Some(dx), ..] = b.grads {
+            pointwise_backward_f32(*self, b.inputs[0], b.out, b.dout, dx);
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> Graph<N> {
+    fn pointwise(&mut self, f: Pointwise, x: NodeId) -> Result<NodeId> {
+        self.push_op(Op::Pointwise(f), &[x])
+    }
+    /// `max(x, 0)`.
+    pub fn relu(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Relu, x)
+    }
+    /// `max(slope·x, x)`, slope in [0, 1).
+    pub fn leaky_relu(&mut self, x: NodeId, slope: f32) -> Result<NodeId> {
+        self.pointwise(Pointwise::LeakyRelu(slope), x)
+    }
+    /// `1 / (1 + e^−x)`.
+    pub fn sigmoid(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Sigmoid, x)
+    }
+    /// `tanh(x)`.
+    pub fn tanh(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Tanh, x)
+    }
+    /// `e^x`.
+    pub fn exp(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Exp, x)
+    }
+    /// `x²`.
+    pub fn square(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Square, x)
+    }
+}

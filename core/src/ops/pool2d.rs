@@ -1,0 +1,105 @@
+//! `maxpool2d` and `avgpool2d`: NCHW pooling with kernel, stride and padding (PyTorch
+//! semantics; padding at most half the kernel; average pooling counts padding).
+
+use super::{expect_inputs, Backward, Forward, OpKind, Saved};
+use crate::{Error, Graph, NodeId, Result, Shape};
+use mote_kernels::{avgpool2d_backward_f32, avgpool2d_f32, maxpool2d_backward_f32, maxpool2d_f32, Pool2dParams};
+
+/// Max or average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// Pooling hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kind: PoolKind,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Pool2d {
+    fn params(&self, x: Shape) -> Pool2dParams {
+        Pool2dParams {
+            batch: x.dim(0),
+            channels: x.dim(1),
+            in_h: x.dim(2),
+            in_w: x.dim(3),
+            kernel_h: self.kernel[0],
+            kernel_w: self.kernel[1],
+            stride_h: self.stride[0],
+            stride_w: self.stride[1],
+            pad_h: self.padding[0],
+            pad_w: self.padding[1],
+        }
+    }
+}
+
+impl OpKind for Pool2d {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "maxpool2d",
+            PoolKind::Avg => "avgpool2d",
+        }
+    }
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+        let op = self.name();
+        expect_inputs(op, inputs, 1, 1, "one input")?;
+        let x = inputs[0];
+        if x.rank() != 4 {
+            return Err(Error::InvalidShape { op, shape: x, expected: "input [B, C, H, W]" });
+        }
+        if self.kernel.contains(&0) || self.stride.contains(&0) {
+            return Err(Error::InvalidArgument { op, expected: "kernel and stride ≥ 1" });
+        }
+        if self.padding[0] > self.kernel[0] / 2 || self.padding[1] > self.kernel[1] / 2 {
+            return Err(Error::InvalidArgument { op, expected: "padding at most half the kernel" });
+        }
+        if x.dim(2) + 2 * self.padding[0] < self.kernel[0] || x.dim(3) + 2 * self.padding[1] < self.kernel[1] {
+            return Err(Error::InvalidShape { op, shape: x, expected: "an input at least as large as the kernel" });
+        }
+        let p = self.params(x);
+        Shape::new(&[p.batch, p.channels, p.out_h(), p.out_w()])
+    }
+    fn saved(&self) -> Saved {
+        match self.kind {
+            PoolKind::Max => Saved::inputs(&[0]),
+            PoolKind::Avg => Saved::NOTHING,
+        }
+    }
+    fn forward(&self, f: Forward<'_>) -> Result<()> {
+        let p = self.params(f.shapes[0]);
+        match self.kind {
+            PoolKind::Max => maxpool2d_f32(&p, f.inputs[0], f.out),
+            PoolKind::Avg => avgpool2d_f32(&p, f.inputs[0], f.out),
+        }
+        Ok(())
+    }
+    fn backward(&self, b: Backward<'_>) -> Result<()> {
+        let p = self.params(b.shapes[0]);
+        if let [Some(dx), ..] = b.grads {
+            match self.kind {
+                PoolKind::Max => maxpool2d_backward_f32(&p, b.inputs[0], b.dout, dx),
+                PoolKind::Avg => avgpool2d_backward_f32(&p, b.dout, dx),
+            }
+        }
+        Ok(())
+    }
+    fn macs(&self, _inputs: &[Shape], out: Shape) -> usize {
+        out.numel() * self.kernel[0] * self.kernel[1]
+    }
+}
+
+impl<const N: usize> Graph<N> {
+    /// `maxpool2d` (pads with −∞).
+    pub fn maxpool2d(&mut self, x: NodeId, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<NodeId> {
+        self.push_op(super::Op::Pool2d(Pool2d { kind: PoolKind::Max, kernel, stride, padding }), &[x])
+    }
+    /// `avgpool2d` (padding counted in the divisor, as PyTorch's default).
+    pub fn avgpool2d(&mut self, x: NodeId, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<NodeId> {
+        self.push_op(super::Op::Pool2d(Pool2d { kind: PoolKind::Avg, kernel, stride, padding }), &[x])
+    }
+}

@@ -1,0 +1,267 @@
+//! Plans: the ordered steps of an inference pass or a whole training step (forward, loss,
+//! backward, optimizer updates), with a fixed arena offset for every tensor.
+//!
+//! Reverse-mode autodiff is derived here, once: the backward steps run in reverse topological
+//! order, a gradient that several consumers feed is zeroed before its first contribution and
+//! accumulated, and each parameter is updated as soon as its gradient is complete, so no
+//! full gradient buffer is ever live.
+
+mod lifetimes;
+mod memory;
+
+use crate::ops::OpKind;
+use crate::{Error, Graph, NodeId, NodeKind, Optimizer, Result, BYTES_PER_VALUE};
+
+/// Whether batchnorm and dropout behave as in training or in evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// One step of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Compute an op node's output.
+    Forward(NodeId),
+    /// Set the loss gradient to 1.
+    SeedGrad(NodeId),
+    /// Zero a gradient before its first contribution.
+    ZeroGrad(NodeId),
+    /// Accumulate an op node's input gradients from its output gradient.
+    Backward(NodeId),
+    /// Apply the optimizer to a parameter whose gradient is complete.
+    Update(NodeId),
+}
+
+/// Memory a plan needs, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// The arena: activations, gradients and inputs, placed by lifetime.
+    pub arena_bytes: usize,
+    /// The largest set of arena tensors alive at one step: no placement can do better.
+    pub arena_lower_bound_bytes: usize,
+    /// Parameters and state (running statistics), stored outside the arena.
+    pub params_bytes: usize,
+    /// Optimizer state (momentum, Adam moments), stored outside the arena.
+    pub optimizer_bytes: usize,
+}
+
+/// A plan for one graph: plain data, built on the host or on the device.
+#[derive(Clone, Debug)]
+pub struct Plan<const N: usize = 64, const S: usize = 256> {
+    pub(crate) steps: heapless::Vec<Step, S>,
+    pub(crate) value_at: [Option<usize>; N],
+    pub(crate) grad_at: [Option<usize>; N],
+    pub(crate) optimizer_at: [Option<usize>; N],
+    pub(crate) kept_value: [bool; N],
+    pub(crate) kept_grad: [bool; N],
+    pub(crate) arena_len: usize,
+    pub(crate) lower_bound: usize,
+    pub(crate) mode: Mode,
+    pub(crate) optimizer: Option<Optimizer>,
+    pub(crate) optimizer_len: usize,
+    pub(crate) writes_params: bool,
+    pub(crate) nodes_len: usize,
+    pub(crate) params_len: usize,
+}
+
+/// Marks `roots` and every node they depend on.
+fn ancestors<const N: usize>(g: &Graph<N>, roots: &[NodeId]) -> Result<[bool; N]> {
+    let mut marked = [false; N];
+    for &r in roots {
+        g.node(r)?;
+        marked[r.index()] = true;
+    }
+    for i in (0..g.nodes().len()).rev() {
+        if marked[i] {
+            for &k in g.nodes()[i].inputs() {
+                marked[k.index()] = true;
+            }
+        }
+    }
+    Ok(marked)
+}
+
+impl<const N: usize, const S: usize> Plan<N, S> {
+    fn empty<const M: usize>(g: &Graph<M>, mode: Mode) -> Self {
+        Plan {
+            steps: heapless::Vec::new(),
+            value_at: [None; N],
+            grad_at: [None; N],
+            optimizer_at: [None; N],
+            kept_value: [false; N],
+            kept_grad: [false; N],
+            arena_len: 0,
+            lower_bound: 0,
+            mode,
+            optimizer: None,
+            optimizer_len: 0,
+            writes_params: false,
+            nodes_len: g.nodes().len(),
+            params_len: g.params_len(),
+        }
+    }
+
+    fn push(&mut self, step: Step) -> Result<()> {
+        self.steps.push(step).map_err(|_| Error::CapacityExceeded { what: "plan steps", capacity: S })
+    }
+
+    /// Forward steps computing `outputs`, in `mode`; the outputs stay readable after a run.
+    fn forward_steps(&mut self, g: &Graph<N>, needed: &[bool; N], outputs: &[NodeId]) -> Result<()> {
+        for (i, node) in g.nodes().iter().enumerate() {
+            if needed[i] && node.op().is_some() {
+                self.push(Step::Forward(NodeId(i as u16)))?;
+                let writes_state = node.inputs().iter().any(|&k| g.nodes()[k.index()].is_state());
+                self.writes_params |= self.mode == Mode::Train && writes_state;
+            }
+        }
+        for &o in outputs {
+            self.kept_value[o.index()] = true;
+        }
+        Ok(())
+    }
+
+    /// A forward-only plan computing `outputs` (batchnorm and dropout obey `mode`).
+    pub fn inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
+        let mut plan = Self::empty(g, mode);
+        let needed = ancestors(g, outputs)?;
+        plan.forward_steps(g, &needed, outputs)?;
+        plan.place(g)?;
+        Ok(plan)
+    }
+
+    /// A whole training step: forward (training mode), `loss`, backward, and with an
+    /// `optimizer` an update of each trainable parameter as soon as its gradient is complete.
+    /// `outputs` (e.g. logits) stay readable after a run, as does the loss. Without an
+    /// optimizer the parameter gradients stay readable instead (for gradient checks).
+    pub fn training(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
+        let loss_shape = g.shape(loss)?;
+        if loss_shape.numel() != 1 {
+            return Err(Error::LossNotScalar { shape: loss_shape });
+        }
+        if !g.node(loss)?.requires_grad {
+            return Err(Error::NothingToTrain);
+        }
+        let mut plan = Self::empty(g, Mode::Train);
+        plan.optimizer = optimizer;
+        let mut roots: heapless::Vec<NodeId, 9> = heapless::Vec::new();
+        roots.push(loss).map_err(|_| Error::CapacityExceeded { what: "plan outputs", capacity: 9 })?;
+        for &o in outputs {
+            roots.push(o).map_err(|_| Error::CapacityExceeded { what: "plan outputs", capacity: 9 })?;
+        }
+        plan.forward_steps(g, &ancestors(g, &roots)?, &roots)?;
+
+        // Gradients flow through nodes upstream of the loss that require them.
+        let upstream = ancestors(g, &[loss])?;
+        let flows = |i: usize| upstream[i] && g.nodes()[i].requires_grad;
+        // The last backward step (in backward order) contributing to each node's gradient.
+        let mut last_contributor = [usize::MAX; N];
+        for (c, node) in g.nodes().iter().enumerate().rev() {
+            if flows(c) && node.op().is_some() {
+                for &k in node.inputs() {
+                    last_contributor[k.index()] = c;
+                }
+            }
+        }
+        plan.push(Step::SeedGrad(loss))?;
+        let mut started = [false; N];
+        started[loss.index()] = true;
+        for (c, node) in g.nodes().iter().enumerate().rev() {
+            if !(flows(c) && node.op().is_some()) {
+                continue;
+            }
+            for &k in node.inputs() {
+                if flows(k.index()) && !started[k.index()] {
+                    started[k.index()] = true;
+                    plan.push(Step::ZeroGrad(k))?;
+                }
+            }
+            plan.push(Step::Backward(NodeId(c as u16)))?;
+            for &k in node.inputs() {
+                let trainable = g.nodes()[k.index()].is_trainable();
+                if trainable && optimizer.is_some() && last_contributor[k.index()] == c {
+                    plan.push(Step::Update(k))?;
+                    plan.writes_params = true;
+                }
+            }
+        }
+        for (i, node) in g.nodes().iter().enumerate() {
+            let grad_input = matches!(node.kind, NodeKind::Input { requires_grad: true });
+            plan.kept_grad[i] = started[i] && (grad_input || (node.is_trainable() && optimizer.is_none()));
+        }
+        plan.place(g)?;
+        plan.place_optimizer_state(g);
+        Ok(plan)
+    }
+
+    fn place_optimizer_state(&mut self, g: &Graph<N>) {
+        let Some(opt) = self.optimizer else { return };
+        for step in &self.steps {
+            if let Step::Update(k) = *step {
+                self.optimizer_at[k.index()] = Some(self.optimizer_len);
+                self.optimizer_len += opt.slots() * g.nodes()[k.index()].shape.numel();
+            }
+        }
+    }
+
+    /// Assigns arena offsets from the tensors' lifetimes.
+    fn place(&mut self, g: &Graph<N>) -> Result<()> {
+        let mut tensors = lifetimes::tensors::<N, S>(g, self)?;
+        let (len, lower) = memory::place_greedy(&mut tensors);
+        for t in &tensors {
+            let slot = if t.grad { &mut self.grad_at } else { &mut self.value_at };
+            slot[t.node] = Some(t.offset);
+        }
+        self.arena_len = len;
+        self.lower_bound = lower;
+        Ok(())
+    }
+
+    /// The steps, in execution order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+    /// Arena values this plan needs.
+    pub fn arena_len(&self) -> usize {
+        self.arena_len
+    }
+    /// Optimizer-state values this plan needs.
+    pub fn optimizer_len(&self) -> usize {
+        self.optimizer_len
+    }
+    /// The optimizer, if this is a training plan with updates.
+    pub fn optimizer(&self) -> Option<Optimizer> {
+        self.optimizer
+    }
+    /// Training or evaluation behaviour.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    /// Bytes of arena, its lower bound, parameters and optimizer state.
+    pub fn memory(&self) -> MemoryReport {
+        MemoryReport {
+            arena_bytes: self.arena_len * BYTES_PER_VALUE,
+            arena_lower_bound_bytes: self.lower_bound * BYTES_PER_VALUE,
+            params_bytes: self.params_len * BYTES_PER_VALUE,
+            optimizer_bytes: self.optimizer_len * BYTES_PER_VALUE,
+        }
+    }
+    /// Multiply-accumulates of the forward pass.
+    pub fn forward_macs(&self, g: &Graph<N>) -> usize {
+        let mut total = 0;
+        for step in &self.steps {
+            if let Step::Forward(id) = *step {
+                let node = &g.nodes()[id.index()];
+                if let Some(op) = node.op() {
+                    let mut shapes = [crate::Shape::default(); crate::MAX_INPUTS];
+                    for (s, &k) in shapes.iter_mut().zip(node.inputs()) {
+                        *s = g.nodes()[k.index()].shape;
+                    }
+                    total += op.macs(&shapes[..node.inputs().len()], node.shape);
+                }
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,160 @@
+//! 2-D max and average pooling, NCHW, with stride and padding (PyTorch semantics:
+//! max pooling pads with −∞, average pooling counts padded zeros in the divisor).
+
+/// Dimensions of one pooling call: input `[batch, channels, in_h, in_w]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dParams {
+    pub batch: usize,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_h: usize,
+    pub pad_w: usize,
+}
+
+impl Pool2dParams {
+    /// `(in_h + 2·pad_h − kernel_h) / stride_h + 1`.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+    }
+    /// `(in_w + 2·pad_w − kernel_w) / stride_w + 1`.
+    pub fn out_w(&self) -> usize {
+        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+    }
+    /// Calls `f(plane, out_index, window)` for every output pixel; `window` lists the input
+    /// indices (within the plane) the pooling window covers, padding excluded.
+    fn for_each_window(&self, mut f: impl FnMut(usize, usize, &mut dyn Iterator<Item = usize>)) {
+        let (oh, ow) = (self.out_h(), self.out_w());
+        for plane in 0..self.batch * self.channels {
+            for oy in 0..oh {
+                let y0 = (oy * self.stride_h) as isize - self.pad_h as isize;
+                let ys = y0.max(0) as usize..((y0 + self.kernel_h as isize).min(self.in_h as isize)) as usize;
+                for ox in 0..ow {
+                    let x0 = (ox * self.stride_w) as isize - self.pad_w as isize;
+                    let xs = x0.max(0) as usize..((x0 + self.kernel_w as isize).min(self.in_w as isize)) as usize;
+                    let w = self.in_w;
+                    let mut window = ys.clone().flat_map(|y| xs.clone().map(move |x| y * w + x));
+                    f(plane, oy * ow + ox, &mut window);
+                }
+            }
+        }
+    }
+    fn planes(&self) -> (usize, usize) {
+        (self.in_h * self.in_w, self.out_h() * self.out_w())
+    }
+}
+
+/// Index (within the plane) of the first maximum of a window, as PyTorch picks it.
+fn argmax(plane: &[f32], window: &mut dyn Iterator<Item = usize>) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for i in window {
+        // `!(v <= best)` also lets a NaN win, so NaNs propagate as in PyTorch.
+        if best.is_none_or(|b| !(plane[i] <= plane[b])) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Max pooling forward.
+pub fn maxpool2d_f32(p: &Pool2dParams, x: &[f32], y: &mut [f32]) {
+    let (ip, op) = p.planes();
+    p.for_each_window(|plane, o, window| {
+        let xin = &x[plane * ip..][..ip];
+        y[plane * op + o] = argmax(xin, window).map_or(f32::NEG_INFINITY, |i| xin[i]);
+    });
+}
+
+/// Max pooling backward: each output's gradient goes to the first maximum of its window.
+pub fn maxpool2d_backward_f32(p: &Pool2dParams, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (ip, op) = p.planes();
+    p.for_each_window(|plane, o, window| {
+        if let Some(i) = argmax(&x[plane * ip..][..ip], window) {
+            dx[plane * ip + i] += dy[plane * op + o];
+        }
+    });
+}
+
+/// Average pooling forward (divisor `kernel_h · kernel_w`, padding counted).
+pub fn avgpool2d_f32(p: &Pool2dParams, x: &[f32], y: &mut [f32]) {
+    let (ip, op) = p.planes();
+    let scale = 1.0 / (p.kernel_h * p.kernel_w) as f32;
+    p.for_each_window(|plane, o, window| {
+        let xin = &x[plane * ip..][..ip];
+        y[plane * op + o] = window.map(|i| xin[i]).sum::<f32>() * scale;
+    });
+}
+
+/// Average pooling backward.
+pub fn avgpool2d_backward_f32(p: &Pool2dParams, dy: &[f32], dx: &mut [f32]) {
+    let (ip, op) = p.planes();
+    let scale = 1.0 / (p.kernel_h * p.kernel_w) as f32;
+    p.for_each_window(|plane, o, window| {
+        let g = dy[plane * op + o] * scale;
+        for i in window {
+            dx[plane * ip + i] += g;
+        }
+    });
+}
+
+/// Global average pooling: `[planes, inner] → [planes]`.
+pub fn global_avgpool_f32(planes: usize, inner: usize, x: &[f32], y: &mut [f32]) {
+    for (o, plane) in y[..planes].iter_mut().zip(x.chunks_exact(inner)) {
+        *o = plane.iter().sum::<f32>() / inner as f32;
+    }
+}
+
+/// Global average pooling backward.
+pub fn global_avgpool_backward_f32(planes: usize, inner: usize, dy: &[f32], dx: &mut [f32]) {
+    for (&g, plane) in dy[..planes].iter().zip(dx.chunks_exact_mut(inner)) {
+        let g = g / inner as f32;
+        plane.iter_mut().for_each(|d| *d += g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(h: usize, w: usize, k: usize, s: usize, pad: usize) -> Pool2dParams {
+        Pool2dParams {
+            batch: 1,
+            channels: 1,
+            in_h: h,
+            in_w: w,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: s,
+            stride_w: s,
+            pad_h: pad,
+            pad_w: pad,
+        }
+    }
+
+    /// The worked example of issue 2, checked by hand.
+    #[test]
+    fn maxpool_worked_example() {
+        let x = [
+            2.0, 4.0, 5.0, 0.0, 2.0, 1.0, 3.0, 1.0, 3.0, 1.0, 5.0, 0.0, 0.0, 1.0, 0.0, 1.0,
+        ];
+        let mut y = [0.0; 4];
+        maxpool2d_f32(&params(4, 4, 2, 2, 0), &x, &mut y);
+        assert_eq!(y, [4.0, 5.0, 3.0, 5.0]);
+    }
+
+    /// Hand computation: 3x3 ones, kernel 2, stride 1, padding 1 → corners see 1 of 4 taps.
+    #[test]
+    fn avgpool_counts_padding_in_the_divisor() {
+        let x = [1.0; 9];
+        let p = params(3, 3, 2, 1, 1);
+        let mut y = [0.0; 16];
+        avgpool2d_f32(&p, &x, &mut y);
+        assert_eq!(y[0], 0.25);
+        assert_eq!(y[1], 0.5);
+        assert_eq!(y[5], 1.0);
+    }
+}

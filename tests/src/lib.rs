@@ -1,0 +1,1 @@
+//! Shared helpers for mote's cross-crate tests (gradient checking, small datasets).
