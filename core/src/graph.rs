@@ -93,6 +93,11 @@ impl<const N: usize> Graph<N> {
         &self.nodes
     }
 
+    /// The ids of all nodes, in topological order.
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.nodes.len()).map(|i| NodeId(i as u16))
+    }
+
     /// The node `id`.
     pub fn node(&self, id: NodeId) -> Result<&Node> {
         self.nodes.get(id.index()).ok_or(Error::UnknownNode { index: id.index() })
