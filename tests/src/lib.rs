@@ -148,3 +148,79 @@ pub fn grad_check<const N: usize>(g: &Graph<N>, loss: NodeId, feeds: &[(NodeId, 
 pub fn node_id<const N: usize>(g: &Graph<N>, index: usize) -> NodeId {
     g.node_ids().nth(index).expect("node index in range")
 }
+
+/// A classifier graph: images in, logits out, cross-entropy against labels.
+pub struct Classifier<'g, const N: usize> {
+    pub graph: &'g Graph<N>,
+    pub x: NodeId,
+    pub labels: NodeId,
+    pub logits: NodeId,
+    pub loss: NodeId,
+}
+
+impl<const N: usize> Classifier<'_, N> {
+    fn batch(&self) -> usize {
+        self.graph.shape(self.x).expect("x").dim(0)
+    }
+
+    /// Trains from parameters initialized with `seed` for `epochs` over `(data, targets)`,
+    /// shuffling with `seed` each epoch. Returns the parameters and the mean loss per epoch.
+    pub fn train(&self, optimizer: mote_core::Optimizer, data: &[f32], targets: &[f32], epochs: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let g = self.graph;
+        let plan: Plan<N> = Plan::training(g, self.loss, &[], Some(optimizer)).expect("plan");
+        let mut params = vec![0.0; g.params_len()];
+        g.init_params(&mut params, seed).expect("init");
+        let mut opt = vec![0.0; plan.optimizer_len()];
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut ex = Executor::new(g, &plan, &mut params, &mut opt, &mut arena).expect("executor");
+        ex.set_seed(seed);
+        let (batch, per) = (self.batch(), data.len() / targets.len());
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        let mut rng = Rng::new(seed);
+        let mut losses = Vec::new();
+        let (mut xb, mut yb) = (vec![0.0; batch * per], vec![0.0; batch]);
+        for _ in 0..epochs {
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            let mut total = 0.0;
+            let steps = targets.len() / batch;
+            for chunk in order.chunks_exact(batch) {
+                for (k, &s) in chunk.iter().enumerate() {
+                    xb[k * per..(k + 1) * per].copy_from_slice(&data[s * per..(s + 1) * per]);
+                    yb[k] = targets[s];
+                }
+                ex.set_input(self.x, &xb).expect("x");
+                ex.set_input(self.labels, &yb).expect("labels");
+                ex.run().expect("step");
+                total += ex.value(self.loss).expect("loss")[0];
+            }
+            losses.push(total / steps as f32);
+        }
+        drop(ex);
+        (params, losses)
+    }
+
+    /// Fraction of `(data, targets)` whose argmax logit (evaluation mode) is the label.
+    pub fn accuracy(&self, params: &[f32], data: &[f32], targets: &[f32]) -> f32 {
+        let g = self.graph;
+        let plan: Plan<N> = Plan::inference(g, &[self.logits], Mode::Eval).expect("plan");
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut ex = Executor::read_only(g, &plan, params, &mut arena).expect("executor");
+        let (batch, per) = (self.batch(), data.len() / targets.len());
+        let classes = g.shape(self.logits).expect("logits").last();
+        let mut correct = 0;
+        let full = targets.len() / batch * batch;
+        for start in (0..full).step_by(batch) {
+            ex.set_input(self.x, &data[start * per..(start + batch) * per]).expect("x");
+            ex.run().expect("run");
+            let logits = ex.value(self.logits).expect("logits");
+            for k in 0..batch {
+                let row = &logits[k * classes..(k + 1) * classes];
+                let best = (0..classes).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                correct += (best as f32 == targets[start + k]) as usize;
+            }
+        }
+        correct as f32 / full as f32
+    }
+}
