@@ -87,7 +87,13 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// An executor that may write the parameters (training, or batchnorm statistics).
     /// `params` holds [`Graph::params_len`] values, `optimizer_state` at least
     /// [`Plan::optimizer_len`] (zeroed for a fresh start), `arena` at least [`Plan::arena_len`].
-    pub fn new(graph: &'a Graph<N>, plan: &'a Plan<N, S>, params: &'a mut [f32], optimizer_state: &'a mut [f32], arena: &'a mut [f32]) -> Result<Self> {
+    pub fn new(
+        graph: &'a Graph<N>,
+        plan: &'a Plan<N, S>,
+        params: &'a mut [f32],
+        optimizer_state: &'a mut [f32],
+        arena: &'a mut [f32],
+    ) -> Result<Self> {
         Self::check(graph, plan, params.len(), optimizer_state.len(), arena.len())?;
         Ok(Self::build(graph, plan, Buffer::mutable(params), Buffer::mutable(optimizer_state), Buffer::mutable(arena)))
     }
@@ -201,7 +207,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// # Safety
     /// `r` must have passed [`Self::validate`] together with every other region viewed at
     /// the same time.
-    unsafe fn view<'s>(&'s self, r: Region) -> &'s [f32] {
+    unsafe fn view(&self, r: Region) -> &[f32] {
         // SAFETY: in bounds (validated); no live mutable view overlaps it (validated).
         unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset), r.len) }
     }
@@ -209,7 +215,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// # Safety
     /// As [`Self::view`], and the region must have been validated as mutable.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn view_mut<'s>(&'s self, r: Region) -> &'s mut [f32] {
+    unsafe fn view_mut(&self, r: Region) -> &mut [f32] {
         // SAFETY: in bounds and writable (validated); no other view overlaps it (validated);
         // the executor holds the caller's exclusive borrow for 'a.
         unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset), r.len) }

@@ -8,7 +8,9 @@ pub enum Init {
     Zeros,
     Constant(f32),
     /// N(0, std²).
-    Normal { std: f32 },
+    Normal {
+        std: f32,
+    },
     /// Kaiming (He) normal, fan_in mode, relu gain √2: std = √(2 / fan_in).
     KaimingNormal,
     /// Kaiming (He) uniform, fan_in mode, relu gain √2: bound = √(6 / fan_in).

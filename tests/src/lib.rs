@@ -100,7 +100,6 @@ pub fn grad_check<const N: usize>(g: &Graph<N>, loss: NodeId, feeds: &[(NodeId, 
             targets.push((id, ex.grad(id).expect("gradient kept").to_vec()));
         }
     }
-    drop(ex);
     assert!(!targets.is_empty(), "nothing to check");
 
     let scale = targets.iter().flat_map(|(_, g)| g.iter()).fold(0.0f32, |m, v| m.max(v.abs()));
@@ -197,7 +196,6 @@ impl<const N: usize> Classifier<'_, N> {
             }
             losses.push(total / steps as f32);
         }
-        drop(ex);
         (params, losses)
     }
 

@@ -97,7 +97,6 @@ fn a_training_step_runs_in_exactly_the_planned_arena_and_one_byte_less_is_refuse
     ex.run().unwrap();
     let loss_value = ex.value(loss).unwrap()[0];
     assert!(loss_value.is_finite() && loss_value > 0.0);
-    drop(ex);
 
     let mut params2 = vec![0.0; g.params_len()];
     let short: &mut [u8] = unsafe { std::slice::from_raw_parts_mut(backing.as_mut_ptr() as *mut u8, bytes - 1) };
@@ -152,6 +151,17 @@ fn a_tensor_with_two_consumers_gets_one_gradient_buffer_zeroed_once() {
     use mote_core::Step::*;
     // By hand: b has one gradient buffer; x's is zeroed once before b's backward adds into
     // it, and a's backward adds the second adjoint.
-    let want = [Forward(a), Forward(b), Forward(loss), SeedGrad(loss), ZeroGrad(b), Backward(loss), ZeroGrad(x), ZeroGrad(a), Backward(b), Backward(a)];
+    let want = [
+        Forward(a),
+        Forward(b),
+        Forward(loss),
+        SeedGrad(loss),
+        ZeroGrad(b),
+        Backward(loss),
+        ZeroGrad(x),
+        ZeroGrad(a),
+        Backward(b),
+        Backward(a),
+    ];
     assert_eq!(plan.steps(), &want);
 }

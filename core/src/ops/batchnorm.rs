@@ -36,7 +36,7 @@ impl OpKind for BatchNorm {
         if x.rank() != 2 && x.rank() != 4 {
             return Err(Error::InvalidShape { op: NAME, shape: x, expected: "[B, F] (1d) or [B, C, H, W] (2d)" });
         }
-        if !(self.eps >= 0.0) || !(0.0..=1.0).contains(&self.momentum) {
+        if self.eps.is_nan() || self.eps < 0.0 || !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::InvalidArgument { op: NAME, expected: "eps ≥ 0 and momentum in [0, 1]" });
         }
         for &p in &inputs[1..] {

@@ -45,7 +45,12 @@ impl OpKind for Conv2d {
             return Err(Error::InvalidShape { op: NAME, shape: x, expected: "input [B, C, H, W]" });
         }
         if w.rank() != 4 || w.dim(1) != x.dim(1) {
-            return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "weight [out_c, in_c, kh, kw] with in_c = the channels of x" });
+            return Err(Error::ShapeMismatch {
+                op: NAME,
+                left: x,
+                right: w,
+                expected: "weight [out_c, in_c, kh, kw] with in_c = the channels of x",
+            });
         }
         if self.stride.contains(&0) {
             return Err(Error::InvalidArgument { op: NAME, expected: "stride ≥ 1" });
@@ -90,7 +95,15 @@ impl OpKind for Conv2d {
 impl<const N: usize> Graph<N> {
     /// `conv2d` with `out_c` filters of `kernel = [kh, kw]`: creates a Kaiming-uniform weight
     /// `[out_c, in_c, kh, kw]` and, with `bias`, a zero bias `[out_c]`.
-    pub fn conv2d(&mut self, x: NodeId, out_c: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], bias: bool) -> Result<NodeId> {
+    pub fn conv2d(
+        &mut self,
+        x: NodeId,
+        out_c: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        bias: bool,
+    ) -> Result<NodeId> {
         let in_c = self.shape(x)?.dim(1);
         let op = super::Op::Conv2d(Conv2d { stride, padding });
         self.atomically(|g| {

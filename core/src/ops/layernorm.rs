@@ -21,7 +21,7 @@ impl OpKind for LayerNorm {
             return Err(Error::InputCount { op: NAME, expected: "x, or x with gamma and beta", got: 2 });
         }
         expect_inputs(NAME, inputs, 1, 3, "x, or x with gamma and beta")?;
-        if !(self.eps >= 0.0) {
+        if self.eps.is_nan() || self.eps < 0.0 {
             return Err(Error::InvalidArgument { op: NAME, expected: "eps ≥ 0" });
         }
         for &p in &inputs[1..] {

@@ -24,7 +24,12 @@ impl OpKind for Linear {
         expect_inputs(NAME, inputs, 2, 3, "x, weight and an optional bias")?;
         let (x, w) = (inputs[0], inputs[1]);
         if w.rank() != 2 || w.dim(1) != x.last() {
-            return Err(crate::Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "weight [out, in] with in = the last dim of x" });
+            return Err(crate::Error::ShapeMismatch {
+                op: NAME,
+                left: x,
+                right: w,
+                expected: "weight [out, in] with in = the last dim of x",
+            });
         }
         if let Some(&b) = inputs.get(2) {
             expect_shape(NAME, b, &[w.dim(0)], "bias [out]")?;

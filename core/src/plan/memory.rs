@@ -17,19 +17,16 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> (usize, usize) {
         let (placed, rest) = tensors.split_at_mut(i);
         let t = &mut rest[0];
         // Candidate offsets: 0 and the end of every placed tensor alive at the same time.
-        let conflicts = |offset: usize| {
-            placed.iter().any(|p| overlaps_in_time(p, t) && offset < p.offset + p.len && p.offset < offset + t.len)
-        };
+        let conflicts =
+            |offset: usize| placed.iter().any(|p| overlaps_in_time(p, t) && offset < p.offset + p.len && p.offset < offset + t.len);
         let candidates = core::iter::once(0).chain(placed.iter().filter(|p| overlaps_in_time(p, t)).map(|p| p.offset + p.len));
         let offset = candidates.filter(|&o| !conflicts(o)).min().unwrap_or(0);
         t.offset = offset;
         arena = arena.max(offset + t.len);
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
-    let lower = (0..=last_step)
-        .map(|s| tensors.iter().filter(|t| t.first <= s && s <= t.last).map(|t| t.len).sum::<usize>())
-        .max()
-        .unwrap_or(0);
+    let lower =
+        (0..=last_step).map(|s| tensors.iter().filter(|t| t.first <= s && s <= t.last).map(|t| t.len).sum::<usize>()).max().unwrap_or(0);
     (arena, lower)
 }
 

@@ -12,16 +12,7 @@ pub struct Transpose {
 /// `c[m, n] = op(a)[m, k] · op(b)[k, n]`, or `+=` when `accumulate`.
 ///
 /// Slices must hold at least `m*k`, `k*n` and `m*n` values.
-pub fn gemm_f32(
-    t: Transpose,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    accumulate: bool,
-) {
+pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let c = &mut c[..m * n];
     if !accumulate {
         c.fill(0.0);

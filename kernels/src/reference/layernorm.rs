@@ -11,15 +11,7 @@ fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
 }
 
 /// `y = (x − mean) / sqrt(var + eps) · gamma + beta`, per row of `cols` values.
-pub fn layernorm_f32(
-    rows: usize,
-    cols: usize,
-    eps: f32,
-    x: &[f32],
-    gamma: Option<&[f32]>,
-    beta: Option<&[f32]>,
-    y: &mut [f32],
-) {
+pub fn layernorm_f32(rows: usize, cols: usize, eps: f32, x: &[f32], gamma: Option<&[f32]>, beta: Option<&[f32]>, y: &mut [f32]) {
     for (xr, yr) in x[..rows * cols].chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
         let (mean, rstd) = row_stats(xr, eps);
         for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {

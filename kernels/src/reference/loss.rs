@@ -15,20 +15,9 @@ pub fn cross_entropy_f32(batch: usize, classes: usize, logits: &[f32], labels: &
 }
 
 /// `dlogits += dloss · (softmax(logits) − onehot(label)) / batch`.
-pub fn cross_entropy_backward_f32(
-    batch: usize,
-    classes: usize,
-    logits: &[f32],
-    labels: &[f32],
-    dloss: f32,
-    dlogits: &mut [f32],
-) {
+pub fn cross_entropy_backward_f32(batch: usize, classes: usize, logits: &[f32], labels: &[f32], dloss: f32, dlogits: &mut [f32]) {
     let scale = dloss / batch as f32;
-    for ((row, d), &label) in logits[..batch * classes]
-        .chunks_exact(classes)
-        .zip(dlogits.chunks_exact_mut(classes))
-        .zip(labels)
-    {
+    for ((row, d), &label) in logits[..batch * classes].chunks_exact(classes).zip(dlogits.chunks_exact_mut(classes)).zip(labels) {
         let (max, _) = max_and_ln_sum_exp(row);
         let sum: f32 = row.iter().map(|&v| math::exp(v - max)).sum();
         for (j, (dj, &v)) in d.iter_mut().zip(row).enumerate() {

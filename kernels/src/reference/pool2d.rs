@@ -1,6 +1,8 @@
 //! 2-D max and average pooling, NCHW, with stride and padding (PyTorch semantics:
 //! max pooling pads with −∞, average pooling counts padded zeros in the divisor).
 
+use core::cmp::Ordering;
+
 /// Dimensions of one pooling call: input `[batch, channels, in_h, in_w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2dParams {
@@ -52,8 +54,9 @@ impl Pool2dParams {
 fn argmax(plane: &[f32], window: &mut dyn Iterator<Item = usize>) -> Option<usize> {
     let mut best: Option<usize> = None;
     for i in window {
-        // `!(v <= best)` also lets a NaN win, so NaNs propagate as in PyTorch.
-        if best.is_none_or(|b| !(plane[i] <= plane[b])) {
+        // A larger value wins, and so does any NaN (incomparable), so NaNs propagate as in PyTorch.
+        let wins = |b: usize| matches!(plane[i].partial_cmp(&plane[b]), Some(Ordering::Greater) | None);
+        if best.is_none_or(wins) {
             best = Some(i);
         }
     }
@@ -121,26 +124,13 @@ mod tests {
     use super::*;
 
     fn params(h: usize, w: usize, k: usize, s: usize, pad: usize) -> Pool2dParams {
-        Pool2dParams {
-            batch: 1,
-            channels: 1,
-            in_h: h,
-            in_w: w,
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: s,
-            stride_w: s,
-            pad_h: pad,
-            pad_w: pad,
-        }
+        Pool2dParams { batch: 1, channels: 1, in_h: h, in_w: w, kernel_h: k, kernel_w: k, stride_h: s, stride_w: s, pad_h: pad, pad_w: pad }
     }
 
     /// The worked example of issue 2, checked by hand.
     #[test]
     fn maxpool_worked_example() {
-        let x = [
-            2.0, 4.0, 5.0, 0.0, 2.0, 1.0, 3.0, 1.0, 3.0, 1.0, 5.0, 0.0, 0.0, 1.0, 0.0, 1.0,
-        ];
+        let x = [2.0, 4.0, 5.0, 0.0, 2.0, 1.0, 3.0, 1.0, 3.0, 1.0, 5.0, 0.0, 0.0, 1.0, 0.0, 1.0];
         let mut y = [0.0; 4];
         maxpool2d_f32(&params(4, 4, 2, 2, 0), &x, &mut y);
         assert_eq!(y, [4.0, 5.0, 3.0, 5.0]);

@@ -35,11 +35,7 @@ pub fn max_and_ln_sum_exp(x: &[f32]) -> (f32, f32) {
 
 /// Softmax backward from its output: `dx += y ⊙ (dy − Σ dy ⊙ y)`.
 pub fn softmax_backward_f32(rows: usize, cols: usize, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-    for ((yr, gr), dr) in y[..rows * cols]
-        .chunks_exact(cols)
-        .zip(dy.chunks_exact(cols))
-        .zip(dx.chunks_exact_mut(cols))
-    {
+    for ((yr, gr), dr) in y[..rows * cols].chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
         let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
         for ((d, &yv), &g) in dr.iter_mut().zip(yr).zip(gr) {
             *d += yv * (g - dot);
@@ -49,11 +45,7 @@ pub fn softmax_backward_f32(rows: usize, cols: usize, y: &[f32], dy: &[f32], dx:
 
 /// Log-softmax backward from its output: `dx += dy − exp(y) · Σ dy`.
 pub fn log_softmax_backward_f32(rows: usize, cols: usize, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-    for ((yr, gr), dr) in y[..rows * cols]
-        .chunks_exact(cols)
-        .zip(dy.chunks_exact(cols))
-        .zip(dx.chunks_exact_mut(cols))
-    {
+    for ((yr, gr), dr) in y[..rows * cols].chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
         let sum: f32 = gr.iter().sum();
         for ((d, &yv), &g) in dr.iter_mut().zip(yr).zip(gr) {
             *d += g - math::exp(yv) * sum;
