@@ -148,13 +148,22 @@ pub fn node_id<const N: usize>(g: &Graph<N>, index: usize) -> NodeId {
     g.node_ids().nth(index).expect("node index in range")
 }
 
-/// A classifier graph: images in, logits out, cross-entropy against labels.
+pub mod nets;
+
+/// A classifier graph: samples in, logits out, cross-entropy against labels.
 pub struct Classifier<'g, const N: usize> {
     pub graph: &'g Graph<N>,
     pub x: NodeId,
     pub labels: NodeId,
     pub logits: NodeId,
     pub loss: NodeId,
+}
+
+impl<'g, const N: usize> Classifier<'g, N> {
+    /// The classifier `net` of graph `g`.
+    pub fn new(graph: &'g Graph<N>, net: nets::Net) -> Self {
+        Classifier { graph, x: net.x, labels: net.labels, logits: net.logits, loss: net.loss }
+    }
 }
 
 impl<const N: usize> Classifier<'_, N> {

@@ -2,34 +2,19 @@
 //! anything runs, and the memory figures of the two training networks.
 
 use mote_core::{f32_arena_from_bytes, Error, Executor, Graph, Mode, NodeId, Optimizer, Plan, BYTES_PER_VALUE};
+use mote_tests::nets::{line_convnet, mlp20, Net};
 
-/// The 20-class MLP of the training test: 2 → 6 → layernorm → relu → dropout → 20.
-fn mlp(g: &mut Graph, batch: usize) -> (NodeId, NodeId, NodeId, NodeId) {
-    let x = g.input(&[batch, 2]).unwrap();
-    let h = g.linear(x, 6, true).unwrap();
-    let n = g.layernorm(h, 1e-5, true).unwrap();
-    let r = g.relu(n).unwrap();
-    let d = g.dropout(r, 0.05).unwrap();
-    let logits = g.linear(d, 20, true).unwrap();
-    let labels = g.labels(batch).unwrap();
-    (x, labels, logits, g.cross_entropy(logits, labels).unwrap())
+/// (x, labels, logits, loss) of a shared test network.
+fn ids(net: Net) -> (NodeId, NodeId, NodeId, NodeId) {
+    (net.x, net.labels, net.logits, net.loss)
 }
 
-/// The convnet of the training test (8×8 input, batchnorm, residual add).
+fn mlp(g: &mut Graph, batch: usize) -> (NodeId, NodeId, NodeId, NodeId) {
+    ids(mlp20(g, batch))
+}
+
 fn convnet(g: &mut Graph, batch: usize) -> (NodeId, NodeId, NodeId, NodeId) {
-    let x = g.input(&[batch, 1, 8, 8]).unwrap();
-    let c1 = g.conv2d(x, 8, [3, 3], [1, 1], [1, 1], false).unwrap();
-    let b1 = g.batchnorm(c1, 1e-5, 0.1, true).unwrap();
-    let a = g.relu(b1).unwrap();
-    let c2 = g.conv2d(a, 8, [3, 3], [1, 1], [1, 1], false).unwrap();
-    let b2 = g.batchnorm(c2, 1e-5, 0.1, true).unwrap();
-    let res = g.add(b2, a).unwrap();
-    let r = g.relu(res).unwrap();
-    let p = g.maxpool2d(r, [2, 2], [2, 2], [0, 0]).unwrap();
-    let gap = g.global_avgpool(p).unwrap();
-    let logits = g.linear(gap, 4, true).unwrap();
-    let labels = g.labels(batch).unwrap();
-    (x, labels, logits, g.cross_entropy(logits, labels).unwrap())
+    ids(line_convnet(g, batch))
 }
 
 /// Sum of every arena tensor's size: what a planner without reuse would need.

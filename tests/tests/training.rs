@@ -3,6 +3,7 @@
 //! Each is run twice with one seed and must give bit-identical weights.
 
 use mote_core::{Graph, Optimizer, Rng};
+use mote_tests::nets::{line_convnet, mlp20};
 use mote_tests::Classifier;
 use std::f32::consts::TAU;
 
@@ -24,23 +25,12 @@ fn circle_classes(per_class: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
 
 const MLP_BATCH: usize = 50;
 
-fn mlp(g: &mut Graph) -> Classifier<'_, 64> {
-    let x = g.input(&[MLP_BATCH, 2]).unwrap();
-    let h = g.linear(x, 6, true).unwrap();
-    let n = g.layernorm(h, 1e-5, true).unwrap();
-    let r = g.relu(n).unwrap();
-    let d = g.dropout(r, 0.05).unwrap();
-    let logits = g.linear(d, 20, true).unwrap();
-    let labels = g.labels(MLP_BATCH).unwrap();
-    let loss = g.cross_entropy(logits, labels).unwrap();
-    Classifier { graph: g, x, labels, logits, loss }
-}
-
 #[test]
 fn mlp_learns_twenty_classes_in_2d_and_repeats_bit_for_bit() {
     let (xs, ys) = circle_classes(30, 1);
     let mut g = Graph::new();
-    let net = mlp(&mut g);
+    let ids = mlp20(&mut g, MLP_BATCH);
+    let net = Classifier::new(&g, ids);
     let (params, losses) = net.train(Optimizer::adam(0.02), &xs, &ys, 150, 7);
     let acc = net.accuracy(&params, &xs, &ys);
     println!("mlp: loss {:.3} → {:.3}, training accuracy {:.2}%", losses[0], losses[losses.len() - 1], 100.0 * acc);
@@ -77,29 +67,13 @@ fn line_images(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
 
 const CNN_BATCH: usize = 16;
 
-fn convnet(g: &mut Graph) -> Classifier<'_, 64> {
-    let x = g.input(&[CNN_BATCH, 1, 8, 8]).unwrap();
-    let c1 = g.conv2d(x, 8, [3, 3], [1, 1], [1, 1], false).unwrap();
-    let b1 = g.batchnorm(c1, 1e-5, 0.1, true).unwrap();
-    let a = g.relu(b1).unwrap();
-    let c2 = g.conv2d(a, 8, [3, 3], [1, 1], [1, 1], false).unwrap();
-    let b2 = g.batchnorm(c2, 1e-5, 0.1, true).unwrap();
-    let res = g.add(b2, a).unwrap();
-    let r = g.relu(res).unwrap();
-    let p = g.maxpool2d(r, [2, 2], [2, 2], [0, 0]).unwrap();
-    let gap = g.global_avgpool(p).unwrap();
-    let logits = g.linear(gap, 4, true).unwrap();
-    let labels = g.labels(CNN_BATCH).unwrap();
-    let loss = g.cross_entropy(logits, labels).unwrap();
-    Classifier { graph: g, x, labels, logits, loss }
-}
-
 #[test]
 fn convnet_with_batchnorm_and_residual_learns_line_orientations() {
     let (train_x, train_y) = line_images(800, 2);
     let (test_x, test_y) = line_images(320, 3);
     let mut g = Graph::new();
-    let net = convnet(&mut g);
+    let ids = line_convnet(&mut g, CNN_BATCH);
+    let net = Classifier::new(&g, ids);
     let (params, losses) = net.train(Optimizer::adam(0.01), &train_x, &train_y, 8, 11);
     let acc = net.accuracy(&params, &test_x, &test_y);
     println!("convnet: loss {:.3} → {:.3}, test accuracy {:.2}%", losses[0], losses[losses.len() - 1], 100.0 * acc);
@@ -113,7 +87,8 @@ fn convnet_with_batchnorm_and_residual_learns_line_orientations() {
 fn every_optimizer_lowers_the_loss() {
     let (xs, ys) = circle_classes(10, 4);
     let mut g = Graph::new();
-    let net = mlp(&mut g);
+    let ids = mlp20(&mut g, MLP_BATCH);
+    let net = Classifier::new(&g, ids);
     for opt in [
         Optimizer::sgd(0.5),
         Optimizer::momentum(0.1, 0.9),

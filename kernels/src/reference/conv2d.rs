@@ -51,62 +51,55 @@ impl Conv2dParams {
     }
 }
 
-/// Forward: `y = conv(x, w) + bias`.
-pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let (in_plane, out_plane) = (p.in_h * p.in_w, oh * ow);
-    let w_per_out = p.in_c * p.kernel_h * p.kernel_w;
-    for b in 0..p.batch {
-        for oc in 0..p.out_c {
-            let out = &mut y[(b * p.out_c + oc) * out_plane..][..out_plane];
-            out.fill(bias.map_or(0.0, |bias| bias[oc]));
-            for ic in 0..p.in_c {
-                let xin = &x[(b * p.in_c + ic) * in_plane..][..in_plane];
-                let wk = &w[oc * w_per_out + ic * p.kernel_h * p.kernel_w..];
-                p.for_each_tap(|oy, ox, ky, kx, iy, ix| {
-                    out[oy * ow + ox] += wk[ky * p.kernel_w + kx] * xin[iy * p.in_w + ix];
-                });
+/// Offsets of one (input plane, output plane, 2-D kernel) triple of a conv2d call.
+#[derive(Clone, Copy)]
+struct Planes {
+    x: usize,
+    y: usize,
+    w: usize,
+}
+
+impl Conv2dParams {
+    /// Calls `f` for every (sample, output channel, input channel) with the offsets of the
+    /// input plane, the output plane and the kernel that connects them.
+    fn for_each_plane(&self, mut f: impl FnMut(Planes)) {
+        let (in_plane, out_plane, k) = (self.in_h * self.in_w, self.out_h() * self.out_w(), self.kernel_h * self.kernel_w);
+        for b in 0..self.batch {
+            for oc in 0..self.out_c {
+                for ic in 0..self.in_c {
+                    f(Planes { x: (b * self.in_c + ic) * in_plane, y: (b * self.out_c + oc) * out_plane, w: (oc * self.in_c + ic) * k });
+                }
             }
         }
     }
+}
+
+/// Forward: `y = conv(x, w) + bias`.
+pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let out_plane = p.out_h() * p.out_w();
+    for (i, plane) in y[..p.batch * p.out_c * out_plane].chunks_exact_mut(out_plane).enumerate() {
+        plane.fill(bias.map_or(0.0, |bias| bias[i % p.out_c]));
+    }
+    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    p.for_each_plane(|o| {
+        p.for_each_tap(|oy, ox, ky, kx, iy, ix| y[o.y + oy * ow + ox] += w[o.w + ky * kw + kx] * x[o.x + iy * iw + ix]);
+    });
 }
 
 /// Backward to the input: `dx += convᵀ(dy, w)`.
 pub fn conv2d_backward_input_f32(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let (in_plane, out_plane) = (p.in_h * p.in_w, oh * ow);
-    let w_per_out = p.in_c * p.kernel_h * p.kernel_w;
-    for b in 0..p.batch {
-        for oc in 0..p.out_c {
-            let g = &dy[(b * p.out_c + oc) * out_plane..][..out_plane];
-            for ic in 0..p.in_c {
-                let dxin = &mut dx[(b * p.in_c + ic) * in_plane..][..in_plane];
-                let wk = &w[oc * w_per_out + ic * p.kernel_h * p.kernel_w..];
-                p.for_each_tap(|oy, ox, ky, kx, iy, ix| {
-                    dxin[iy * p.in_w + ix] += wk[ky * p.kernel_w + kx] * g[oy * ow + ox];
-                });
-            }
-        }
-    }
+    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    p.for_each_plane(|o| {
+        p.for_each_tap(|oy, ox, ky, kx, iy, ix| dx[o.x + iy * iw + ix] += w[o.w + ky * kw + kx] * dy[o.y + oy * ow + ox]);
+    });
 }
 
 /// Backward to the weight: `dw += Σ_b dy ⋆ x`.
 pub fn conv2d_backward_weight_f32(p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let (in_plane, out_plane) = (p.in_h * p.in_w, oh * ow);
-    let w_per_out = p.in_c * p.kernel_h * p.kernel_w;
-    for b in 0..p.batch {
-        for oc in 0..p.out_c {
-            let g = &dy[(b * p.out_c + oc) * out_plane..][..out_plane];
-            for ic in 0..p.in_c {
-                let xin = &x[(b * p.in_c + ic) * in_plane..][..in_plane];
-                let dwk = &mut dw[oc * w_per_out + ic * p.kernel_h * p.kernel_w..];
-                p.for_each_tap(|oy, ox, ky, kx, iy, ix| {
-                    dwk[ky * p.kernel_w + kx] += g[oy * ow + ox] * xin[iy * p.in_w + ix];
-                });
-            }
-        }
-    }
+    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    p.for_each_plane(|o| {
+        p.for_each_tap(|oy, ox, ky, kx, iy, ix| dw[o.w + ky * kw + kx] += dy[o.y + oy * ow + ox] * x[o.x + iy * iw + ix]);
+    });
 }
 
 /// `out[c] += Σ_{b, i} x[b, c, i]` for `x` laid out `[batch, channels, inner]`: the bias
