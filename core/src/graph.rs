@@ -131,6 +131,17 @@ impl<const N: usize> Graph<N> {
         Ok(total)
     }
 
+    /// Multiply-accumulates of op node `id`'s forward pass (0 for inputs and parameters).
+    pub fn node_macs(&self, id: NodeId) -> Result<usize> {
+        let node = self.node(id)?;
+        let Some(op) = node.op() else { return Ok(0) };
+        let mut shapes = [Shape::default(); MAX_INPUTS];
+        for (s, &k) in shapes.iter_mut().zip(node.inputs()) {
+            *s = self.node(k)?.shape;
+        }
+        Ok(op.macs(&shapes[..node.inputs().len()], node.shape))
+    }
+
     /// The parameter inputs of op node `id`, in the op's input order.
     pub fn param_inputs(&self, id: NodeId) -> Result<heapless::Vec<NodeId, MAX_INPUTS>> {
         let mut out = heapless::Vec::new();

@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod graph;
 mod init;
+pub mod model;
 pub mod ops;
 mod optim;
 mod plan;

@@ -9,7 +9,6 @@
 mod lifetimes;
 mod memory;
 
-use crate::ops::OpKind;
 use crate::{Error, Graph, NodeId, NodeKind, Optimizer, Result, BYTES_PER_VALUE};
 
 /// Whether batchnorm and dropout behave as in training or in evaluation.
@@ -248,20 +247,13 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         }
     }
     /// Multiply-accumulates of the forward pass.
-    pub fn forward_macs(&self, g: &Graph<N>) -> usize {
+    pub fn forward_macs(&self, g: &Graph<N>) -> Result<usize> {
         let mut total = 0;
         for step in &self.steps {
             if let Step::Forward(id) = *step {
-                let node = &g.nodes()[id.index()];
-                if let Some(op) = node.op() {
-                    let mut shapes = [crate::Shape::default(); crate::MAX_INPUTS];
-                    for (s, &k) in shapes.iter_mut().zip(node.inputs()) {
-                        *s = g.nodes()[k.index()].shape;
-                    }
-                    total += op.macs(&shapes[..node.inputs().len()], node.shape);
-                }
+                total += g.node_macs(id)?;
             }
         }
-        total
+        Ok(total)
     }
 }

@@ -1,13 +1,122 @@
-//! `mote`: the host CLI. For now it reports the version and the op list; training, inspection
-//! and model files arrive with the CLI issue.
+//! `mote`: the host CLI. Inspect a model spec or file, train on IDX data, evaluate, predict.
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version") | Some("-V") => println!("mote {}", env!("CARGO_PKG_VERSION")),
-        _ => {
-            println!("mote {} — small neural networks on microcontrollers", env!("CARGO_PKG_VERSION"));
-            println!("usage: mote --version   (train, eval, inspect, export: coming with the CLI issue)");
+use lexopt::prelude::*;
+use mote_cli::{eval, inspect, predict, spec_file, train};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage:
+  mote inspect SPEC|MODEL [--batch N] [--json]
+  mote train SPEC --data DIR --out MODEL [--epochs N] [--batch N] [--lr X] [--optimizer NAME]
+             [--seed N] [--limit N] [--json] [--plot FILE.png]
+  mote eval MODEL --data DIR [--json] [--plot FILE.png]
+  mote predict MODEL IMAGE...
+  mote --version";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mote: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// Flags shared by the commands; each command checks the ones it needs.
+#[derive(Default)]
+struct Flags {
+    positional: Vec<PathBuf>,
+    data: Option<PathBuf>,
+    out: Option<PathBuf>,
+    plot: Option<PathBuf>,
+    json: bool,
+    batch: Option<usize>,
+    epochs: Option<usize>,
+    lr: Option<f32>,
+    optimizer: Option<String>,
+    seed: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let v = parser.value().map_err(|e| e.to_string())?;
+    let s = v.to_string_lossy().into_owned();
+    s.parse().map_err(|_| format!("--{flag}: `{s}` is not a valid number"))
+}
+
+fn parse(parser: &mut lexopt::Parser) -> Result<Flags, String> {
+    let mut f = Flags::default();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let path = |p: &mut lexopt::Parser| p.value().map(PathBuf::from).map_err(|e| e.to_string());
+        match arg {
+            Long("data") => f.data = Some(path(parser)?),
+            Long("out") => f.out = Some(path(parser)?),
+            Long("plot") => f.plot = Some(path(parser)?),
+            Long("json") => f.json = true,
+            Long("batch") => f.batch = Some(number(parser, "batch")?),
+            Long("epochs") => f.epochs = Some(number(parser, "epochs")?),
+            Long("lr") => f.lr = Some(number(parser, "lr")?),
+            Long("seed") => f.seed = Some(number(parser, "seed")?),
+            Long("limit") => f.limit = Some(number(parser, "limit")?),
+            Long("optimizer") => f.optimizer = Some(parser.value().map_err(|e| e.to_string())?.to_string_lossy().into_owned()),
+            Value(v) => f.positional.push(PathBuf::from(v)),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(f)
+}
+
+fn need<'a>(v: &'a Option<PathBuf>, what: &str) -> Result<&'a PathBuf, String> {
+    v.as_ref().ok_or_else(|| format!("missing {what}\n{USAGE}"))
+}
+
+fn run() -> Result<(), String> {
+    let mut parser = lexopt::Parser::from_env();
+    let command = match parser.next().map_err(|e| e.to_string())? {
+        Some(Value(c)) => c.to_string_lossy().into_owned(),
+        Some(Long("version")) | Some(Short('V')) => {
+            println!("mote {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        _ => return Err(USAGE.into()),
+    };
+    let f = parse(&mut parser)?;
+    let first = f.positional.first().cloned();
+    match command.as_str() {
+        "inspect" => inspect::run(need(&first, "SPEC or MODEL")?, f.batch.unwrap_or(1), f.json),
+        "train" => {
+            let spec = need(&first, "SPEC")?.clone();
+            let optimizer = f.optimizer.as_deref().map(spec_file::parse_optimizer).transpose()?;
+            let config = train::spec_config(&spec, |c| {
+                c.epochs = f.epochs.unwrap_or(c.epochs);
+                c.batch = f.batch.unwrap_or(c.batch);
+                c.lr = f.lr.unwrap_or(c.lr);
+                c.seed = f.seed.unwrap_or(c.seed);
+                c.optimizer = optimizer.unwrap_or(c.optimizer);
+            })?;
+            if config.batch == 0 || config.epochs == 0 {
+                return Err("--batch and --epochs must be at least 1".into());
+            }
+            let args = train::TrainArgs {
+                spec,
+                data: need(&f.data, "--data DIR")?.clone(),
+                out: need(&f.out, "--out MODEL")?.clone(),
+                config,
+                json: f.json,
+                plot: f.plot.clone(),
+                limit: f.limit,
+            };
+            train::run(&args).map(|_| ())
+        }
+        "eval" => eval::run(need(&first, "MODEL")?, need(&f.data, "--data DIR")?, f.json, f.plot.as_deref()),
+        "predict" => {
+            if f.positional.len() < 2 {
+                return Err(format!("predict needs a MODEL and at least one IMAGE\n{USAGE}"));
+            }
+            predict::run(&f.positional[0], &f.positional[1..])
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
     }
 }

@@ -37,9 +37,6 @@ impl OpKind for GlobalAvgPool {
         }
         Ok(())
     }
-    fn macs(&self, inputs: &[Shape], _out: Shape) -> usize {
-        inputs[0].numel()
-    }
 }
 
 impl<const N: usize> Graph<N> {

@@ -33,9 +33,6 @@ impl OpKind for Mse {
         mse_backward_f32(b.inputs[0], b.inputs[1], b.dout[0], da, db);
         Ok(())
     }
-    fn macs(&self, inputs: &[Shape], _out: Shape) -> usize {
-        inputs[0].numel()
-    }
 }
 
 impl<const N: usize> Graph<N> {

@@ -88,9 +88,6 @@ impl OpKind for Pool2d {
         }
         Ok(())
     }
-    fn macs(&self, _inputs: &[Shape], out: Shape) -> usize {
-        out.numel() * self.kernel[0] * self.kernel[1]
-    }
 }
 
 impl<const N: usize> Graph<N> {

@@ -36,9 +36,6 @@ impl OpKind for Reshape {
         }
         Ok(())
     }
-    fn macs(&self, _inputs: &[Shape], _out: Shape) -> usize {
-        0
-    }
 }
 
 impl<const N: usize> Graph<N> {

@@ -1,0 +1,183 @@
+//! The model file: a 20-byte header, the parameters as little-endian f32 (4-byte aligned, so
+//! firmware can use them in place from flash), then the spec in postcard.
+//!
+//! ```text
+//! 0   magic "MOTE"        4   format version u16   6  reserved u16 (0)
+//! 8   parameter count u32 12  spec length u32      16 CRC-32 of everything after the header
+//! 20  parameters (count · 4 bytes)   then the spec (postcard)
+//! ```
+//! A reader never panics on hostile bytes: every problem is a [`ModelError`].
+
+use super::ModelSpec;
+use core::fmt;
+
+/// The first four bytes of every model file.
+pub const MAGIC: [u8; 4] = *b"MOTE";
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes before the parameters.
+pub const HEADER_LEN: usize = 20;
+/// Largest spec this reader accepts (a spec is a few hundred bytes).
+const MAX_SPEC_LEN: usize = 64 * 1024;
+
+/// Why a model file could not be read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelError {
+    /// The file is empty.
+    Empty,
+    /// The file ends before the header or the body does.
+    Truncated { needed: usize, got: usize },
+    /// The file does not start with `MOTE`.
+    BadMagic { found: [u8; 4] },
+    /// A format version this reader does not know.
+    UnsupportedVersion { found: u16, supported: u16 },
+    /// The header claims sizes no model has.
+    Oversized { params: u32, spec_len: u32 },
+    /// Bytes after the end of the model.
+    TrailingBytes { expected: usize, got: usize },
+    /// The body does not match its CRC-32: the file is corrupted.
+    Checksum { stored: u32, computed: u32 },
+    /// The spec bytes do not decode (the CRC matched, so it was written wrong).
+    BadSpec,
+    /// The output buffer is too small to write the model.
+    BufferTooSmall { needed: usize, got: usize },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ModelError::Empty => write!(f, "the model file is empty"),
+            ModelError::Truncated { needed, got } => write!(f, "truncated model file: needs {needed} bytes, has {got}"),
+            ModelError::BadMagic { found } => write!(f, "not a mote model file: starts with {found:02x?}, expected \"MOTE\""),
+            ModelError::UnsupportedVersion { found, supported } => {
+                write!(f, "model file format version {found} is not supported (this build reads version {supported})")
+            }
+            ModelError::Oversized { params, spec_len } => {
+                write!(f, "model file header claims {params} parameters and a {spec_len}-byte spec: too large")
+            }
+            ModelError::TrailingBytes { expected, got } => {
+                write!(f, "model file has {} unexpected bytes after its end (expected {expected} bytes, got {got})", got - expected)
+            }
+            ModelError::Checksum { stored, computed } => {
+                write!(f, "model file is corrupted: CRC-32 {computed:08x} does not match the stored {stored:08x}")
+            }
+            ModelError::BadSpec => write!(f, "model file spec does not decode"),
+            ModelError::BufferTooSmall { needed, got } => write!(f, "buffer too small for the model: needs {needed} bytes, has {got}"),
+        }
+    }
+}
+
+/// A model read from bytes: the spec, and the parameters still as little-endian bytes.
+#[derive(Clone, Debug)]
+pub struct ModelView<'a> {
+    pub spec: ModelSpec,
+    /// `count · 4` little-endian f32 bytes, at offset [`HEADER_LEN`] of the file.
+    pub param_bytes: &'a [u8],
+}
+
+impl ModelView<'_> {
+    /// Number of parameter values.
+    pub fn param_count(&self) -> usize {
+        self.param_bytes.len() / 4
+    }
+    /// Copies the parameters into `out` (length [`Self::param_count`]).
+    pub fn copy_params(&self, out: &mut [f32]) -> Result<(), ModelError> {
+        if out.len() != self.param_count() {
+            return Err(ModelError::BufferTooSmall { needed: self.param_count(), got: out.len() });
+        }
+        for (o, b) in out.iter_mut().zip(self.param_bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Reads a model file, checking magic, version, sizes and CRC before decoding anything.
+pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
+    if bytes.is_empty() {
+        return Err(ModelError::Empty);
+    }
+    if bytes.len() < 4 || bytes[..4] != MAGIC {
+        let mut found = [0; 4];
+        let n = bytes.len().min(4);
+        found[..n].copy_from_slice(&bytes[..n]);
+        if bytes.len() < 4 && MAGIC.starts_with(&bytes[..n]) {
+            return Err(ModelError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+        }
+        return Err(ModelError::BadMagic { found });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(ModelError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+    }
+    let version = u16_at(bytes, 4);
+    if version != FORMAT_VERSION {
+        return Err(ModelError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let (params, spec_len) = (u32_at(bytes, 8), u32_at(bytes, 12));
+    let total = (params as usize)
+        .checked_mul(4)
+        .and_then(|p| p.checked_add(HEADER_LEN))
+        .and_then(|p| p.checked_add(spec_len as usize))
+        .filter(|_| (spec_len as usize) <= MAX_SPEC_LEN)
+        .ok_or(ModelError::Oversized { params, spec_len })?;
+    if bytes.len() < total {
+        return Err(ModelError::Truncated { needed: total, got: bytes.len() });
+    }
+    if bytes.len() > total {
+        return Err(ModelError::TrailingBytes { expected: total, got: bytes.len() });
+    }
+    let stored = u32_at(bytes, 16);
+    let computed = crc32fast::hash(&bytes[HEADER_LEN..]);
+    if stored != computed {
+        return Err(ModelError::Checksum { stored, computed });
+    }
+    let params_end = HEADER_LEN + 4 * params as usize;
+    let spec: ModelSpec = match postcard::from_bytes(&bytes[params_end..]) {
+        Ok(spec) => spec,
+        Err(_) => return Err(ModelError::BadSpec),
+    };
+    Ok(ModelView { spec, param_bytes: &bytes[HEADER_LEN..params_end] })
+}
+
+/// Bytes `spec` takes in a model file.
+fn encoded_spec_len(spec: &ModelSpec) -> Result<usize, ModelError> {
+    postcard::experimental::serialized_size(spec).map_err(|_| ModelError::BadSpec)
+}
+
+/// Bytes of the model file for `spec` with `param_count` parameters.
+pub fn model_file_len(spec: &ModelSpec, param_count: usize) -> Result<usize, ModelError> {
+    Ok(HEADER_LEN + 4 * param_count + encoded_spec_len(spec)?)
+}
+
+/// Writes `spec` and `params` as a model file into `out`; returns the bytes written.
+pub fn write_model(spec: &ModelSpec, params: &[f32], out: &mut [u8]) -> Result<usize, ModelError> {
+    let params_end = HEADER_LEN + 4 * params.len();
+    let needed = params_end + encoded_spec_len(spec)?;
+    if out.len() < needed {
+        return Err(ModelError::BufferTooSmall { needed, got: out.len() });
+    }
+    for (chunk, p) in out[HEADER_LEN..params_end].chunks_exact_mut(4).zip(params) {
+        chunk.copy_from_slice(&p.to_le_bytes());
+    }
+    let spec_len = match postcard::to_slice(spec, &mut out[params_end..]) {
+        Ok(written) => written.len(),
+        Err(_) => return Err(ModelError::BadSpec),
+    };
+    let total = params_end + spec_len;
+    let crc = crc32fast::hash(&out[HEADER_LEN..total]);
+    out[..4].copy_from_slice(&MAGIC);
+    out[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[6..8].copy_from_slice(&0u16.to_le_bytes());
+    out[8..12].copy_from_slice(&(params.len() as u32).to_le_bytes());
+    out[12..16].copy_from_slice(&(spec_len as u32).to_le_bytes());
+    out[16..20].copy_from_slice(&crc.to_le_bytes());
+    Ok(total)
+}

@@ -1,0 +1,8 @@
+//! Models: a layer list ([`ModelSpec`]) that builds a graph for any batch size, and the model
+//! file that stores it with its parameters (postcard, magic, version, CRC-32).
+
+mod file;
+mod spec;
+
+pub use file::{model_file_len, read_model, write_model, ModelError, ModelView, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use spec::{BuiltModel, Layer, LayerOp, Loss, ModelSpec, Name, SpecError, MAX_LAYERS};

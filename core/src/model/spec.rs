@@ -1,0 +1,245 @@
+//! The model spec: the input shape, a list of layers (each fed by the previous layer or by
+//! named ones), and a loss. It builds the same graph, and so the same parameter layout, on
+//! the host and on the device.
+
+use crate::{Error, Graph, NodeId, Result};
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// The most layers a spec holds.
+pub const MAX_LAYERS: usize = 48;
+/// A layer name.
+pub type Name = heapless::String<24>;
+
+/// One layer's op and hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LayerOp {
+    Linear { out: u32, bias: bool },
+    Conv2d { out_channels: u32, kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2], bias: bool },
+    MaxPool2d { kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2] },
+    AvgPool2d { kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2] },
+    GlobalAvgPool,
+    Flatten,
+    Relu,
+    LeakyRelu { slope: f32 },
+    Sigmoid,
+    Tanh,
+    Exp,
+    Square,
+    Softmax,
+    LogSoftmax,
+    LayerNorm { eps: f32, affine: bool },
+    BatchNorm { eps: f32, momentum: f32, affine: bool },
+    Dropout { p: f32 },
+    Add,
+    Sub,
+    Mul,
+}
+
+impl LayerOp {
+    /// The op's name as written in specs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerOp::Linear { .. } => "linear",
+            LayerOp::Conv2d { .. } => "conv2d",
+            LayerOp::MaxPool2d { .. } => "maxpool2d",
+            LayerOp::AvgPool2d { .. } => "avgpool2d",
+            LayerOp::GlobalAvgPool => "global_avgpool",
+            LayerOp::Flatten => "flatten",
+            LayerOp::Relu => "relu",
+            LayerOp::LeakyRelu { .. } => "leaky_relu",
+            LayerOp::Sigmoid => "sigmoid",
+            LayerOp::Tanh => "tanh",
+            LayerOp::Exp => "exp",
+            LayerOp::Square => "square",
+            LayerOp::Softmax => "softmax",
+            LayerOp::LogSoftmax => "log_softmax",
+            LayerOp::LayerNorm { .. } => "layernorm",
+            LayerOp::BatchNorm { .. } => "batchnorm",
+            LayerOp::Dropout { .. } => "dropout",
+            LayerOp::Add => "add",
+            LayerOp::Sub => "sub",
+            LayerOp::Mul => "mul",
+        }
+    }
+    /// How many inputs the op takes (2 for add / sub / mul, else 1).
+    pub fn arity(&self) -> usize {
+        match self {
+            LayerOp::Add | LayerOp::Sub | LayerOp::Mul => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A layer: a name, an op, and the names of its inputs (empty: the previous layer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub name: Name,
+    pub op: LayerOp,
+    pub inputs: heapless::Vec<Name, 2>,
+}
+
+/// The loss a model trains with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Loss {
+    /// From logits, against integer class labels.
+    CrossEntropy,
+    /// Mean squared error against a target of the output's shape.
+    Mse,
+}
+
+/// A whole model: one sample's input shape, the layers, the loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: heapless::String<32>,
+    /// One sample's shape, without the batch dimension (at most 3 dimensions).
+    pub input: heapless::Vec<u32, 3>,
+    pub layers: heapless::Vec<Layer, MAX_LAYERS>,
+    pub loss: Loss,
+}
+
+/// A spec problem: which layer (index and name) and what is wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecError {
+    /// Index of the layer in the spec, `None` for the model's input or loss.
+    pub layer: Option<usize>,
+    pub name: Name,
+    pub kind: SpecErrorKind,
+}
+
+/// What is wrong with a layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpecErrorKind {
+    /// The graph refused the layer (shape mismatch, bad argument, no room).
+    Graph(Error),
+    /// An input names no earlier layer.
+    UnknownInput(Name),
+    /// The op got the wrong number of inputs.
+    Arity { expected: usize, got: usize },
+    /// The spec has no layers.
+    NoLayers,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.layer {
+            Some(i) => write!(f, "layer {i} ({}): ", self.name)?,
+            None => write!(f, "{}: ", self.name)?,
+        }
+        match &self.kind {
+            SpecErrorKind::Graph(e) => write!(f, "{e}"),
+            SpecErrorKind::UnknownInput(n) => write!(f, "input `{n}` is not the name of an earlier layer (or `input`)"),
+            SpecErrorKind::Arity { expected, got } => write!(f, "takes {expected} input(s), got {got}"),
+            SpecErrorKind::NoLayers => write!(f, "the model has no layers"),
+        }
+    }
+}
+
+/// The nodes of a built model.
+#[derive(Clone, Debug)]
+pub struct BuiltModel {
+    /// The input images / features `[batch, …input]`.
+    pub x: NodeId,
+    /// Each layer's output node, in spec order.
+    pub layers: heapless::Vec<NodeId, MAX_LAYERS>,
+    /// The last layer's output (logits for classifiers).
+    pub output: NodeId,
+    /// Class labels `[batch]` (cross-entropy) or the target (mse).
+    pub target: NodeId,
+    pub loss: NodeId,
+}
+
+fn u(v: u32) -> usize {
+    v as usize
+}
+
+fn pair(v: [u32; 2]) -> [usize; 2] {
+    [u(v[0]), u(v[1])]
+}
+
+impl ModelSpec {
+    /// Builds the model for `batch` samples into `g` (which should be empty so the
+    /// parameter layout matches the model file).
+    pub fn build<const N: usize>(&self, g: &mut Graph<N>, batch: usize) -> core::result::Result<BuiltModel, SpecError> {
+        let model_err = |kind| SpecError { layer: None, name: Name::try_from("input").unwrap_or_default(), kind };
+        if self.layers.is_empty() {
+            return Err(model_err(SpecErrorKind::NoLayers));
+        }
+        let mut dims = [batch; 4];
+        for (d, &v) in dims[1..].iter_mut().zip(&self.input) {
+            *d = u(v);
+        }
+        let x = g.input(&dims[..1 + self.input.len()]).map_err(|e| model_err(SpecErrorKind::Graph(e)))?;
+        let mut layers: heapless::Vec<NodeId, MAX_LAYERS> = heapless::Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let err = |kind| SpecError { layer: Some(i), name: layer.name.clone(), kind };
+            let resolve = |name: &Name| -> core::result::Result<NodeId, SpecError> {
+                if name.as_str() == "input" {
+                    return Ok(x);
+                }
+                self.layers[..i]
+                    .iter()
+                    .rposition(|l| l.name == *name)
+                    .map(|j| layers[j])
+                    .ok_or_else(|| err(SpecErrorKind::UnknownInput(name.clone())))
+            };
+            let previous = layers.last().copied().unwrap_or(x);
+            let mut ins = [previous; 2];
+            let arity = layer.op.arity();
+            match (layer.inputs.len(), arity) {
+                (0, 1) => {}
+                (n, a) if n == a => {
+                    for (slot, name) in ins.iter_mut().zip(&layer.inputs) {
+                        *slot = resolve(name)?;
+                    }
+                }
+                (n, a) => return Err(err(SpecErrorKind::Arity { expected: a, got: n })),
+            }
+            let node = add_layer(g, layer.op, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
+            layers.push(node).map_err(|_| err(SpecErrorKind::Graph(Error::CapacityExceeded { what: "layers", capacity: MAX_LAYERS })))?;
+        }
+        let output = *layers.last().unwrap_or(&x);
+        let loss_err = |e| SpecError { layer: None, name: Name::try_from("loss").unwrap_or_default(), kind: SpecErrorKind::Graph(e) };
+        let (target, loss) = match self.loss {
+            Loss::CrossEntropy => {
+                let labels = g.labels(batch).map_err(loss_err)?;
+                (labels, g.cross_entropy(output, labels).map_err(loss_err)?)
+            }
+            Loss::Mse => {
+                let shape = g.shape(output).map_err(loss_err)?;
+                let target = g.input(shape.dims()).map_err(loss_err)?;
+                (target, g.mse(output, target).map_err(loss_err)?)
+            }
+        };
+        Ok(BuiltModel { x, layers, output, target, loss })
+    }
+}
+
+/// Adds one layer's op over `ins` (the second is used by binary ops only).
+fn add_layer<const N: usize>(g: &mut Graph<N>, op: LayerOp, ins: [NodeId; 2]) -> Result<NodeId> {
+    let x = ins[0];
+    match op {
+        LayerOp::Linear { out, bias } => g.linear(x, u(out), bias),
+        LayerOp::Conv2d { out_channels, kernel, stride, padding, bias } => {
+            g.conv2d(x, u(out_channels), pair(kernel), pair(stride), pair(padding), bias)
+        }
+        LayerOp::MaxPool2d { kernel, stride, padding } => g.maxpool2d(x, pair(kernel), pair(stride), pair(padding)),
+        LayerOp::AvgPool2d { kernel, stride, padding } => g.avgpool2d(x, pair(kernel), pair(stride), pair(padding)),
+        LayerOp::GlobalAvgPool => g.global_avgpool(x),
+        LayerOp::Flatten => g.flatten(x),
+        LayerOp::Relu => g.relu(x),
+        LayerOp::LeakyRelu { slope } => g.leaky_relu(x, slope),
+        LayerOp::Sigmoid => g.sigmoid(x),
+        LayerOp::Tanh => g.tanh(x),
+        LayerOp::Exp => g.exp(x),
+        LayerOp::Square => g.square(x),
+        LayerOp::Softmax => g.softmax(x),
+        LayerOp::LogSoftmax => g.log_softmax(x),
+        LayerOp::LayerNorm { eps, affine } => g.layernorm(x, eps, affine),
+        LayerOp::BatchNorm { eps, momentum, affine } => g.batchnorm(x, eps, momentum, affine),
+        LayerOp::Dropout { p } => g.dropout(x, p),
+        LayerOp::Add => g.add(x, ins[1]),
+        LayerOp::Sub => g.sub(x, ins[1]),
+        LayerOp::Mul => g.mul(x, ins[1]),
+    }
+}

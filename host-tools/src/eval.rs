@@ -1,0 +1,88 @@
+//! `mote eval`: accuracy, per-class accuracy and the confusion matrix of a model file on a
+//! data set's test split; also the batched prediction loop `mote train` evaluates with.
+
+use crate::dataset::{load_split, Split};
+use crate::model::{build, load_model_bytes, CliGraph, CliPlan};
+use mote_core::model::BuiltModel;
+use mote_core::{Executor, Mode};
+use serde_json::json;
+use std::path::Path;
+
+/// Arg-max class of every sample of `split`, from an evaluation-mode forward pass in batches
+/// of the graph's batch size (the last batch padded with zeros, its padding ignored).
+pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: &Split) -> Result<Vec<usize>, String> {
+    let plan = CliPlan::inference(g, &[built.output], Mode::Eval).map_err(|e| e.to_string())?;
+    let mut arena = vec![0.0; plan.arena_len()];
+    let mut ex = Executor::read_only(g, &plan, params, &mut arena).map_err(|e| e.to_string())?;
+    let x_shape = g.shape(built.x).map_err(|e| e.to_string())?;
+    let (batch, per) = (x_shape.dim(0), x_shape.per_sample());
+    let classes = g.shape(built.output).map_err(|e| e.to_string())?.last();
+    let mut out = Vec::with_capacity(split.len());
+    for start in (0..split.len()).step_by(batch) {
+        let n = batch.min(split.len() - start);
+        let input = ex.input_mut(built.x).map_err(|e| e.to_string())?;
+        input.fill(0.0);
+        input[..n * per].copy_from_slice(&split.images[start * per..(start + n) * per]);
+        ex.run().map_err(|e| e.to_string())?;
+        let logits = ex.value(built.output).map_err(|e| e.to_string())?;
+        out.extend(logits.chunks_exact(classes).take(n).map(argmax));
+    }
+    Ok(out)
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
+}
+
+/// Accuracy, per-class accuracy and confusion matrix (`[true][predicted]`).
+pub struct Scores {
+    pub accuracy: f64,
+    pub per_class: Vec<f64>,
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Scores `predictions` against `labels` over `classes` classes.
+pub fn score(predictions: &[usize], labels: &[u8], classes: usize) -> Scores {
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (&p, &l) in predictions.iter().zip(labels) {
+        if (l as usize) < classes && p < classes {
+            confusion[l as usize][p] += 1;
+        }
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let per_class = confusion.iter().enumerate().map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>().max(1) as f64).collect();
+    Scores { accuracy: correct as f64 / predictions.len().max(1) as f64, per_class, confusion }
+}
+
+/// `mote eval MODEL --data DIR`.
+pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> Result<(), String> {
+    let bytes = std::fs::read(model_path).map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+    let (spec, params) = load_model_bytes(model_path, &bytes)?;
+    let test = load_split(data, "t10k").map_err(|e| e.to_string())?;
+    let (g, built) = build(model_path, &spec, 100)?;
+    let classes = g.shape(built.output).map_err(|e| e.to_string())?.last();
+    let predictions = predict_classes(&g, &built, &params, &test)?;
+    let s = score(&predictions, &test.labels, classes);
+    println!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len());
+    println!("per class: {}", s.per_class.iter().enumerate().map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a)).collect::<Vec<_>>().join("  "));
+    println!("confusion matrix (rows: true class, columns: predicted):");
+    for (c, row) in s.confusion.iter().enumerate() {
+        println!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+    }
+    if let Some(path) = plot {
+        crate::plot::confusion_png(path, &s.confusion)?;
+        println!("wrote {}", path.display());
+    }
+    if json {
+        let report = json!({
+            "accuracy": s.accuracy,
+            "samples": test.len(),
+            "per_class_accuracy": s.per_class,
+            "confusion": s.confusion,
+            "predictions": predictions,
+        });
+        println!("{report}");
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `mote inspect`: per-layer parameters, output shapes and MACs, and what the model costs on
+//! a chip (arena for inference and for a training step, flash for the weights).
+
+use crate::model::{build, load, CliPlan};
+use mote_core::{Mode, BYTES_PER_VALUE};
+use serde_json::json;
+use std::path::Path;
+
+/// Prints the report for `path` at `batch`; with `json`, the last stdout line is JSON.
+pub fn run(path: &Path, batch: usize, json: bool) -> Result<(), String> {
+    let loaded = load(path)?;
+    let (g, built) = build(path, &loaded.spec, batch)?;
+    let core = |e: mote_core::Error| format!("{}: {e}", path.display());
+    let infer = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(core)?;
+    let train = CliPlan::training(&g, built.loss, &[], Some(loaded.train.optimizer())).map_err(core)?;
+    let (im, tm) = (infer.memory(), train.memory());
+    let mut rows = Vec::new();
+    for (layer, &node) in loaded.spec.layers.iter().zip(&built.layers) {
+        let params = g.op_params(node).map_err(core)?;
+        let shape = g.shape(node).map_err(core)?;
+        let macs = g.node_macs(node).map_err(core)?;
+        rows.push((layer.name.to_string(), layer.op.name(), params, shape.dims().to_vec(), macs));
+    }
+    let total_macs = infer.forward_macs(&g).map_err(core)?;
+    let flash = g.params_len() * BYTES_PER_VALUE;
+    println!("{} ({}), batch {batch}", loaded.spec.name, path.display());
+    println!("{:<16} {:<14} {:>9} {:<20} {:>12}", "layer", "op", "params", "output", "MACs");
+    for (name, op, params, shape, macs) in &rows {
+        println!("{name:<16} {op:<14} {params:>9} {:<20} {macs:>12}", format!("{shape:?}"));
+    }
+    println!("total parameters: {}", g.trainable_params());
+    println!("total MACs per batch: {total_macs}");
+    println!("arena, inference: {} bytes (lower bound {})", im.arena_bytes, im.arena_lower_bound_bytes);
+    println!(
+        "arena, training step: {} bytes (lower bound {}), plus optimizer state {} bytes",
+        tm.arena_bytes, tm.arena_lower_bound_bytes, tm.optimizer_bytes
+    );
+    println!("flash for the weights: {flash} bytes");
+    if json {
+        let layers: Vec<_> = rows
+            .iter()
+            .map(|(name, op, params, shape, macs)| json!({"name": name, "op": op, "params": params, "output_shape": shape, "macs": macs}))
+            .collect();
+        let report = json!({
+            "name": loaded.spec.name.as_str(),
+            "batch": batch,
+            "layers": layers,
+            "total_params": g.trainable_params(),
+            "total_macs": total_macs,
+            "arena_bytes": {
+                "inference": im.arena_bytes,
+                "inference_lower_bound": im.arena_lower_bound_bytes,
+                "training": tm.arena_bytes,
+                "training_lower_bound": tm.arena_lower_bound_bytes,
+            },
+            "optimizer_bytes": tm.optimizer_bytes,
+            "flash_bytes": flash,
+        });
+        println!("{report}");
+    }
+    Ok(())
+}

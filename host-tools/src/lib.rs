@@ -1,0 +1,12 @@
+//! The `mote` CLI's library: model specs in TOML, IDX data, model files, and the commands
+//! (`inspect`, `train`, `eval`, `predict`) the binary dispatches to.
+
+pub mod dataset;
+pub mod eval;
+pub mod idx;
+pub mod inspect;
+pub mod model;
+pub mod plot;
+pub mod predict;
+pub mod spec_file;
+pub mod train;

@@ -1,0 +1,176 @@
+//! `mote train`: trains a spec on an IDX data set with a progress bar, evaluates on the test
+//! split after each epoch, and writes the model file.
+
+use crate::dataset::{load_split, Split};
+use crate::eval::{argmax, predict_classes, score};
+use crate::model::{build, save, CliPlan};
+use crate::spec_file::{read_spec_file, Schedule, TrainConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use mote_core::{Executor, NodeKind, Rng};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What `mote train` was asked to do.
+pub struct TrainArgs {
+    pub spec: PathBuf,
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub config: TrainConfig,
+    pub json: bool,
+    pub plot: Option<PathBuf>,
+    /// Train on at most this many samples (for quick runs).
+    pub limit: Option<usize>,
+}
+
+/// Per-epoch figures.
+#[derive(Clone, Debug)]
+pub struct Epoch {
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+}
+
+/// Learning rate at `step` of `total`.
+fn lr_at(c: &TrainConfig, step: usize, total: usize) -> f32 {
+    match c.schedule {
+        Schedule::Constant => c.lr,
+        Schedule::Cosine => c.lr * 0.5 * (1.0 + (std::f32::consts::PI * step as f32 / total as f32).cos()),
+    }
+}
+
+/// Reads the spec file, then applies `overrides` to its `[train]` defaults.
+pub fn spec_config(spec: &Path, overrides: impl FnOnce(&mut TrainConfig)) -> Result<TrainConfig, String> {
+    let mut c = read_spec_file(spec).map_err(|e| e.to_string())?.train;
+    overrides(&mut c);
+    Ok(c)
+}
+
+/// Trains and saves; returns the epochs' figures.
+pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
+    let c = &args.config;
+    let spec = read_spec_file(&args.spec).map_err(|e| e.to_string())?.spec;
+    let mut train = load_split(&args.data, "train").map_err(|e| e.to_string())?;
+    let test = load_split(&args.data, "t10k").map_err(|e| e.to_string())?;
+    if let Some(limit) = args.limit {
+        let per = train.rows * train.cols;
+        train.labels.truncate(limit);
+        train.images.truncate(limit * per);
+    }
+    let per: usize = spec.input.iter().map(|&d| d as usize).product();
+    if per != train.rows * train.cols {
+        return Err(format!("{}: input {:?} does not match the data's {}×{} images", args.spec.display(), spec.input, train.rows, train.cols));
+    }
+    if train.len() < c.batch {
+        return Err(format!("batch {} is larger than the {} training samples", c.batch, train.len()));
+    }
+    let (mut g, built) = build(&args.spec, &spec, c.batch)?;
+    let weights: Vec<_> = g.node_ids().filter(|&id| g.node(id).is_ok_and(|n| n.is_trainable() && n.shape.rank() >= 2)).collect();
+    for w in weights {
+        g.set_init(w, c.init).map_err(|e| e.to_string())?;
+    }
+    let core = |e: mote_core::Error| e.to_string();
+    let plan = CliPlan::training(&g, built.loss, &[built.output], Some(c.optimizer())).map_err(core)?;
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, c.seed).map_err(core)?;
+    let mut opt_state = vec![0.0; plan.optimizer_len()];
+    let mut arena = vec![0.0; plan.arena_len()];
+    let classes = g.shape(built.output).map_err(core)?.last();
+
+    let steps_per_epoch = train.len() / c.batch;
+    let total_steps = steps_per_epoch * c.epochs;
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = Rng::new(c.seed);
+    let (mut xb, mut yb) = (vec![0.0; c.batch * per], vec![0.0; c.batch]);
+    let mut epochs = Vec::new();
+    let mut train_time = 0.0;
+    let mut runs = 0;
+    for epoch in 0..c.epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let bar = progress(steps_per_epoch, epoch, c.epochs);
+        let started = Instant::now();
+        let mut ex = Executor::new(&g, &plan, &mut params, &mut opt_state, &mut arena).map_err(core)?;
+        ex.set_seed(c.seed);
+        ex.set_runs(runs);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for (step, chunk) in order.chunks_exact(c.batch).enumerate() {
+            fill_batch(&train, chunk, &mut xb, &mut yb);
+            ex.set_input(built.x, &xb).map_err(core)?;
+            ex.set_input(built.target, &yb).map_err(core)?;
+            ex.set_lr(lr_at(c, epoch * steps_per_epoch + step, total_steps));
+            ex.run().map_err(core)?;
+            loss_sum += ex.value(built.loss).map_err(core)?[0] as f64;
+            let logits = ex.value(built.output).map_err(core)?;
+            correct += logits.chunks_exact(classes).zip(&yb).filter(|(row, &y)| argmax(row) == y as usize).count();
+            let seen = (step + 1) * c.batch;
+            bar.set_message(format!(
+                "loss {:.4}  acc {:.2}%  {:.0} samples/s",
+                loss_sum / (step + 1) as f64,
+                100.0 * correct as f64 / seen as f64,
+                seen as f64 / started.elapsed().as_secs_f64()
+            ));
+            bar.inc(1);
+        }
+        runs = ex.runs();
+        train_time += started.elapsed().as_secs_f64();
+        let predictions = predict_classes(&g, &built, &params, &test)?;
+        let test_accuracy = score(&predictions, &test.labels, classes).accuracy;
+        let e = Epoch {
+            train_loss: loss_sum / steps_per_epoch as f64,
+            train_accuracy: correct as f64 / (steps_per_epoch * c.batch) as f64,
+            test_accuracy,
+        };
+        bar.finish_and_clear();
+        println!(
+            "epoch {:>2}/{}: train loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%",
+            epoch + 1,
+            c.epochs,
+            e.train_loss,
+            100.0 * e.train_accuracy,
+            100.0 * e.test_accuracy
+        );
+        epochs.push(e);
+    }
+    let bytes = save(&args.out, &spec, &params)?;
+    println!("wrote {} ({bytes} bytes)", args.out.display());
+    if let Some(path) = &args.plot {
+        crate::plot::training_png(path, &epochs)?;
+        println!("wrote {}", path.display());
+    }
+    let samples = (steps_per_epoch * c.batch * c.epochs) as f64;
+    let last = epochs.last().cloned().unwrap_or(Epoch { train_loss: f64::NAN, train_accuracy: 0.0, test_accuracy: 0.0 });
+    println!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s)", samples / train_time);
+    if args.json {
+        let report = json!({
+            "model": spec.name.as_str(),
+            "test_accuracy": last.test_accuracy,
+            "train_seconds": train_time,
+            "samples_per_second": samples / train_time,
+            "epochs": c.epochs,
+            "final_train_loss": last.train_loss,
+            "history": epochs.iter().map(|e| json!({"train_loss": e.train_loss, "train_accuracy": e.train_accuracy, "test_accuracy": e.test_accuracy})).collect::<Vec<_>>(),
+            "params": g.nodes().iter().filter(|n| matches!(n.kind, NodeKind::Param { trainable: true, .. })).map(|n| n.shape.numel()).sum::<usize>(),
+        });
+        println!("{report}");
+    }
+    Ok(epochs)
+}
+
+fn progress(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
+    bar
+}
+
+/// Copies the samples `chunk` of `split` into a batch.
+fn fill_batch(split: &Split, chunk: &[usize], xb: &mut [f32], yb: &mut [f32]) {
+    let per = split.rows * split.cols;
+    for (k, &s) in chunk.iter().enumerate() {
+        xb[k * per..(k + 1) * per].copy_from_slice(split.image(s));
+        yb[k] = split.labels[s] as f32;
+    }
+}
