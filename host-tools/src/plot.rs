@@ -145,8 +145,8 @@ pub fn training_png(path: &Path, epochs: &[Epoch]) -> Result<(), String> {
     let lo = train.iter().chain(&test).fold(1.0f64, |m, &v| m.min(v));
     let lo = (lo * 20.0).floor() / 20.0;
     panel(&mut c, 550, "accuracy: train  test", &[(&train, BLUE), (&test, ORANGE)], lo.min(0.95), 1.0);
-    c.rect(550 + 160, 14, 550 + 168, 22, BLUE);
-    c.rect(550 + 208, 14, 550 + 216, 22, ORANGE);
+    c.rect(550 + 124, 12, 550 + 132, 22, BLUE);
+    c.rect(550 + 172, 12, 550 + 180, 22, ORANGE);
     c.save(path)
 }
 

@@ -19,7 +19,7 @@ pub struct TrainArgs {
     pub config: TrainConfig,
     pub json: bool,
     pub plot: Option<PathBuf>,
-    /// Train on at most this many samples (for quick runs).
+    /// Train on at most this many samples, spread evenly over the set (for quick runs).
     pub limit: Option<usize>,
 }
 
@@ -53,9 +53,7 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
     let mut train = load_split(&args.data, "train").map_err(|e| e.to_string())?;
     let test = load_split(&args.data, "t10k").map_err(|e| e.to_string())?;
     if let Some(limit) = args.limit {
-        let per = train.rows * train.cols;
-        train.labels.truncate(limit);
-        train.images.truncate(limit * per);
+        train = evenly_spaced(&train, limit);
     }
     let per: usize = spec.input.iter().map(|&d| d as usize).product();
     if per != train.rows * train.cols {
@@ -164,6 +162,18 @@ fn progress(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar.set_style(style.progress_chars("=> "));
     bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
     bar
+}
+
+/// At most `n` samples spread evenly over `split` (data sets are often sorted by class).
+fn evenly_spaced(split: &Split, n: usize) -> Split {
+    let n = n.min(split.len());
+    let picks: Vec<usize> = (0..n).map(|i| i * split.len() / n).collect();
+    Split {
+        images: picks.iter().flat_map(|&i| split.image(i).iter().copied()).collect(),
+        labels: picks.iter().map(|&i| split.labels[i]).collect(),
+        rows: split.rows,
+        cols: split.cols,
+    }
 }
 
 /// Copies the samples `chunk` of `split` into a batch.

@@ -31,6 +31,8 @@ pub enum ModelError {
     BadMagic { found: [u8; 4] },
     /// A format version this reader does not know.
     UnsupportedVersion { found: u16, supported: u16 },
+    /// The reserved header bytes are not zero (a newer writer, or corruption).
+    ReservedNotZero { found: u16 },
     /// The header claims sizes no model has.
     Oversized { params: u32, spec_len: u32 },
     /// Bytes after the end of the model.
@@ -52,6 +54,7 @@ impl fmt::Display for ModelError {
             ModelError::UnsupportedVersion { found, supported } => {
                 write!(f, "model file format version {found} is not supported (this build reads version {supported})")
             }
+            ModelError::ReservedNotZero { found } => write!(f, "model file header is corrupted: reserved field is {found:#06x}, expected 0"),
             ModelError::Oversized { params, spec_len } => {
                 write!(f, "model file header claims {params} parameters and a {spec_len}-byte spec: too large")
             }
@@ -120,6 +123,10 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
     let version = u16_at(bytes, 4);
     if version != FORMAT_VERSION {
         return Err(ModelError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let reserved = u16_at(bytes, 6);
+    if reserved != 0 {
+        return Err(ModelError::ReservedNotZero { found: reserved });
     }
     let (params, spec_len) = (u32_at(bytes, 8), u32_at(bytes, 12));
     let total = (params as usize)

@@ -1,0 +1,120 @@
+//! Model files: a round trip gives the same predictions bit for bit, and every truncation,
+//! every single-byte flip, random bytes, empty files and other versions are typed errors.
+
+use mote_cli::model::{build, load_model_bytes, save, CliPlan};
+use mote_cli::spec_file::read_spec_file;
+use mote_core::model::{read_model, ModelError, HEADER_LEN};
+use mote_core::{Executor, Mode, Rng};
+use std::path::Path;
+
+/// A real model file: the shipped mnist-cnn spec with initialized parameters (as `mote train`
+/// writes it before its first step), plus those parameters.
+fn real_model(dir: &Path) -> (Vec<u8>, Vec<f32>) {
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/mnist-cnn.toml");
+    let spec = read_spec_file(&spec_path).unwrap().spec;
+    let (g, _) = build(&spec_path, &spec, 1).unwrap();
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 3).unwrap();
+    let path = dir.join("cnn.mote");
+    save(&path, &spec, &params).unwrap();
+    (std::fs::read(&path).unwrap(), params)
+}
+
+#[test]
+fn round_trip_gives_the_same_predictions_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, params) = real_model(dir.path());
+    let (spec, loaded) = load_model_bytes(Path::new("cnn.mote"), &bytes).unwrap();
+    assert!(params.iter().zip(&loaded).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let (g, built) = build(Path::new("cnn"), &spec, 4).unwrap();
+    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).unwrap();
+    let mut rng = Rng::new(1);
+    let input: Vec<f32> = (0..4 * 784).map(|_| rng.uniform()).collect();
+    let logits = |p: &[f32]| {
+        let mut arena = vec![0.0; plan.arena_len()];
+        let mut ex = Executor::read_only(&g, &plan, p, &mut arena).unwrap();
+        ex.set_input(built.x, &input).unwrap();
+        ex.run().unwrap();
+        ex.value(built.output).unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(logits(&params), logits(&loaded));
+    // Saving again gives the same bytes.
+    let again = dir.path().join("again.mote");
+    save(&again, &spec, &loaded).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+}
+
+#[test]
+fn every_truncation_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, _) = real_model(dir.path());
+    assert_eq!(read_model(&[]).err(), Some(ModelError::Empty));
+    for len in 1..bytes.len() {
+        match read_model(&bytes[..len]) {
+            Err(ModelError::Truncated { needed, got }) => {
+                assert_eq!(got, len);
+                assert!(needed == HEADER_LEN || needed == bytes.len(), "{needed}");
+            }
+            other => panic!("truncated to {len} bytes: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_single_byte_flip_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, _) = real_model(dir.path());
+    let mut rng = Rng::new(9);
+    for at in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << rng.below(8);
+        let err = read_model(&bad).err().unwrap_or_else(|| panic!("flip at byte {at} not detected"));
+        let expected = match at {
+            0..4 => matches!(err, ModelError::BadMagic { .. }),
+            4..6 => matches!(err, ModelError::UnsupportedVersion { .. }),
+            6..8 => matches!(err, ModelError::ReservedNotZero { .. }),
+            8..16 => matches!(err, ModelError::Truncated { .. } | ModelError::TrailingBytes { .. } | ModelError::Oversized { .. }),
+            _ => matches!(err, ModelError::Checksum { .. }),
+        };
+        assert!(expected, "flip at byte {at}: {err:?}");
+    }
+    // Many random multi-byte corruptions, and random files.
+    for _ in 0..2000 {
+        let mut bad = bytes.clone();
+        for _ in 0..1 + rng.below(8) {
+            let at = rng.below(bad.len());
+            bad[at] = rng.next_u64() as u8;
+        }
+        if bad != bytes {
+            assert!(read_model(&bad).is_err());
+        }
+        let random: Vec<u8> = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect();
+        assert!(read_model(&random).is_err());
+    }
+}
+
+#[test]
+fn other_versions_and_trailing_bytes_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, _) = real_model(dir.path());
+    let mut v2 = bytes.clone();
+    v2[4] = 2;
+    let err = read_model(&v2).err().unwrap();
+    assert_eq!(err, ModelError::UnsupportedVersion { found: 2, supported: 1 });
+    assert!(err.to_string().contains("version 2 is not supported"));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(read_model(&longer).err(), Some(ModelError::TrailingBytes { expected: bytes.len(), got: bytes.len() + 1 }));
+}
+
+#[test]
+fn a_failed_save_leaves_the_old_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, params) = real_model(dir.path());
+    let path = dir.path().join("cnn.mote");
+    // A directory where the temporary file should go makes the write fail.
+    std::fs::create_dir(dir.path().join("cnn.mote.tmp")).unwrap();
+    let spec = load_model_bytes(&path, &bytes).unwrap().0;
+    assert!(save(&path, &spec, &params).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
