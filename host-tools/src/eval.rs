@@ -65,7 +65,10 @@ pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> R
     let predictions = predict_classes(&g, &built, &params, &test)?;
     let s = score(&predictions, &test.labels, classes);
     println!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len());
-    println!("per class: {}", s.per_class.iter().enumerate().map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a)).collect::<Vec<_>>().join("  "));
+    println!(
+        "per class: {}",
+        s.per_class.iter().enumerate().map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a)).collect::<Vec<_>>().join("  ")
+    );
     println!("confusion matrix (rows: true class, columns: predicted):");
     for (c, row) in s.confusion.iter().enumerate() {
         println!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());

@@ -61,9 +61,8 @@ pub fn parse_idx(bytes: &[u8], rank: usize) -> Result<IdxArray, String> {
     if bytes.len() < header {
         return Err(format!("header truncated: needs {header} bytes, file has {}", bytes.len()));
     }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        (0..ndims).map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize).collect();
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("dimensions overflow")?;
     let body = bytes.len() - header;
     if body != count {

@@ -119,8 +119,11 @@ pub struct SpecFile {
 
 /// Reads and checks `path`.
 pub fn read_spec_file(path: &Path) -> Result<SpecFile, SpecFileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SpecFileError { path: path.into(), layer: None, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| SpecFileError {
+        path: path.into(),
+        layer: None,
+        message: format!("cannot read: {e}"),
+    })?;
     parse_spec(&text).map_err(|(layer, message)| SpecFileError { path: path.into(), layer, message })
 }
 

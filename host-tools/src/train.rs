@@ -57,7 +57,13 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
     }
     let per: usize = spec.input.iter().map(|&d| d as usize).product();
     if per != train.rows * train.cols {
-        return Err(format!("{}: input {:?} does not match the data's {}×{} images", args.spec.display(), spec.input, train.rows, train.cols));
+        return Err(format!(
+            "{}: input {:?} does not match the data's {}×{} images",
+            args.spec.display(),
+            spec.input,
+            train.rows,
+            train.cols
+        ));
     }
     if train.len() < c.batch {
         return Err(format!("batch {} is larger than the {} training samples", c.batch, train.len()));

@@ -45,7 +45,8 @@ fn train_eval_inspect_predict_on_real_digits() {
     let model = dir.path().join("cnn.mote");
     let plot = dir.path().join("curves.png");
     let (m, p, d) = (model.to_str().unwrap(), plot.to_str().unwrap(), data.to_str().unwrap());
-    let train = mote_json(&["train", "models/mnist-cnn.toml", "--data", d, "--epochs", "2", "--limit", "2000", "--out", m, "--json", "--plot", p]);
+    let train =
+        mote_json(&["train", "models/mnist-cnn.toml", "--data", d, "--epochs", "2", "--limit", "2000", "--out", m, "--json", "--plot", p]);
     let test_accuracy = train["test_accuracy"].as_f64().unwrap();
     // 2,000 digits, 2 epochs: far above chance (10%).
     assert!(test_accuracy > 0.8, "{train}");

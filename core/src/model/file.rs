@@ -54,7 +54,9 @@ impl fmt::Display for ModelError {
             ModelError::UnsupportedVersion { found, supported } => {
                 write!(f, "model file format version {found} is not supported (this build reads version {supported})")
             }
-            ModelError::ReservedNotZero { found } => write!(f, "model file header is corrupted: reserved field is {found:#06x}, expected 0"),
+            ModelError::ReservedNotZero { found } => {
+                write!(f, "model file header is corrupted: reserved field is {found:#06x}, expected 0")
+            }
             ModelError::Oversized { params, spec_len } => {
                 write!(f, "model file header claims {params} parameters and a {spec_len}-byte spec: too large")
             }

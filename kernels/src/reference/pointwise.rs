@@ -28,12 +28,14 @@ impl Pointwise {
         }
     }
     /// `f'(x)` given both `x` and `y = f(x)`; at the kink of relu the derivative is 0, as in PyTorch.
+    /// Relu and leaky relu read `y` only: with a slope in [0, 1), `y > 0` exactly when `x > 0`,
+    /// so their input can be freed after the forward pass.
     #[inline]
     pub fn derivative(self, x: f32, y: f32) -> f32 {
         match self {
-            Pointwise::Relu => (x > 0.0) as u8 as f32,
+            Pointwise::Relu => (y > 0.0) as u8 as f32,
             Pointwise::LeakyRelu(k) => {
-                if x > 0.0 {
+                if y > 0.0 {
                     1.0
                 } else {
                     k
@@ -47,7 +49,7 @@ impl Pointwise {
     }
     /// Whether the derivative needs the input `x` (otherwise the output `y` suffices).
     pub fn derivative_needs_input(self) -> bool {
-        matches!(self, Pointwise::Relu | Pointwise::LeakyRelu(_) | Pointwise::Square)
+        matches!(self, Pointwise::Square)
     }
 }
 
