@@ -1,4 +1,19 @@
-//! Cortex-M firmware shell around `mote-core`; the binaries arrive with the firmware issue.
+//! mote on a Cortex-M4F: the board support (counters, stack painting, exit), the host link
+//! (samples in, results out), and the model embedded in flash, shared by the binaries.
 #![no_std]
 
-pub use mote_core as core_runtime;
+pub mod board;
+pub mod link;
+pub mod model;
+
+/// Arena and buffer sizes computed by `build.rs` from the exported model's plans.
+pub mod sizes {
+    include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
+}
+
+use defmt_semihosting as _;
+
+/// The index of the largest value (the first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
+}

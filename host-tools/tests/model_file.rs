@@ -118,3 +118,20 @@ fn a_failed_save_leaves_the_old_file_whole() {
     assert!(save(&path, &spec, &params).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+#[test]
+fn streaming_spec_build_matches_the_decoded_spec() {
+    use mote_core::model::{build_from_postcard, check_model};
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, _) = real_model(dir.path());
+    let spec = read_model(&bytes).unwrap().spec;
+    let parts = check_model(&bytes).unwrap();
+    let mut a = mote_core::Graph::<64>::new();
+    let mut b = mote_core::Graph::<64>::new();
+    let built_a = spec.build(&mut a, 2).unwrap();
+    let built_b = build_from_postcard(parts.spec_bytes, &mut b, 2).unwrap();
+    assert_eq!(a.nodes(), b.nodes());
+    assert_eq!(built_a.layers, built_b.layers);
+    assert_eq!((built_a.output, built_a.loss), (built_b.output, built_b.loss));
+    assert!(build_from_postcard(&parts.spec_bytes[..parts.spec_bytes.len() - 1], &mut mote_core::Graph::<64>::new(), 1).is_err());
+}

@@ -105,8 +105,24 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Reads a model file, checking magic, version, sizes and CRC before decoding anything.
+/// The two parts of a checked model file.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelParts<'a> {
+    /// `count · 4` little-endian f32 bytes, at offset [`HEADER_LEN`] of the file.
+    pub param_bytes: &'a [u8],
+    /// The spec in postcard (decode with [`super::build_from_postcard`] or `postcard`).
+    pub spec_bytes: &'a [u8],
+}
+
+/// Reads a model file, checking magic, version, sizes and CRC, and decodes its spec.
 pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
+    let parts = check_model(bytes)?;
+    let spec: ModelSpec = postcard::from_bytes(parts.spec_bytes).map_err(|_| ModelError::BadSpec)?;
+    Ok(ModelView { spec, param_bytes: parts.param_bytes })
+}
+
+/// Checks magic, version, sizes and CRC and splits the file, without decoding the spec.
+pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
     if bytes.is_empty() {
         return Err(ModelError::Empty);
     }
@@ -149,11 +165,7 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
         return Err(ModelError::Checksum { stored, computed });
     }
     let params_end = HEADER_LEN + 4 * params as usize;
-    let spec: ModelSpec = match postcard::from_bytes(&bytes[params_end..]) {
-        Ok(spec) => spec,
-        Err(_) => return Err(ModelError::BadSpec),
-    };
-    Ok(ModelView { spec, param_bytes: &bytes[HEADER_LEN..params_end] })
+    Ok(ModelParts { param_bytes: &bytes[HEADER_LEN..params_end], spec_bytes: &bytes[params_end..] })
 }
 
 /// Bytes `spec` takes in a model file.

@@ -122,6 +122,8 @@ pub enum SpecErrorKind {
     Arity { expected: usize, got: usize },
     /// The spec has no layers.
     NoLayers,
+    /// The spec bytes of a model file do not decode.
+    Decode,
 }
 
 impl fmt::Display for SpecError {
@@ -135,6 +137,7 @@ impl fmt::Display for SpecError {
             SpecErrorKind::UnknownInput(n) => write!(f, "input `{n}` is not the name of an earlier layer (or `input`)"),
             SpecErrorKind::Arity { expected, got } => write!(f, "takes {expected} input(s), got {got}"),
             SpecErrorKind::NoLayers => write!(f, "the model has no layers"),
+            SpecErrorKind::Decode => write!(f, "the spec bytes do not decode"),
         }
     }
 }
@@ -165,58 +168,120 @@ impl ModelSpec {
     /// Builds the model for `batch` samples into `g` (which should be empty so the
     /// parameter layout matches the model file).
     pub fn build<const N: usize>(&self, g: &mut Graph<N>, batch: usize) -> core::result::Result<BuiltModel, SpecError> {
-        let model_err = |kind| SpecError { layer: None, name: Name::try_from("input").unwrap_or_default(), kind };
-        if self.layers.is_empty() {
-            return Err(model_err(SpecErrorKind::NoLayers));
-        }
-        let mut dims = [batch; 4];
-        for (d, &v) in dims[1..].iter_mut().zip(&self.input) {
-            *d = u(v);
-        }
-        let x = g.input(&dims[..1 + self.input.len()]).map_err(|e| model_err(SpecErrorKind::Graph(e)))?;
-        let mut layers: heapless::Vec<NodeId, MAX_LAYERS> = heapless::Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let err = |kind| SpecError { layer: Some(i), name: layer.name.clone(), kind };
-            let resolve = |name: &Name| -> core::result::Result<NodeId, SpecError> {
-                if name.as_str() == "input" {
-                    return Ok(x);
-                }
-                self.layers[..i]
-                    .iter()
-                    .rposition(|l| l.name == *name)
-                    .map(|j| layers[j])
-                    .ok_or_else(|| err(SpecErrorKind::UnknownInput(name.clone())))
-            };
-            let previous = layers.last().copied().unwrap_or(x);
-            let mut ins = [previous; 2];
-            let arity = layer.op.arity();
-            match (layer.inputs.len(), arity) {
-                (0, 1) => {}
-                (n, a) if n == a => {
-                    for (slot, name) in ins.iter_mut().zip(&layer.inputs) {
-                        *slot = resolve(name)?;
-                    }
-                }
-                (n, a) => return Err(err(SpecErrorKind::Arity { expected: a, got: n })),
-            }
-            let node = add_layer(g, layer.op, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
-            layers.push(node).map_err(|_| err(SpecErrorKind::Graph(Error::CapacityExceeded { what: "layers", capacity: MAX_LAYERS })))?;
-        }
-        let output = *layers.last().unwrap_or(&x);
-        let loss_err = |e| SpecError { layer: None, name: Name::try_from("loss").unwrap_or_default(), kind: SpecErrorKind::Graph(e) };
-        let (target, loss) = match self.loss {
-            Loss::CrossEntropy => {
-                let labels = g.labels(batch).map_err(loss_err)?;
-                (labels, g.cross_entropy(output, labels).map_err(loss_err)?)
-            }
-            Loss::Mse => {
-                let shape = g.shape(output).map_err(loss_err)?;
-                let target = g.input(shape.dims()).map_err(loss_err)?;
-                (target, g.mse(output, target).map_err(loss_err)?)
-            }
-        };
-        Ok(BuiltModel { x, layers, output, target, loss })
+        let (x, layers) = build_layers(g, batch, &self.input, self.layers.iter().cloned().map(Ok))?;
+        add_loss(g, batch, x, layers, self.loss)
     }
+}
+
+/// Builds a model straight from the postcard bytes of a [`ModelSpec`], decoding one layer at
+/// a time: the whole layer list is never held (on a device that is several KB of stack).
+pub fn build_from_postcard<const N: usize>(bytes: &[u8], g: &mut Graph<N>, batch: usize) -> core::result::Result<BuiltModel, SpecError> {
+    // The fields in declaration order: name, input, layers (length, then each), loss.
+    let (_, rest) = take::<heapless::String<32>>(bytes)?;
+    let (input, rest) = take::<heapless::Vec<u32, 3>>(rest)?;
+    let (count, rest) = take::<u32>(rest)?;
+    let mut layers = LayerDecoder { rest, remaining: count };
+    let (x, nodes) = build_layers(g, batch, &input, &mut layers)?;
+    let (loss, _) = take::<Loss>(layers.rest)?;
+    add_loss(g, batch, x, nodes, loss)
+}
+
+fn decode_error() -> SpecError {
+    SpecError { layer: None, name: Name::try_from("spec").unwrap_or_default(), kind: SpecErrorKind::Decode }
+}
+
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> core::result::Result<(T, &'a [u8]), SpecError> {
+    postcard::take_from_bytes(bytes).map_err(|_| decode_error())
+}
+
+/// Decodes the layers of a postcard spec one by one.
+struct LayerDecoder<'a> {
+    rest: &'a [u8],
+    remaining: u32,
+}
+
+impl Iterator for LayerDecoder<'_> {
+    type Item = core::result::Result<Layer, SpecError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        Some(take::<Layer>(self.rest).map(|(layer, rest)| {
+            self.rest = rest;
+            layer
+        }))
+    }
+}
+
+/// The model input and every layer; returns the input node and each layer's output node.
+fn build_layers<const N: usize>(
+    g: &mut Graph<N>,
+    batch: usize,
+    input: &[u32],
+    layers: impl Iterator<Item = core::result::Result<Layer, SpecError>>,
+) -> core::result::Result<(NodeId, heapless::Vec<NodeId, MAX_LAYERS>), SpecError> {
+    let model_err = |kind| SpecError { layer: None, name: Name::try_from("input").unwrap_or_default(), kind };
+    let mut dims = [batch; 4];
+    for (d, &v) in dims[1..].iter_mut().zip(input) {
+        *d = u(v);
+    }
+    let x = g.input(&dims[..1 + input.len().min(3)]).map_err(|e| model_err(SpecErrorKind::Graph(e)))?;
+    // Names of the layers so far, for `inputs = [...]`.
+    let mut named: heapless::Vec<(Name, NodeId), MAX_LAYERS> = heapless::Vec::new();
+    let mut nodes: heapless::Vec<NodeId, MAX_LAYERS> = heapless::Vec::new();
+    for (i, layer) in layers.enumerate() {
+        let layer = layer?;
+        let err = |kind| SpecError { layer: Some(i), name: layer.name.clone(), kind };
+        let resolve = |name: &Name| -> core::result::Result<NodeId, SpecError> {
+            if name.as_str() == "input" {
+                return Ok(x);
+            }
+            named.iter().rev().find(|(n, _)| n == name).map(|(_, id)| *id).ok_or_else(|| err(SpecErrorKind::UnknownInput(name.clone())))
+        };
+        let mut ins = [nodes.last().copied().unwrap_or(x); 2];
+        match (layer.inputs.len(), layer.op.arity()) {
+            (0, 1) => {}
+            (n, a) if n == a => {
+                for (slot, name) in ins.iter_mut().zip(&layer.inputs) {
+                    *slot = resolve(name)?;
+                }
+            }
+            (n, a) => return Err(err(SpecErrorKind::Arity { expected: a, got: n })),
+        }
+        let node = add_layer(g, layer.op, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
+        let full = || err(SpecErrorKind::Graph(Error::CapacityExceeded { what: "layers", capacity: MAX_LAYERS }));
+        nodes.push(node).map_err(|_| full())?;
+        named.push((layer.name.clone(), node)).map_err(|_| full())?;
+    }
+    if nodes.is_empty() {
+        return Err(model_err(SpecErrorKind::NoLayers));
+    }
+    Ok((x, nodes))
+}
+
+/// Adds the target input and the loss after the last layer.
+fn add_loss<const N: usize>(
+    g: &mut Graph<N>,
+    batch: usize,
+    x: NodeId,
+    layers: heapless::Vec<NodeId, MAX_LAYERS>,
+    loss: Loss,
+) -> core::result::Result<BuiltModel, SpecError> {
+    let output = *layers.last().unwrap_or(&x);
+    let loss_err = |e| SpecError { layer: None, name: Name::try_from("loss").unwrap_or_default(), kind: SpecErrorKind::Graph(e) };
+    let (target, loss) = match loss {
+        Loss::CrossEntropy => {
+            let labels = g.labels(batch).map_err(loss_err)?;
+            (labels, g.cross_entropy(output, labels).map_err(loss_err)?)
+        }
+        Loss::Mse => {
+            let shape = g.shape(output).map_err(loss_err)?;
+            let target = g.input(shape.dims()).map_err(loss_err)?;
+            (target, g.mse(output, target).map_err(loss_err)?)
+        }
+    };
+    Ok(BuiltModel { x, layers, output, target, loss })
 }
 
 /// Adds one layer's op over `ins` (the second is used by binary ops only).

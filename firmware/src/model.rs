@@ -1,0 +1,30 @@
+//! The model exported by `mote export`, embedded in flash: its graph is built straight from
+//! the file's spec bytes, and its parameters are used in place (no copy to RAM).
+
+use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
+use mote_core::Graph;
+
+/// Bytes aligned to 4 so the parameters can be read as f32 in place.
+#[repr(C, align(4))]
+pub struct Aligned<T: ?Sized>(pub T);
+
+/// The exported model file.
+pub static MODEL_FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.mote"));
+
+/// Builds the embedded model for `batch` samples into `g`.
+pub fn build<const N: usize>(g: &mut Graph<N>, batch: usize) -> Result<BuiltModel, &'static str> {
+    let parts = check_model(&MODEL_FILE.0).map_err(|_| "embedded model file is corrupted")?;
+    build_from_postcard(parts.spec_bytes, g, batch).map_err(|_| "embedded spec does not build")
+}
+
+/// The embedded model's parameters, in place in flash.
+pub fn params() -> Result<&'static [f32], ModelError> {
+    let parts = check_model(&MODEL_FILE.0)?;
+    // SAFETY: any 4 bytes are a valid f32; `align_to` only returns the aligned middle, and
+    // the target is little-endian like the file.
+    let (head, floats, tail) = unsafe { parts.param_bytes.align_to::<f32>() };
+    if !head.is_empty() || !tail.is_empty() {
+        return Err(ModelError::Truncated { needed: parts.param_bytes.len(), got: floats.len() * 4 });
+    }
+    Ok(floats)
+}
