@@ -44,6 +44,10 @@ pub struct MemoryReport {
     pub params_bytes: usize,
     /// Optimizer state (momentum, Adam moments), stored outside the arena.
     pub optimizer_bytes: usize,
+    /// At the arena's busiest step: bytes of forward values (activations, inputs) ...
+    pub peak_activation_bytes: usize,
+    /// ... and of gradients.
+    pub peak_gradient_bytes: usize,
 }
 
 /// A plan for one graph: plain data, built on the host or on the device.
@@ -57,6 +61,8 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) kept_grad: [bool; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
+    pub(crate) peak_values: usize,
+    pub(crate) peak_grads: usize,
     pub(crate) mode: Mode,
     pub(crate) optimizer: Option<Optimizer>,
     pub(crate) optimizer_len: usize,
@@ -93,6 +99,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             kept_grad: [false; N],
             arena_len: 0,
             lower_bound: 0,
+            peak_values: 0,
+            peak_grads: 0,
             mode,
             optimizer: None,
             optimizer_len: 0,
@@ -207,13 +215,15 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// Assigns arena offsets from the tensors' lifetimes.
     fn place(&mut self, g: &Graph<N>) -> Result<()> {
         let mut tensors = lifetimes::tensors::<N, S>(g, self)?;
-        let (len, lower) = memory::place_greedy(&mut tensors);
+        let placed = memory::place_greedy(&mut tensors);
         for t in &tensors {
             let slot = if t.grad { &mut self.grad_at } else { &mut self.value_at };
             slot[t.node] = Some(t.offset);
         }
-        self.arena_len = len;
-        self.lower_bound = lower;
+        self.arena_len = placed.len;
+        self.lower_bound = placed.lower_bound;
+        self.peak_values = placed.peak_values;
+        self.peak_grads = placed.peak_grads;
         Ok(())
     }
 
@@ -244,6 +254,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             arena_lower_bound_bytes: self.lower_bound * BYTES_PER_VALUE,
             params_bytes: self.params_len * BYTES_PER_VALUE,
             optimizer_bytes: self.optimizer_len * BYTES_PER_VALUE,
+            peak_activation_bytes: self.peak_values * BYTES_PER_VALUE,
+            peak_gradient_bytes: self.peak_grads * BYTES_PER_VALUE,
         }
     }
     /// Multiply-accumulates of the forward pass.

@@ -178,6 +178,23 @@ pub fn model_file_len(spec: &ModelSpec, param_count: usize) -> Result<usize, Mod
     Ok(HEADER_LEN + 4 * param_count + encoded_spec_len(spec)?)
 }
 
+/// The header of a model file holding `params` and the postcard `spec_bytes`, for writers
+/// that stream the body (a device sending its trained weights over a link).
+pub fn model_header(params: &[f32], spec_bytes: &[u8]) -> [u8; HEADER_LEN] {
+    let mut crc = crc32fast::Hasher::new();
+    for p in params {
+        crc.update(&p.to_le_bytes());
+    }
+    crc.update(spec_bytes);
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&(params.len() as u32).to_le_bytes());
+    h[12..16].copy_from_slice(&(spec_bytes.len() as u32).to_le_bytes());
+    h[16..20].copy_from_slice(&crc.finalize().to_le_bytes());
+    h
+}
+
 /// Writes `spec` and `params` as a model file into `out`; returns the bytes written.
 pub fn write_model(spec: &ModelSpec, params: &[f32], out: &mut [u8]) -> Result<usize, ModelError> {
     let params_end = HEADER_LEN + 4 * params.len();
@@ -193,12 +210,8 @@ pub fn write_model(spec: &ModelSpec, params: &[f32], out: &mut [u8]) -> Result<u
         Err(_) => return Err(ModelError::BadSpec),
     };
     let total = params_end + spec_len;
-    let crc = crc32fast::hash(&out[HEADER_LEN..total]);
-    out[..4].copy_from_slice(&MAGIC);
-    out[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out[6..8].copy_from_slice(&0u16.to_le_bytes());
-    out[8..12].copy_from_slice(&(params.len() as u32).to_le_bytes());
-    out[12..16].copy_from_slice(&(spec_len as u32).to_le_bytes());
-    out[16..20].copy_from_slice(&crc.to_le_bytes());
+    let (body, spec_bytes) = out[..total].split_at_mut(params_end);
+    let header = model_header(params, spec_bytes);
+    body[..HEADER_LEN].copy_from_slice(&header);
     Ok(total)
 }

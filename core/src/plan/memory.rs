@@ -8,9 +8,19 @@ fn overlaps_in_time(a: &Tensor, b: &Tensor) -> bool {
     a.first <= b.last && b.first <= a.last
 }
 
-/// Sets every tensor's offset; returns `(arena length, lower bound)` in values, the lower
-/// bound being the largest total of tensors alive at one step.
-pub(super) fn place_greedy(tensors: &mut [Tensor]) -> (usize, usize) {
+/// Arena figures of a placement, in values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Placement {
+    pub len: usize,
+    /// The largest total of tensors alive at one step.
+    pub lower_bound: usize,
+    /// At that step: forward values (activations, inputs) and gradients.
+    pub peak_values: usize,
+    pub peak_grads: usize,
+}
+
+/// Sets every tensor's offset and returns the arena figures.
+pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
     tensors.sort_unstable_by(|a, b| b.len.cmp(&a.len).then(a.first.cmp(&b.first)).then(a.node.cmp(&b.node)).then(a.grad.cmp(&b.grad)));
     let mut arena = 0;
     for i in 0..tensors.len() {
@@ -25,9 +35,15 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> (usize, usize) {
         arena = arena.max(offset + t.len);
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
-    let lower =
-        (0..=last_step).map(|s| tensors.iter().filter(|t| t.first <= s && s <= t.last).map(|t| t.len).sum::<usize>()).max().unwrap_or(0);
-    (arena, lower)
+    let live = |s: usize, grad: bool| tensors.iter().filter(|t| t.first <= s && s <= t.last && t.grad == grad).map(|t| t.len).sum::<usize>();
+    let mut placement = Placement { len: arena, ..Placement::default() };
+    for s in 0..=last_step {
+        let (values, grads) = (live(s, false), live(s, true));
+        if values + grads > placement.lower_bound {
+            placement = Placement { len: arena, lower_bound: values + grads, peak_values: values, peak_grads: grads };
+        }
+    }
+    placement
 }
 
 #[cfg(test)]
@@ -43,8 +59,8 @@ mod tests {
     #[test]
     fn reuses_memory_of_dead_tensors() {
         let mut ts = [t(0, 10, 0, 1), t(1, 6, 1, 2), t(2, 10, 2, 3)];
-        let (len, lower) = place_greedy(&mut ts);
-        assert_eq!((len, lower), (16, 16));
+        let p = place_greedy(&mut ts);
+        assert_eq!((p.len, p.lower_bound, p.peak_values, p.peak_grads), (16, 16, 16, 0));
         let off = |n: usize| ts.iter().find(|x| x.node == n).unwrap().offset;
         assert_eq!((off(0), off(1), off(2)), (0, 10, 0));
     }

@@ -1,0 +1,157 @@
+//! Trains the exported model's architecture on the device: from scratch (Kaiming init from a
+//! seeded PRNG) or fine-tuning the weights in flash, batch 1, SGD with momentum, samples
+//! streamed from the host one at a time; then evaluates on the test digits and sends the
+//! trained model back as a model file.
+//!
+//! Arguments (semihosting command line): `scratch|finetune steps=N eval=M log=K lr=X
+//! momentum=X seed=N`.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use mote_core::model::{check_model, model_header};
+use mote_core::{Executor, Graph, Mode, Optimizer, Plan};
+use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
+use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_ARENA};
+use mote_firmware::{argmax, board, model};
+
+static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
+static mut OPTIMIZER_STATE: [f32; OPTIMIZER] = [0.0; OPTIMIZER];
+static mut ARENA: [f32; TRAIN_ARENA] = [0.0; TRAIN_ARENA];
+
+/// The run's settings.
+struct Settings {
+    finetune: bool,
+    steps: usize,
+    eval: usize,
+    log_every: usize,
+    lr: f32,
+    momentum: f32,
+    seed: u64,
+}
+
+fn settings() -> Result<Settings, &'static str> {
+    let mut s = Settings { finetune: false, steps: 8000, eval: 2000, log_every: 500, lr: 0.003, momentum: 0.9, seed: 1 };
+    let args = semihosting::experimental::env::args::<256>().map_err(|_| "no command line")?;
+    for arg in (&args).skip(1) {
+        let arg = arg.map_err(|_| "command line is not UTF-8")?;
+        let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
+        let number = || value.parse::<f32>().map_err(|_| "bad number on the command line");
+        match key {
+            "scratch" => s.finetune = false,
+            "finetune" => s.finetune = true,
+            "steps" => s.steps = number()? as usize,
+            "eval" => s.eval = number()? as usize,
+            "log" => s.log_every = (number()? as usize).max(1),
+            "lr" => s.lr = number()?,
+            "momentum" => s.momentum = number()?,
+            "seed" => s.seed = number()? as u64,
+            _ => return Err("unknown argument (expected scratch|finetune steps= eval= log= lr= momentum= seed=)"),
+        }
+    }
+    Ok(s)
+}
+
+#[entry]
+fn main() -> ! {
+    board::init();
+    match run() {
+        Ok(()) => board::exit(0),
+        Err(e) => {
+            defmt::error!("train failed: {=str}", e);
+            board::exit(1)
+        }
+    }
+}
+
+fn run() -> Result<(), &'static str> {
+    let s = settings()?;
+    let mut g = Graph::<NODES>::new();
+    let built = model::build(&mut g, 1)?;
+    // SAFETY: the only references to these statics, taken once in the single-threaded main.
+    let (params, opt_state, arena) = unsafe {
+        (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
+    };
+    if s.finetune {
+        params.copy_from_slice(model::params().map_err(|_| "embedded parameters")?);
+    } else {
+        g.init_params(params, s.seed).map_err(|_| "init")?;
+    }
+    let plan = Plan::<NODES, STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")?;
+    let memory = plan.memory();
+    let mut link = SemihostingLink::default();
+    let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
+    let steps = s.steps.min(available);
+    defmt::println!("training {=u32} digits ({=str}), lr {=f32}, momentum {=f32}", steps as u32, if s.finetune { "fine-tune" } else { "from scratch" }, s.lr, s.momentum);
+    let (mut insns, mut window) = (0u64, 0.0f32);
+    let (mut first_loss, mut last_loss) = (f32::NAN, f32::NAN);
+    {
+        let mut ex = Executor::new(&g, &plan, params, opt_state, arena).map_err(|_| "buffers smaller than the plan")?;
+        ex.set_seed(s.seed);
+        for step in 0..steps {
+            let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+            ex.set_input(built.target, &[label as f32]).map_err(|_| "label")?;
+            let start = board::instructions();
+            ex.run().map_err(|_| "step")?;
+            insns += board::instructions() - start;
+            window += ex.value(built.loss).map_err(|_| "loss")?[0];
+            if (step + 1) % s.log_every == 0 || step + 1 == steps {
+                let n = (step % s.log_every + 1) as f32;
+                let mean = window / n;
+                defmt::println!("step {=u32}: mean loss {=f32}", step as u32 + 1, mean);
+                if first_loss.is_nan() {
+                    first_loss = mean;
+                }
+                last_loss = mean;
+                window = 0.0;
+            }
+        }
+    }
+
+    // Evaluate with the trained weights, reusing the training arena.
+    let infer = Plan::<NODES, STEPS>::inference(&g, &[built.output], Mode::Eval).map_err(|_| "plan")?;
+    let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?.min(s.eval);
+    let mut correct = 0u32;
+    {
+        let mut ex = Executor::read_only(&g, &infer, params, arena).map_err(|_| "arena")?;
+        for _ in 0..samples {
+            let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+            ex.run().map_err(|_| "run")?;
+            correct += (argmax(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
+        }
+    }
+
+    // Send the trained model back: a new header and parameters, the embedded spec bytes.
+    let spec_bytes = check_model(&model::MODEL_FILE.0).map_err(|_| "embedded model")?.spec_bytes;
+    link.begin_upload(Upload::Model).map_err(|_| "cannot send the model")?;
+    link.upload(&model_header(params, spec_bytes)).map_err(|_| "upload")?;
+    for chunk in params.chunks(16) {
+        let mut buf = [0u8; 64];
+        for (b, p) in buf.chunks_exact_mut(4).zip(chunk) {
+            b.copy_from_slice(&p.to_le_bytes());
+        }
+        link.upload(&buf[..4 * chunk.len()]).map_err(|_| "upload")?;
+    }
+    link.upload(spec_bytes).map_err(|_| "upload")?;
+
+    let stack = board::stack_high_water_bytes();
+    defmt::println!(
+        "result accuracy={=f32} samples={=u32} eval_samples={=u32} first_loss={=f32} last_loss={=f32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} params_bytes={=u32} optimizer_bytes={=u32} activation_bytes={=u32} gradient_bytes={=u32} flash_bytes={=u32} insns_per_step={=u64}",
+        correct as f32 / samples.max(1) as f32,
+        steps as u32,
+        samples as u32,
+        first_loss,
+        last_loss,
+        memory.arena_bytes as u32,
+        (board::static_ram_bytes() + stack) as u32,
+        board::static_ram_bytes() as u32,
+        stack as u32,
+        memory.params_bytes as u32,
+        memory.optimizer_bytes as u32,
+        memory.peak_activation_bytes as u32,
+        memory.peak_gradient_bytes as u32,
+        board::flash_bytes() as u32,
+        insns / steps.max(1) as u64
+    );
+    Ok(())
+}
