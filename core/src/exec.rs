@@ -296,13 +296,17 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "forward of an op node" })?;
         let mode = self.plan.mode;
+        let in_place = self.plan.in_place_forward[id.index()];
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut regions = [None; MAX_INPUTS];
         for (pos, &k) in node.inputs().iter().enumerate() {
+            shapes[pos] = self.node_shape(k)?;
+            if in_place && pos == 0 {
+                continue; // the output region holds it
+            }
             let is_state = self.graph.node(k)?.is_state() && mode == Mode::Train;
             regions[pos] = Some((access.add(self.value_region(k)?, is_state)?, is_state));
-            shapes[pos] = self.node_shape(k)?;
         }
         let out = access.add(self.value_region(id)?, true)?;
         self.validate(&access)?;
@@ -325,6 +329,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             out: unsafe { self.view_mut(out) },
             out_shape: node.shape,
             mode,
+            in_place,
             noise: self.noise(id),
         };
         op.forward(f)
@@ -334,6 +339,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "backward of an op node" })?;
         let saved = op.saved();
+        let in_place = self.plan.in_place_backward[id.index()];
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut values = [None; MAX_INPUTS];
@@ -348,7 +354,8 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             }
         }
         let out = if saved.output { Some(access.add(self.value_region(id)?, false)?) } else { None };
-        let dout = access.add(self.grad_region(id)?, false)?;
+        // In place, input 0's gradient region is the output gradient's.
+        let dout = if in_place { None } else { Some(access.add(self.grad_region(id)?, false)?) };
         self.validate(&access)?;
         // SAFETY (all views below): every region of this step was validated together above.
         let b = Backward {
@@ -357,9 +364,10 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             n_inputs: node.inputs().len(),
             out: out.map_or(&[][..], |r| unsafe { self.view(r) }),
             out_shape: node.shape,
-            dout: unsafe { self.view(dout) },
+            dout: dout.map_or(&[][..], |r| unsafe { self.view(r) }),
             grads: grads.map(|r| r.map(|r| unsafe { self.view_mut(r) })),
             mode: self.plan.mode,
+            in_place,
             noise: self.noise(id),
         };
         op.backward(b)

@@ -9,6 +9,7 @@
 mod lifetimes;
 mod memory;
 
+use crate::ops::OpKind;
 use crate::{Error, Graph, NodeId, NodeKind, Optimizer, Result, BYTES_PER_VALUE};
 
 /// Whether batchnorm and dropout behave as in training or in evaluation.
@@ -59,6 +60,10 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) optimizer_at: [Option<usize>; N],
     pub(crate) kept_value: [bool; N],
     pub(crate) kept_grad: [bool; N],
+    /// The op's output overwrites its input 0 (which is dead afterwards).
+    pub(crate) in_place_forward: [bool; N],
+    /// The op's backward turns its output gradient into input 0's gradient in place.
+    pub(crate) in_place_backward: [bool; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -88,6 +93,19 @@ fn ancestors<const N: usize>(g: &Graph<N>, roots: &[NodeId]) -> Result<[bool; N]
     Ok(marked)
 }
 
+/// How many needed op nodes read each node.
+fn consumer_counts<const N: usize>(g: &Graph<N>, needed: &[bool; N]) -> [u8; N] {
+    let mut counts = [0u8; N];
+    for (i, node) in g.nodes().iter().enumerate() {
+        if needed[i] && node.op().is_some() {
+            for &k in node.inputs() {
+                counts[k.index()] = counts[k.index()].saturating_add(1);
+            }
+        }
+    }
+    counts
+}
+
 impl<const N: usize, const S: usize> Plan<N, S> {
     fn empty<const M: usize>(g: &Graph<M>, mode: Mode) -> Self {
         Plan {
@@ -97,6 +115,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             optimizer_at: [None; N],
             kept_value: [false; N],
             kept_grad: [false; N],
+            in_place_forward: [false; N],
+            in_place_backward: [false; N],
             arena_len: 0,
             lower_bound: 0,
             peak_values: 0,
@@ -115,25 +135,49 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     }
 
     /// Forward steps computing `outputs`, in `mode`; the outputs stay readable after a run.
-    fn forward_steps(&mut self, g: &Graph<N>, needed: &[bool; N], outputs: &[NodeId]) -> Result<()> {
-        for (i, node) in g.nodes().iter().enumerate() {
-            if needed[i] && node.op().is_some() {
-                self.push(Step::Forward(NodeId(i as u16)))?;
-                let writes_state = node.inputs().iter().any(|&k| g.nodes()[k.index()].is_state());
-                self.writes_params |= self.mode == Mode::Train && writes_state;
-            }
-        }
+    /// With `backward`, values a later backward step reads are never overwritten in place.
+    fn forward_steps(&mut self, g: &Graph<N>, needed: &[bool; N], outputs: &[NodeId], backward: bool, in_place: bool) -> Result<()> {
         for &o in outputs {
             self.kept_value[o.index()] = true;
+        }
+        let consumers = consumer_counts(g, needed);
+        for (i, node) in g.nodes().iter().enumerate() {
+            let Some(op) = node.op().filter(|_| needed[i]) else { continue };
+            self.push(Step::Forward(NodeId(i as u16)))?;
+            let writes_state = node.inputs().iter().any(|&k| g.nodes()[k.index()].is_state());
+            self.writes_params |= self.mode == Mode::Train && writes_state;
+            // In place: input 0 is an arena value of the same shape, read by nothing else
+            // (no other consumer, not kept, not saved by this op or by its producer).
+            let k = node.inputs()[0].index();
+            let input = &g.nodes()[k];
+            let producer_saves_output = input.op().is_some_and(|p| p.saved().output);
+            self.in_place_forward[i] = in_place
+                && op.in_place()
+                && !op.saved().input(0)
+                && input.param_offset().is_none()
+                && input.shape == node.shape
+                && consumers[k] == 1
+                && !self.kept_value[k]
+                && !(backward && producer_saves_output);
         }
         Ok(())
     }
 
     /// A forward-only plan computing `outputs` (batchnorm and dropout obey `mode`).
     pub fn inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
+        Self::build_inference(g, outputs, mode, true)
+    }
+
+    /// [`Plan::inference`] with every step out of place: the reference the in-place plan is
+    /// tested against.
+    pub fn inference_out_of_place(g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
+        Self::build_inference(g, outputs, mode, false)
+    }
+
+    fn build_inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode, in_place: bool) -> Result<Self> {
         let mut plan = Self::empty(g, mode);
         let needed = ancestors(g, outputs)?;
-        plan.forward_steps(g, &needed, outputs)?;
+        plan.forward_steps(g, &needed, outputs, false, in_place)?;
         plan.place(g)?;
         Ok(plan)
     }
@@ -143,6 +187,16 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// `outputs` (e.g. logits) stay readable after a run, as does the loss. Without an
     /// optimizer the parameter gradients stay readable instead (for gradient checks).
     pub fn training(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
+        Self::build_training(g, loss, outputs, optimizer, true)
+    }
+
+    /// [`Plan::training`] with every step out of place: the reference the in-place plan is
+    /// tested against.
+    pub fn training_out_of_place(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
+        Self::build_training(g, loss, outputs, optimizer, false)
+    }
+
+    fn build_training(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>, in_place: bool) -> Result<Self> {
         let loss_shape = g.shape(loss)?;
         if loss_shape.numel() != 1 {
             return Err(Error::LossNotScalar { shape: loss_shape });
@@ -157,26 +211,43 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         for &o in outputs {
             roots.push(o).map_err(|_| Error::CapacityExceeded { what: "plan outputs", capacity: 9 })?;
         }
-        plan.forward_steps(g, &ancestors(g, &roots)?, &roots)?;
+        plan.forward_steps(g, &ancestors(g, &roots)?, &roots, true, in_place)?;
 
         // Gradients flow through nodes upstream of the loss that require them.
         let upstream = ancestors(g, &[loss])?;
         let flows = |i: usize| upstream[i] && g.nodes()[i].requires_grad;
-        // The last backward step (in backward order) contributing to each node's gradient.
+        // The last backward step (in backward order) contributing to each node's gradient,
+        // and how many backward steps contribute to it.
         let mut last_contributor = [usize::MAX; N];
+        let mut contributors = [0u8; N];
         for (c, node) in g.nodes().iter().enumerate().rev() {
             if flows(c) && node.op().is_some() {
                 for &k in node.inputs() {
                     last_contributor[k.index()] = c;
+                    contributors[k.index()] = contributors[k.index()].saturating_add(1);
                 }
             }
         }
+        let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
         plan.push(Step::SeedGrad(loss))?;
         let mut started = [false; N];
         started[loss.index()] = true;
         for (c, node) in g.nodes().iter().enumerate().rev() {
-            if !(flows(c) && node.op().is_some()) {
-                continue;
+            let Some(op) = node.op().filter(|_| flows(c)) else { continue };
+            // In place: input 0's gradient has this step as its only contributor, so the
+            // output gradient's buffer can become it.
+            let k = node.inputs()[0].index();
+            let input = &g.nodes()[k];
+            if in_place
+                && op.in_place()
+                && flows(k)
+                && contributors[k] == 1
+                && input.param_offset().is_none()
+                && input.shape == node.shape
+                && !grad_input(k)
+            {
+                plan.in_place_backward[c] = true;
+                started[k] = true;
             }
             for &k in node.inputs() {
                 if flows(k.index()) && !started[k.index()] {
@@ -194,8 +265,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             }
         }
         for (i, node) in g.nodes().iter().enumerate() {
-            let grad_input = matches!(node.kind, NodeKind::Input { requires_grad: true });
-            plan.kept_grad[i] = started[i] && (grad_input || (node.is_trainable() && optimizer.is_none()));
+            plan.kept_grad[i] = started[i] && (grad_input(i) || (node.is_trainable() && optimizer.is_none()));
         }
         plan.place(g)?;
         plan.place_optimizer_state(g);
@@ -220,11 +290,25 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             let slot = if t.grad { &mut self.grad_at } else { &mut self.value_at };
             slot[t.node] = Some(t.offset);
         }
+        // Tensors placed in place share their root's offset.
+        for i in 0..g.nodes().len() {
+            if let Some(root) = lifetimes::value_root(self, g, i) {
+                self.value_at[i] = self.value_at[root];
+            }
+            if let Some(root) = lifetimes::grad_root(self, g, i) {
+                self.grad_at[i] = self.grad_at[root];
+            }
+        }
         self.arena_len = placed.len;
         self.lower_bound = placed.lower_bound;
         self.peak_values = placed.peak_values;
         self.peak_grads = placed.peak_grads;
         Ok(())
+    }
+
+    /// How many forward and backward steps run in place.
+    pub fn in_place_steps(&self) -> usize {
+        self.in_place_forward.iter().chain(&self.in_place_backward).filter(|&&b| b).count()
     }
 
     /// The steps, in execution order.

@@ -150,3 +150,44 @@ fn a_tensor_with_two_consumers_gets_one_gradient_buffer_zeroed_once() {
     ];
     assert_eq!(plan.steps(), &want);
 }
+
+/// In-place steps (pointwise ops overwriting their input, backward turning the output
+/// gradient into the input's) must compute exactly what the out-of-place plan computes.
+#[test]
+fn in_place_plans_match_the_out_of_place_reference_bit_for_bit() {
+    use mote_core::Rng;
+    let mut g = Graph::new();
+    let (x, labels, logits, loss) = convnet(&mut g, 4);
+    let fused: Plan = Plan::training(&g, loss, &[logits], Some(Optimizer::adam(1e-2))).unwrap();
+    let reference: Plan = Plan::training_out_of_place(&g, loss, &[logits], Some(Optimizer::adam(1e-2))).unwrap();
+    // Two relus run in place forward and backward (the tanh-free convnet has no other
+    // candidates: batchnorm and conv outputs feed ops that save them).
+    assert_eq!((fused.in_place_steps(), reference.in_place_steps()), (4, 0));
+    assert!(fused.memory().arena_bytes <= reference.memory().arena_bytes);
+    let mut rng = Rng::new(3);
+    let images: Vec<f32> = (0..4 * 64).map(|_| rng.uniform()).collect();
+    let train = |plan: &Plan| {
+        let mut params = vec![0.0; g.params_len()];
+        g.init_params(&mut params, 5).unwrap();
+        let mut opt = vec![0.0; plan.optimizer_len()];
+        let mut arena = vec![f32::NAN; plan.arena_len()];
+        let mut ex = Executor::new(&g, plan, &mut params, &mut opt, &mut arena).unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..5 {
+            ex.set_input(x, &images).unwrap();
+            ex.set_input(labels, &[0.0, 1.0, 2.0, 3.0]).unwrap();
+            ex.run().unwrap();
+            losses.push(ex.value(loss).unwrap()[0].to_bits());
+        }
+        (params.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), losses)
+    };
+    assert_eq!(train(&fused), train(&reference));
+
+    let infer: Plan = Plan::inference(&g, &[logits], Mode::Eval).unwrap();
+    let infer_ref: Plan = Plan::inference_out_of_place(&g, &[logits], Mode::Eval).unwrap();
+    assert!(infer.in_place_steps() == 2 && infer.memory().arena_bytes <= infer_ref.memory().arena_bytes);
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 5).unwrap();
+    let run = |plan: &Plan| mote_tests::run_once(&g, plan, &params, &[(x, images.clone())], logits);
+    assert_eq!(run(&infer), run(&infer_ref));
+}

@@ -41,18 +41,35 @@ impl OpKind for Dropout {
         Saved::NOTHING
     }
     fn forward(&self, f: Forward<'_>) -> Result<()> {
-        for (i, (o, &x)) in f.out.iter_mut().zip(f.inputs[0]).enumerate() {
-            *o = x * self.factor(f.mode, f.noise, i);
+        if f.in_place {
+            for (i, o) in f.out.iter_mut().enumerate() {
+                *o *= self.factor(f.mode, f.noise, i);
+            }
+        } else {
+            for (i, (o, &x)) in f.out.iter_mut().zip(f.inputs[0]).enumerate() {
+                *o = x * self.factor(f.mode, f.noise, i);
+            }
         }
         Ok(())
     }
     fn backward(&self, b: Backward<'_>) -> Result<()> {
-        if let [Some(dx), ..] = b.grads {
-            for (i, (d, &g)) in dx.iter_mut().zip(b.dout).enumerate() {
-                *d += g * self.factor(b.mode, b.noise, i);
+        match b.grads {
+            [Some(d), ..] if b.in_place => {
+                for (i, g) in d.iter_mut().enumerate() {
+                    *g *= self.factor(b.mode, b.noise, i);
+                }
             }
+            [Some(dx), ..] => {
+                for (i, (d, &g)) in dx.iter_mut().zip(b.dout).enumerate() {
+                    *d += g * self.factor(b.mode, b.noise, i);
+                }
+            }
+            _ => {}
         }
         Ok(())
+    }
+    fn in_place(&self) -> bool {
+        true
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Forward<'a> {
     pub out: &'a mut [f32],
     pub out_shape: Shape,
     pub mode: Mode,
+    /// The plan placed the output over input 0: `out` holds the input values on entry and
+    /// `inputs[0]` is empty (only for ops whose [`OpKind::in_place`] is true).
+    pub in_place: bool,
     pub(crate) noise: NoiseKey,
 }
 
@@ -91,6 +94,9 @@ pub struct Backward<'a> {
     /// Gradients of the inputs that need one; add into them.
     pub grads: [Option<&'a mut [f32]>; MAX_INPUTS],
     pub mode: Mode,
+    /// The plan placed input 0's gradient over the output's: `grads[0]` holds the output
+    /// gradient on entry and must be overwritten with input 0's; `dout` is empty.
+    pub in_place: bool,
     pub(crate) noise: NoiseKey,
 }
 
@@ -111,6 +117,12 @@ pub trait OpKind {
     fn forward(&self, f: Forward<'_>) -> Result<()>;
     /// Accumulates the input gradients.
     fn backward(&self, b: Backward<'_>) -> Result<()>;
+    /// Whether the op can run in place (elementwise over input 0): forward overwriting input 0
+    /// with the output, backward turning the output gradient into input 0's. The planner
+    /// uses it only where input 0 is dead afterwards (see `Forward::in_place`).
+    fn in_place(&self) -> bool {
+        false
+    }
     /// Multiply-accumulates of one forward pass (for reports); 0 for ops that do none.
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
         let _ = (inputs, out);
@@ -176,6 +188,9 @@ impl OpKind for Op {
     }
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
         dispatch!(self, op => op.macs(inputs, out))
+    }
+    fn in_place(&self) -> bool {
+        dispatch!(self, op => op.in_place())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{expect_inputs, Backward, Forward, Op, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
-use mote_kernels::{pointwise_backward_f32, pointwise_f32, Pointwise};
+use mote_kernels::{pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, Pointwise};
 
 impl OpKind for Pointwise {
     fn name(&self) -> &'static str {
@@ -33,14 +33,23 @@ impl OpKind for Pointwise {
         }
     }
     fn forward(&self, f: Forward<'_>) -> Result<()> {
-        pointwise_f32(*self, f.inputs[0], f.out);
+        if f.in_place {
+            pointwise_in_place_f32(*self, f.out);
+        } else {
+            pointwise_f32(*self, f.inputs[0], f.out);
+        }
         Ok(())
     }
     fn backward(&self, b: Backward<'_>) -> Result<()> {
-        if let [Some(dx), ..] = b.grads {
-            pointwise_backward_f32(*self, b.inputs[0], b.out, b.dout, dx);
+        match b.grads {
+            [Some(d), ..] if b.in_place => pointwise_backward_in_place_f32(*self, b.inputs[0], b.out, d),
+            [Some(dx), ..] => pointwise_backward_f32(*self, b.inputs[0], b.out, b.dout, dx),
+            _ => {}
         }
         Ok(())
+    }
+    fn in_place(&self) -> bool {
+        true
     }
 }
 

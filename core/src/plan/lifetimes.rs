@@ -15,6 +15,32 @@ pub(super) struct Tensor {
     pub offset: usize,
 }
 
+/// The node whose value buffer node `i`'s value shares (its output overwrote that input in
+/// place, possibly through a chain), if any.
+pub(super) fn value_root<const N: usize, const S: usize>(plan: &Plan<N, S>, g: &Graph<N>, i: usize) -> Option<usize> {
+    let mut root = None;
+    let mut at = i;
+    while plan.in_place_forward[at] {
+        at = g.nodes()[at].inputs()[0].index();
+        root = Some(at);
+    }
+    root
+}
+
+/// The node whose gradient buffer node `i`'s gradient shares (an in-place backward turned
+/// that node's output gradient into `i`'s, possibly through a chain), if any.
+pub(super) fn grad_root<const N: usize, const S: usize>(plan: &Plan<N, S>, g: &Graph<N>, i: usize) -> Option<usize> {
+    let mut root = None;
+    let mut at = i;
+    while let Some(c) =
+        (0..g.nodes().len()).find(|&c| plan.in_place_backward[c] && g.nodes()[c].inputs().first().map(|k| k.index()) == Some(at))
+    {
+        at = c;
+        root = Some(c);
+    }
+    root
+}
+
 /// The arena tensors of `plan` with their lifetimes (offsets still zero).
 pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<N, S>) -> Result<heapless::Vec<Tensor, S>> {
     const NONE: (usize, usize) = (usize::MAX, 0);
@@ -55,8 +81,37 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             }
         }
     }
+    // A tensor computed in place lives in its root's buffer: merge its span there.
+    let merge = |spans: &mut [(usize, usize); N], i: usize, root: usize| {
+        let (first, last) = spans[i];
+        if first != usize::MAX {
+            spans[root].0 = spans[root].0.min(first);
+            spans[root].1 = spans[root].1.max(last);
+        }
+    };
+    for i in 0..g.nodes().len() {
+        if let Some(root) = value_root(plan, g, i) {
+            let kept = plan.kept_value[i];
+            merge(&mut value, i, root);
+            if kept {
+                value[root].1 = end;
+            }
+        }
+        if let Some(root) = grad_root(plan, g, i) {
+            merge(&mut grad, i, root);
+            if plan.kept_grad[i] {
+                grad[root].1 = end;
+            }
+        }
+    }
     let mut out = heapless::Vec::new();
     for (i, node) in g.nodes().iter().enumerate() {
+        if value_root(plan, g, i).is_some() {
+            value[i] = NONE;
+        }
+        if grad_root(plan, g, i).is_some() {
+            grad[i] = NONE;
+        }
         let in_arena = !matches!(node.kind, NodeKind::Param { .. });
         let spans = [(false, value[i], plan.kept_value[i] && in_arena), (true, grad[i], plan.kept_grad[i])];
         for (is_grad, (first, mut last), kept) in spans {

@@ -35,7 +35,8 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
         arena = arena.max(offset + t.len);
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
-    let live = |s: usize, grad: bool| tensors.iter().filter(|t| t.first <= s && s <= t.last && t.grad == grad).map(|t| t.len).sum::<usize>();
+    let live =
+        |s: usize, grad: bool| tensors.iter().filter(|t| t.first <= s && s <= t.last && t.grad == grad).map(|t| t.len).sum::<usize>();
     let mut placement = Placement { len: arena, ..Placement::default() };
     for s in 0..=last_step {
         let (values, grads) = (live(s, false), live(s, true));

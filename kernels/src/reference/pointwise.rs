@@ -70,6 +70,23 @@ pub fn pointwise_backward_f32(f: Pointwise, x: &[f32], y: &[f32], dy: &[f32], dx
     }
 }
 
+/// `y[i] = f(y[i])`, in place.
+pub fn pointwise_in_place_f32(f: Pointwise, y: &mut [f32]) {
+    for v in y.iter_mut() {
+        *v = f.apply(*v);
+    }
+}
+
+/// `d[i] = d[i] · f'(x[i])`, turning the output gradient into the input gradient in place
+/// (`x` may be empty as in [`pointwise_backward_f32`]).
+pub fn pointwise_backward_in_place_f32(f: Pointwise, x: &[f32], y: &[f32], d: &mut [f32]) {
+    for (i, g) in d.iter_mut().enumerate() {
+        let xv = x.get(i).copied().unwrap_or(0.0);
+        let yv = y.get(i).copied().unwrap_or(0.0);
+        *g *= f.derivative(xv, yv);
+    }
+}
+
 /// `dst[i] += src[i]`.
 pub fn add_assign_f32(dst: &mut [f32], src: &[f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
