@@ -40,6 +40,8 @@ pub enum Upload {
     Predictions,
     /// A model file with the weights trained on the device.
     Model,
+    /// The golden vectors of every op, computed on the device.
+    Golden,
 }
 
 /// The MNIST IDX files of `data/mnist/`, read through semihosting.
@@ -49,8 +51,9 @@ pub struct SemihostingLink {
     outputs: Option<File>,
 }
 
-const TRAIN_IMAGES: &core::ffi::CStr = c"data/mnist/train-images-idx3-ubyte";
-const TRAIN_LABELS: &core::ffi::CStr = c"data/mnist/train-labels-idx1-ubyte";
+// The host (`cargo xtask qemu train`) streams the training digits in a shuffled order.
+const TRAIN_IMAGES: &core::ffi::CStr = c"target/qemu/train-images-idx3-ubyte";
+const TRAIN_LABELS: &core::ffi::CStr = c"target/qemu/train-labels-idx1-ubyte";
 const TEST_IMAGES: &core::ffi::CStr = c"data/mnist/t10k-images-idx3-ubyte";
 const TEST_LABELS: &core::ffi::CStr = c"data/mnist/t10k-labels-idx1-ubyte";
 
@@ -108,6 +111,7 @@ impl HostLink for SemihostingLink {
         let path = match what {
             Upload::Predictions => c"target/qemu/predictions.bin",
             Upload::Model => c"target/qemu/device-trained.mote",
+            Upload::Golden => c"target/qemu/golden.bin",
         };
         self.outputs = Some(File::create(path).map_err(|_| LinkError::Open("upload"))?);
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod eval;
+pub mod export;
 pub mod idx;
 pub mod inspect;
 pub mod model;

@@ -1,7 +1,7 @@
 //! `mote`: the host CLI. Inspect a model spec or file, train on IDX data, evaluate, predict.
 
 use lexopt::prelude::*;
-use mote_cli::{eval, inspect, predict, spec_file, train};
+use mote_cli::{eval, export, inspect, predict, spec_file, train};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ usage:
              [--seed N] [--limit N] [--json] [--plot FILE.png]
   mote eval MODEL --data DIR [--json] [--plot FILE.png]
   mote predict MODEL IMAGE...
+  mote export MODEL [--out FILE]   (default firmware/model/model.mote)
   mote --version";
 
 fn main() -> ExitCode {
@@ -116,6 +117,10 @@ fn run() -> Result<(), String> {
                 return Err(format!("predict needs a MODEL and at least one IMAGE\n{USAGE}"));
             }
             predict::run(&f.positional[0], &f.positional[1..])
+        }
+        "export" => {
+            let out = f.out.clone().unwrap_or_else(|| PathBuf::from("firmware/model/model.mote"));
+            export::run(need(&first, "MODEL")?, &out)
         }
         other => Err(format!("unknown command `{other}`\n{USAGE}")),
     }

