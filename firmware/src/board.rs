@@ -95,7 +95,7 @@ pub fn stack_high_water_bytes() -> usize {
     // SAFETY: reads words of RAM between the heap start and the stack top, all mapped.
     unsafe {
         let top = core::ptr::addr_of!(_stack_start) as usize;
-        let mut p = core::ptr::addr_of!(__sheap) as *const u32;
+        let mut p = core::ptr::addr_of!(__sheap);
         while (p as usize) < top && p.read_volatile() == PAINT {
             p = p.add(1);
         }

@@ -45,6 +45,7 @@ pub enum Upload {
 }
 
 /// The MNIST IDX files of `data/mnist/`, read through semihosting.
+#[derive(Default)]
 pub struct SemihostingLink {
     images: Option<File>,
     labels: Option<File>,
@@ -56,12 +57,6 @@ const TRAIN_IMAGES: &core::ffi::CStr = c"target/qemu/train-images-idx3-ubyte";
 const TRAIN_LABELS: &core::ffi::CStr = c"target/qemu/train-labels-idx1-ubyte";
 const TEST_IMAGES: &core::ffi::CStr = c"data/mnist/t10k-images-idx3-ubyte";
 const TEST_LABELS: &core::ffi::CStr = c"data/mnist/t10k-labels-idx1-ubyte";
-
-impl Default for SemihostingLink {
-    fn default() -> Self {
-        SemihostingLink { images: None, labels: None, outputs: None }
-    }
-}
 
 fn read_header(file: &mut File, words: usize, what: &'static str) -> Result<[u32; 4], LinkError> {
     let mut buf = [0u8; 16];

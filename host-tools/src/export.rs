@@ -18,6 +18,12 @@ pub fn run(model: &Path, out: &Path) -> Result<(), String> {
     }
     let written = save(out, &spec, &params)?;
     println!("exported {} to {} ({written} bytes, weights used in place from flash)", spec.name, out.display());
-    println!("  inference arena {} bytes; training arena {} bytes + params {} + momentum {}", infer.memory().arena_bytes, train.memory().arena_bytes, train.memory().params_bytes, train.memory().optimizer_bytes);
+    println!(
+        "  inference arena {} bytes; training arena {} bytes + params {} + momentum {}",
+        infer.memory().arena_bytes,
+        train.memory().arena_bytes,
+        train.memory().params_bytes,
+        train.memory().optimizer_bytes
+    );
     Ok(())
 }

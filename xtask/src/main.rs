@@ -88,10 +88,21 @@ fn demo() -> Result<(), String> {
     eprintln!("\n== 4/4 summary");
     let pct = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |a| format!("{:.2}%", 100.0 * a));
     let kb = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |b| format!("{:.1} KB", b / 1024.0));
-    println!("host:    mnist-cnn test accuracy {} after {:.0} s of training ({:.0} samples/s)", pct(&host["test_accuracy"]), host["train_seconds"].as_f64().unwrap_or(0.0), host["samples_per_second"].as_f64().unwrap_or(0.0));
+    println!(
+        "host:    mnist-cnn test accuracy {} after {:.0} s of training ({:.0} samples/s)",
+        pct(&host["test_accuracy"]),
+        host["train_seconds"].as_f64().unwrap_or(0.0),
+        host["samples_per_second"].as_f64().unwrap_or(0.0)
+    );
     println!(
         "device:  inference {} on {} digits, {} predictions differ from the host; {} instructions per digit; RAM {} (arena {}), flash {}",
-        pct(&infer["accuracy"]), infer["samples"], infer["predictions_differing_from_host"], infer["insns_per_inference"], kb(&infer["ram_bytes"]), kb(&infer["arena_bytes"]), kb(&infer["flash_bytes"])
+        pct(&infer["accuracy"]),
+        infer["samples"],
+        infer["predictions_differing_from_host"],
+        infer["insns_per_inference"],
+        kb(&infer["ram_bytes"]),
+        kb(&infer["arena_bytes"]),
+        kb(&infer["flash_bytes"])
     );
     println!(
         "device:  trained from scratch on {} digits: test accuracy {} (host reads the sent-back model: {}); RAM {} peak; {} instructions per step",
@@ -145,11 +156,66 @@ fn test() -> Result<(), String> {
     // The fast-math path: kernel tests (error bound) and the training runs still converge.
     cargo(&["test", "-p", "mote-kernels", "--features", "fast-math"])?;
     cargo(&["test", "-p", "mote-tests", "--features", "fast-math", "--test", "training"])?;
+    qemu_tests()?;
     eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+/// The firmware on the emulated Cortex-M4: every op bit for bit against the host, the test
+/// digits with the host's predictions, and a short on-device training run whose loss falls.
+fn qemu_tests() -> Result<(), String> {
+    type Check = (&'static str, fn() -> Result<String, String>);
+    let checks: [Check; 3] = [
+        ("golden vectors of every op, bit for bit", || {
+            let r = qemu::golden()?;
+            Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
+        }),
+        ("inference on 2,000 test digits matches the host", || {
+            let r = qemu::infer(true)?;
+            match r["predictions_differing_from_host"].as_u64() {
+                Some(0) if r["accuracy"] == r["host_accuracy"] => Ok(format!("accuracy {} on the device and on the host", r["accuracy"])),
+                _ => Err(format!("device and host disagree: {r}")),
+            }
+        }),
+        ("short on-device training: the loss falls", || {
+            let r = qemu::train(400, 500, false, true)?;
+            let (first, last) = (r["first_loss"].as_f64().unwrap_or(f64::NAN), r["last_loss"].as_f64().unwrap_or(f64::NAN));
+            if last < 0.8 * first && r["host_accuracy_of_device_model"].is_number() {
+                Ok(format!("mean loss {first:.3} → {last:.3} over 400 steps; host reads the sent-back model"))
+            } else {
+                Err(format!("loss did not fall: {r}"))
+            }
+        }),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check() {
+            Ok(detail) => eprintln!("qemu test {name} ... ok ({detail})"),
+            Err(e) => {
+                eprintln!("qemu test {name} ... FAILED: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("qemu: {} passed, {failed} failed", 3 - failed);
+    if failed > 0 {
+        return Err(format!("{failed} QEMU test(s) failed"));
+    }
     Ok(())
 }
 
 fn lint() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let firmware = root().join("firmware");
+    let manifest = firmware.join("Cargo.toml");
+    let manifest = manifest.to_string_lossy();
+    cargo(&["fmt", "--manifest-path", &manifest, "--", "--check"])?;
+    // The firmware's own .cargo/config.toml (target, linker scripts) applies from its folder.
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["clippy", "--release", "--", "-D", "warnings"])
+        .current_dir(&firmware)
+        .status()
+        .map_err(|e| e.to_string())?;
+    status.success().then_some(()).ok_or_else(|| "firmware clippy failed".into())
 }

@@ -26,7 +26,9 @@ pub fn ensure_tools() -> Result<(), String> {
 
 fn defmt_print() -> Option<String> {
     which("defmt-print").or_else(|| {
-        let home = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
         let p = home.join("bin/defmt-print");
         p.is_file().then(|| p.to_string_lossy().into_owned())
     })
@@ -118,7 +120,8 @@ pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<
     for a in args {
         semihosting.push_str(&format!(",arg={a}"));
     }
-    let qemu_args = ["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none", "-icount", "shift=0"];
+    let qemu_args =
+        ["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none", "-icount", "shift=0"];
     eprintln!("$ qemu-system-arm {} -semihosting-config {semihosting} -kernel {}", qemu_args.join(" "), elf.display());
     let mut qemu = Command::new("qemu-system-arm")
         .args(qemu_args)

@@ -82,7 +82,13 @@ fn run() -> Result<(), &'static str> {
     let mut link = SemihostingLink::default();
     let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
     let steps = s.steps.min(available);
-    defmt::println!("training {=u32} digits ({=str}), lr {=f32}, momentum {=f32}", steps as u32, if s.finetune { "fine-tune" } else { "from scratch" }, s.lr, s.momentum);
+    defmt::println!(
+        "training {=u32} digits ({=str}), lr {=f32}, momentum {=f32}",
+        steps as u32,
+        if s.finetune { "fine-tune" } else { "from scratch" },
+        s.lr,
+        s.momentum
+    );
     let (mut insns, mut window) = (0u64, 0.0f32);
     let (mut first_loss, mut last_loss) = (f32::NAN, f32::NAN);
     {
