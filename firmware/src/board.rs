@@ -70,15 +70,24 @@ pub fn init() {
     p.SYST.clear_current();
     p.SYST.enable_interrupt();
     p.SYST.enable_counter();
+    // The cleared counter reads 0 until its first tick loads RELOAD; start counting from there.
+    while cortex_m::peripheral::SYST::get_current() == 0 {}
 }
 
 /// Instructions executed since [`init`] (SysTick ticks × [`INSNS_PER_TICK`]).
+///
+/// A wrap whose interrupt is still pending (QEMU delivers interrupts between translation
+/// blocks) is counted from the pending bit; a read that straddles a wrap is retried.
 pub fn instructions() -> u64 {
+    use cortex_m::peripheral::{SCB, SYST};
     loop {
         let before = WRAPS.load(Ordering::Acquire);
-        let current = cortex_m::peripheral::SYST::get_current();
-        if WRAPS.load(Ordering::Acquire) == before {
-            let ticks = before as u64 * (RELOAD as u64 + 1) + (RELOAD - current) as u64;
+        let pending_before = SCB::is_pendst_pending();
+        let current = SYST::get_current();
+        let pending_after = SCB::is_pendst_pending();
+        if WRAPS.load(Ordering::Acquire) == before && pending_before == pending_after {
+            let wraps = before as u64 + pending_after as u64;
+            let ticks = wraps * (RELOAD as u64 + 1) + (RELOAD - current) as u64;
             return ticks * INSNS_PER_TICK;
         }
     }

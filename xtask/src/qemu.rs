@@ -241,6 +241,11 @@ pub fn golden() -> Result<Value, String> {
         let at = device.iter().zip(&host).position(|(a, b)| a != b).unwrap_or(device.len().min(host.len()));
         return Err(format!("device golden vectors differ from the host's at byte {at} ({} vs {} bytes)", device.len(), host.len()));
     }
+    // The instruction counter must see the 2,000,000 instructions of the calibration loop.
+    let calibration = result.get("calibration_insns").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    if (calibration / 2.0e6 - 1.0).abs() > 0.01 {
+        return Err(format!("instruction counter off: {calibration} for a 2,000,000-instruction loop"));
+    }
     let mut out = to_json(&result);
     out.insert("bit_exact".into(), json!(true));
     out.insert("cases".into(), json!(names.iter().collect::<std::collections::BTreeSet<_>>().len()));
