@@ -26,29 +26,39 @@ impl Conv2dParams {
     pub fn out_w(&self) -> usize {
         (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
     }
-    /// Calls `f(oy, ox, ky, kx, iy, ix)` for every output pixel and kernel tap that lands
-    /// inside the (unpadded) input.
+    /// Calls `f(row)` for every output row `oy` and kernel tap `(ky, kx)` whose input row
+    /// lies inside the (unpadded) input, with the run of output columns whose input column
+    /// does too: output columns `ox0..ox1` read input columns `ix0, ix0 + stride_w, …`.
     #[inline]
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+    fn for_each_tap_row(&self, mut f: impl FnMut(TapRow)) {
         let (oh, ow) = (self.out_h(), self.out_w());
+        let (s, p) = (self.stride_w, self.pad_w);
         for oy in 0..oh {
             for ky in 0..self.kernel_h {
-                let iy = (oy * self.stride_h + ky) as isize - self.pad_h as isize;
-                if iy < 0 || iy >= self.in_h as isize {
-                    continue;
-                }
-                for ox in 0..ow {
-                    for kx in 0..self.kernel_w {
-                        let ix = (ox * self.stride_w + kx) as isize - self.pad_w as isize;
-                        if ix < 0 || ix >= self.in_w as isize {
-                            continue;
-                        }
-                        f(oy, ox, ky, kx, iy as usize, ix as usize);
+                let Some(iy) = (oy * self.stride_h + ky).checked_sub(self.pad_h).filter(|&iy| iy < self.in_h) else { continue };
+                for kx in 0..self.kernel_w {
+                    // ix = ox·s + kx − p must satisfy 0 ≤ ix < in_w.
+                    let ox0 = p.saturating_sub(kx).div_ceil(s);
+                    let ox1 = ((self.in_w + p).saturating_sub(kx)).div_ceil(s).min(ow);
+                    if ox0 < ox1 {
+                        f(TapRow { oy, ky, kx, iy, ox0, ox1, ix0: ox0 * s + kx - p });
                     }
                 }
             }
         }
     }
+}
+
+/// One kernel tap applied along an output row (see `Conv2dParams::for_each_tap_row`).
+#[derive(Clone, Copy)]
+struct TapRow {
+    oy: usize,
+    ky: usize,
+    kx: usize,
+    iy: usize,
+    ox0: usize,
+    ox1: usize,
+    ix0: usize,
 }
 
 /// Offsets of one (input plane, output plane, 2-D kernel) triple of a conv2d call.
@@ -80,25 +90,39 @@ pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     for (i, plane) in y[..p.batch * p.out_c * out_plane].chunks_exact_mut(out_plane).enumerate() {
         plane.fill(bias.map_or(0.0, |bias| bias[i % p.out_c]));
     }
-    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    let (ow, iw, s) = (p.out_w(), p.in_w, p.stride_w);
     p.for_each_plane(|o| {
-        p.for_each_tap(|oy, ox, ky, kx, iy, ix| y[o.y + oy * ow + ox] += w[o.w + ky * kw + kx] * x[o.x + iy * iw + ix]);
+        p.for_each_tap_row(|t| {
+            let wv = w[o.w + t.ky * p.kernel_w + t.kx];
+            let out = &mut y[o.y + t.oy * ow + t.ox0..o.y + t.oy * ow + t.ox1];
+            let input = x[o.x + t.iy * iw + t.ix0..].iter().step_by(s);
+            out.iter_mut().zip(input).for_each(|(y, &x)| *y += wv * x);
+        });
     });
 }
 
 /// Backward to the input: `dx += convᵀ(dy, w)`.
 pub fn conv2d_backward_input_f32(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    let (ow, iw, s) = (p.out_w(), p.in_w, p.stride_w);
     p.for_each_plane(|o| {
-        p.for_each_tap(|oy, ox, ky, kx, iy, ix| dx[o.x + iy * iw + ix] += w[o.w + ky * kw + kx] * dy[o.y + oy * ow + ox]);
+        p.for_each_tap_row(|t| {
+            let wv = w[o.w + t.ky * p.kernel_w + t.kx];
+            let grad = &dy[o.y + t.oy * ow + t.ox0..o.y + t.oy * ow + t.ox1];
+            let input = dx[o.x + t.iy * iw + t.ix0..].iter_mut().step_by(s);
+            input.zip(grad).for_each(|(d, &g)| *d += wv * g);
+        });
     });
 }
 
 /// Backward to the weight: `dw += Σ_b dy ⋆ x`.
 pub fn conv2d_backward_weight_f32(p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let (ow, kw, iw) = (p.out_w(), p.kernel_w, p.in_w);
+    let (ow, iw, s) = (p.out_w(), p.in_w, p.stride_w);
     p.for_each_plane(|o| {
-        p.for_each_tap(|oy, ox, ky, kx, iy, ix| dw[o.w + ky * kw + kx] += dy[o.y + oy * ow + ox] * x[o.x + iy * iw + ix]);
+        p.for_each_tap_row(|t| {
+            let grad = &dy[o.y + t.oy * ow + t.ox0..o.y + t.oy * ow + t.ox1];
+            let input = x[o.x + t.iy * iw + t.ix0..].iter().step_by(s);
+            dw[o.w + t.ky * p.kernel_w + t.kx] += grad.iter().zip(input).map(|(&g, &x)| g * x).sum::<f32>();
+        });
     });
 }
 
