@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             eprintln!("  test   setup and data, then build the no_std crates for Cortex-M and run every test");
             eprintln!("  lint   cargo fmt --check and cargo clippy -D warnings");
             eprintln!("  qemu infer [--json]            the test digits on the emulated Cortex-M4");
-            eprintln!("  qemu train [--json] [--steps N] [--eval N] [--finetune]   on-device training");
+            eprintln!("  qemu train [--json] [--steps N] [--eval N] [--lr X] [--finetune]   on-device training");
             eprintln!("  qemu golden [--json]           every op on the M4, bit for bit against the host");
             eprintln!("  demo   data, host training, export, firmware inference and training");
             return ExitCode::from(2);
@@ -61,7 +61,10 @@ fn qemu_command(args: &[String]) -> Result<(), String> {
         Some("train") => {
             let steps = qemu::flag(args, "--steps").unwrap_or(8000);
             let eval = qemu::flag(args, "--eval").unwrap_or(2000);
-            qemu::train(steps, eval, args.iter().any(|a| a == "--finetune"), false)?
+            let finetune = args.iter().any(|a| a == "--finetune");
+            // Fine-tuning a converged model wants a smaller step than training from scratch.
+            let lr = qemu::flag_f32(args, "--lr").unwrap_or(if finetune { 3e-4 } else { 3e-3 });
+            qemu::train(steps, eval, finetune, lr, false)?
         }
         Some("golden") => qemu::golden()?,
         _ => return Err("usage: cargo xtask qemu <infer | train | golden> [--json]".into()),
@@ -84,7 +87,7 @@ fn demo() -> Result<(), String> {
     eprintln!("\n== 2/4 firmware inference on the emulated Cortex-M4 (2,000 test digits)");
     let infer = qemu::infer(false)?;
     eprintln!("\n== 3/4 on-device training from scratch (8,000 digits, batch 1, SGD momentum)");
-    let train = qemu::train(8000, 2000, false, false)?;
+    let train = qemu::train(8000, 2000, false, 3e-3, false)?;
     eprintln!("\n== 4/4 summary");
     let pct = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |a| format!("{:.2}%", 100.0 * a));
     let kb = |v: &serde_json::Value| v.as_f64().map_or("?".into(), |b| format!("{:.1} KB", b / 1024.0));
@@ -178,7 +181,7 @@ fn qemu_tests() -> Result<(), String> {
             }
         }),
         ("short on-device training: the loss falls", || {
-            let r = qemu::train(400, 500, false, true)?;
+            let r = qemu::train(400, 500, false, 3e-3, true)?;
             let (first, last) = (r["first_loss"].as_f64().unwrap_or(f64::NAN), r["last_loss"].as_f64().unwrap_or(f64::NAN));
             if last < 0.8 * first && r["host_accuracy_of_device_model"].is_number() {
                 Ok(format!("mean loss {first:.3} → {last:.3} over 400 steps; host reads the sent-back model"))

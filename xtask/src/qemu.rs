@@ -202,7 +202,7 @@ pub fn infer(quick_model: bool) -> Result<Value, String> {
 
 /// `qemu train`: on-device training (from scratch or fine-tuning), then the trained model
 /// sent back and evaluated by the host.
-pub fn train(steps: usize, eval: usize, finetune: bool, quick_model: bool) -> Result<Value, String> {
+pub fn train(steps: usize, eval: usize, finetune: bool, lr: f32, quick_model: bool) -> Result<Value, String> {
     ensure_tools()?;
     ensure_model(quick_model)?;
     build_firmware()?;
@@ -210,11 +210,13 @@ pub fn train(steps: usize, eval: usize, finetune: bool, quick_model: bool) -> Re
     let (steps_arg, eval_arg) = (format!("steps={steps}"), format!("eval={eval}"));
     let log = format!("log={}", (steps / 8).clamp(1, 1000));
     let mode = if finetune { "finetune" } else { "scratch" };
-    let result = run_qemu("train", &[mode, &steps_arg, &eval_arg, &log], Duration::from_secs(3600))?;
+    let lr = format!("lr={lr}");
+    let result = run_qemu("train", &[mode, &steps_arg, &eval_arg, &log, &lr], Duration::from_secs(3600))?;
     let trained = "target/qemu/device-trained.mote";
     let host = mote_json(&["eval", trained, "--data", "data/mnist", "--json"])?;
     let mut out = to_json(&result);
     out.insert("mode".into(), json!(mode));
+    out.insert("lr".into(), json!(lr.trim_start_matches("lr=").parse::<f64>().unwrap_or(0.0)));
     out.insert("host_accuracy_of_device_model".into(), host["accuracy"].clone());
     out.insert("model_file".into(), json!(trained));
     Ok(Value::Object(out))
@@ -250,6 +252,11 @@ pub fn golden() -> Result<Value, String> {
     out.insert("bit_exact".into(), json!(true));
     out.insert("cases".into(), json!(names.iter().collect::<std::collections::BTreeSet<_>>().len()));
     Ok(Value::Object(out))
+}
+
+/// The value of `--name X` in `args`, as a number.
+pub fn flag_f32(args: &[String], name: &str) -> Option<f32> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
 /// The value of `--name N` in `args`.
