@@ -73,10 +73,27 @@ fn train_eval_inspect_predict_on_real_digits() {
     pgm.extend_from_slice(&images[16..16 + 784]);
     let pgm_path = dir.path().join("digit.pgm");
     std::fs::write(&pgm_path, pgm).unwrap();
-    let out = mote(&["predict", m, pgm_path.to_str().unwrap()]);
+    // The same digit as an RGB PNG (gray in every channel) and as a dark-on-light PNG.
+    let digit = &images[16..16 + 784];
+    let rgb: Vec<u8> = digit.iter().flat_map(|&v| [v, v, v]).collect();
+    let inverted: Vec<u8> = digit.iter().map(|&v| 255 - v).collect();
+    let rgb_path = dir.path().join("digit-rgb.png");
+    let inv_path = dir.path().join("digit-inverted.png");
+    write_png(&rgb_path, &rgb, png::ColorType::Rgb);
+    write_png(&inv_path, &inverted, png::ColorType::Grayscale);
+    let out = mote(&["predict", m, pgm_path.to_str().unwrap(), rgb_path.to_str().unwrap(), inv_path.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let want = format!("class {} ", eval["predictions"][0]);
-    assert!(out.status.success() && stdout.contains(&want), "{stdout} should contain {want}");
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(&want)).count(), 3, "{stdout} should say {want} three times");
+}
+
+fn write_png(path: &Path, data: &[u8], color: png::ColorType) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(data).unwrap();
 }
 
 #[test]
