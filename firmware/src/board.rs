@@ -37,6 +37,19 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(101)
 }
 
+/// The body of every binary's `main`: initializes the board, runs `body`, and exits with 0,
+/// or logs the error and exits with 1.
+pub fn run_main(name: &str, body: fn() -> Result<(), &'static str>) -> ! {
+    init();
+    match body() {
+        Ok(()) => exit(0),
+        Err(e) => {
+            defmt::error!("{=str} failed: {=str}", name, e);
+            exit(1)
+        }
+    }
+}
+
 /// Ends the program (and QEMU) with `code`.
 pub fn exit(code: i32) -> ! {
     semihosting::process::exit(code)

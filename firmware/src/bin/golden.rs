@@ -10,33 +10,30 @@ use mote_firmware::link::{HostLink, SemihostingLink, Upload};
 
 #[entry]
 fn main() -> ! {
-    board::init();
+    board::run_main("golden", run)
+}
+
+fn run() -> Result<(), &'static str> {
     // 1,000,000 iterations of `subs; bne`: 2,000,000 instructions.
     let start = board::instructions();
     // SAFETY: a countdown in one register; touches no memory and no stack.
     unsafe { core::arch::asm!("1:", "subs {0}, {0}, #1", "bne 1b", inout(reg) 1_000_000u32 => _, options(nomem, nostack)) };
     let calibration = board::instructions() - start;
+
     let mut link = SemihostingLink::default();
-    if link.begin_upload(Upload::Golden).is_err() {
-        defmt::error!("cannot open the golden output");
-        board::exit(1);
-    }
-    let mut failed = false;
-    let result = mote_golden::run_all(&mut |name, values| {
+    link.begin_upload(Upload::Golden).map_err(|_| "cannot open the golden output")?;
+    let mut sent = true;
+    let cases = mote_golden::run_all(&mut |name, values| {
         let (header, len) = mote_golden::encode_header(name, values.len());
-        failed |= link.upload(&header[..len]).is_err();
+        sent &= link.upload(&header[..len]).is_ok();
         for v in values {
-            failed |= link.upload(&v.to_le_bytes()).is_err();
+            sent &= link.upload(&v.to_le_bytes()).is_ok();
         }
     });
-    match result {
-        Ok(n) if !failed => {
-            defmt::println!("result golden_vectors={=u32} calibration_insns={=u64}", n as u32, calibration);
-            board::exit(0)
-        }
-        _ => {
-            defmt::error!("golden cases failed");
-            board::exit(1)
-        }
+    let vectors = cases.map_err(|_| "a golden case failed")?;
+    if !sent {
+        return Err("cannot send the golden vectors");
     }
+    defmt::println!("result golden_vectors={=u32} calibration_insns={=u64}", vectors as u32, calibration);
+    Ok(())
 }

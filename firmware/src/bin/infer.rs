@@ -14,14 +14,7 @@ static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
 
 #[entry]
 fn main() -> ! {
-    board::init();
-    match run() {
-        Ok(()) => board::exit(0),
-        Err(e) => {
-            defmt::error!("infer failed: {=str}", e);
-            board::exit(1)
-        }
-    }
+    board::run_main("infer", run)
 }
 
 fn run() -> Result<(), &'static str> {

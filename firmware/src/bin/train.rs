@@ -54,14 +54,7 @@ fn settings() -> Result<Settings, &'static str> {
 
 #[entry]
 fn main() -> ! {
-    board::init();
-    match run() {
-        Ok(()) => board::exit(0),
-        Err(e) => {
-            defmt::error!("train failed: {=str}", e);
-            board::exit(1)
-        }
-    }
+    board::run_main("train", run)
 }
 
 fn run() -> Result<(), &'static str> {
