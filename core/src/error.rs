@@ -10,7 +10,8 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// Everything that can go wrong when building a graph, planning it or running a plan.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Error {
-    /// Dimensions that do not make a shape (empty, rank > 4, or a zero dimension).
+    /// Dimensions that do not make a shape (empty, rank > 4, a zero dimension, or more than
+    /// `u32::MAX` elements).
     InvalidDims { rank: usize, has_zero: bool },
     /// Two shapes an op cannot combine.
     ShapeMismatch { op: &'static str, left: Shape, right: Shape, expected: &'static str },
@@ -48,7 +49,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::InvalidDims { rank, has_zero } => {
-                write!(f, "invalid dimensions: rank {rank} (1 to 4 allowed)")?;
+                write!(f, "invalid dimensions: rank {rank} (1 to 4 allowed, at most 2^32 - 1 elements)")?;
                 if has_zero {
                     write!(f, ", with a zero dimension")?;
                 }

@@ -198,8 +198,10 @@ impl<const N: usize> Graph<N> {
     fn param_node(&mut self, dims: &[usize], init: Init, trainable: bool) -> Result<NodeId> {
         let shape = Shape::new(dims)?;
         let kind = NodeKind::Param { init, trainable, offset: self.params_len };
+        let params_len =
+            self.params_len.checked_add(shape.numel()).ok_or(Error::CapacityExceeded { what: "parameter buffer", capacity: usize::MAX })?;
         let id = self.push(Node { kind, inputs: [NodeId(0); MAX_INPUTS], n_inputs: 0, shape, requires_grad: trainable })?;
-        self.params_len += shape.numel();
+        self.params_len = params_len;
         Ok(id)
     }
 

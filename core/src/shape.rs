@@ -14,9 +14,11 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// A shape from its dimensions; an empty list, rank > 4 or a zero dimension is an error.
+    /// A shape from its dimensions; an empty list, rank > 4, a zero dimension, or more
+    /// elements than fit in `u32` (no device holds them) is an error.
     pub fn new(dims: &[usize]) -> Result<Shape> {
-        if dims.is_empty() || dims.len() > MAX_RANK || dims.contains(&0) {
+        let fits = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_some_and(|n| n <= u32::MAX as usize);
+        if dims.is_empty() || dims.len() > MAX_RANK || dims.contains(&0) || !fits {
             return Err(Error::InvalidDims { rank: dims.len(), has_zero: dims.contains(&0) });
         }
         let mut d = [1; MAX_RANK];
@@ -87,5 +89,6 @@ mod tests {
         assert!(Shape::new(&[]).is_err());
         assert!(Shape::new(&[1, 2, 3, 4, 5]).is_err());
         assert!(Shape::new(&[3, 0]).is_err());
+        assert!(Shape::new(&[1 << 16, 1 << 16, 2]).is_err(), "more elements than u32 holds");
     }
 }
