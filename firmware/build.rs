@@ -6,7 +6,7 @@ use mote_core::{Graph, Mode, Optimizer, Plan};
 use std::path::PathBuf;
 
 const NODES: usize = 32;
-const STEPS: usize = 128;
+const STEPS: usize = 64;
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
