@@ -292,7 +292,36 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         NoiseKey::new(self.seed, self.runs, id.index())
     }
 
+    /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output.
+    fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
+        let mut access = Access::new();
+        let mut shapes = [Shape::default(); MAX_INPUTS];
+        let mut regions = [None; MAX_INPUTS];
+        let inputs = self.plan.forward_inputs(self.graph, id);
+        for (pos, &k) in inputs.iter().enumerate() {
+            shapes[pos] = self.node_shape(k)?;
+            regions[pos] = Some(access.add(self.value_region(k)?, false)?);
+        }
+        let out = access.add(self.value_region(id)?, true)?;
+        self.validate(&access)?;
+        let mut views: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+        for (v, r) in views.iter_mut().zip(regions) {
+            if let Some(r) = r {
+                // SAFETY: all regions of this step were validated together above.
+                *v = unsafe { self.view(r) };
+            }
+        }
+        // SAFETY: validated above with every other region of the step.
+        let out = unsafe { self.view_mut(out) };
+        let n = inputs.len();
+        crate::fusion::run_conv_relu_maxpool(self.graph, id, conv, &shapes[..n], &views[..n], out)
+            .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
+    }
+
     fn forward(&mut self, id: NodeId) -> Result<()> {
+        if let Some(conv) = self.plan.fused_conv[id.index()] {
+            return self.forward_fused(id, conv);
+        }
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "forward of an op node" })?;
         let mode = self.plan.mode;

@@ -7,6 +7,7 @@
 
 mod error;
 mod exec;
+mod fusion;
 mod graph;
 mod init;
 pub mod model;

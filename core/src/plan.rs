@@ -64,6 +64,8 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) in_place_forward: [bool; N],
     /// The op's backward turns its output gradient into input 0's gradient in place.
     pub(crate) in_place_backward: [bool; N],
+    /// For a maxpool step fused with its relu and conv producers: the conv node.
+    pub(crate) fused_conv: [Option<NodeId>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -117,6 +119,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             kept_grad: [false; N],
             in_place_forward: [false; N],
             in_place_backward: [false; N],
+            fused_conv: [None; N],
             arena_len: 0,
             lower_bound: 0,
             peak_values: 0,
@@ -141,8 +144,19 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             self.kept_value[o.index()] = true;
         }
         let consumers = consumer_counts(g, needed);
+        // Inference plans fuse conv2d → relu → maxpool2d: the conv and relu get no step.
+        let mut fused_away = [false; N];
+        if in_place && !backward {
+            self.fused_conv = crate::fusion::conv_relu_maxpool(g, needed, &consumers, &self.kept_value);
+            for (p, c) in self.fused_conv.iter().enumerate() {
+                if let Some(c) = c {
+                    fused_away[c.index()] = true;
+                    fused_away[g.nodes()[p].inputs()[0].index()] = true;
+                }
+            }
+        }
         for (i, node) in g.nodes().iter().enumerate() {
-            let Some(op) = node.op().filter(|_| needed[i]) else { continue };
+            let Some(op) = node.op().filter(|_| needed[i] && !fused_away[i]) else { continue };
             self.push(Step::Forward(NodeId(i as u16)))?;
             let writes_state = node.inputs().iter().any(|&k| g.nodes()[k.index()].is_state());
             self.writes_params |= self.mode == Mode::Train && writes_state;
@@ -151,7 +165,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             let k = node.inputs()[0].index();
             let input = &g.nodes()[k];
             let producer_saves_output = input.op().is_some_and(|p| p.saved().output);
-            self.in_place_forward[i] = in_place
+            self.in_place_forward[i] = self.fused_conv[i].is_none()
+                && in_place
                 && op.in_place()
                 && !op.saved().input(0)
                 && input.param_offset().is_none()
@@ -306,6 +321,20 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         Ok(())
     }
 
+    /// How many steps run conv2d → relu → maxpool2d fused.
+    pub fn fused_steps(&self) -> usize {
+        self.fused_conv.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// The nodes whose values step `id`'s forward reads: its inputs, or for a fused step the
+    /// conv's inputs.
+    pub(crate) fn forward_inputs<'g>(&self, g: &'g Graph<N>, id: NodeId) -> &'g [NodeId] {
+        match self.fused_conv[id.index()] {
+            Some(c) => g.nodes()[c.index()].inputs(),
+            None => g.nodes()[id.index()].inputs(),
+        }
+    }
+
     /// How many forward and backward steps run in place.
     pub fn in_place_steps(&self) -> usize {
         self.in_place_forward.iter().chain(&self.in_place_backward).filter(|&&b| b).count()
@@ -348,6 +377,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         for step in &self.steps {
             if let Step::Forward(id) = *step {
                 total += g.node_macs(id)?;
+                if let Some(conv) = self.fused_conv[id.index()] {
+                    total += g.node_macs(conv)?;
+                }
             }
         }
         Ok(total)

@@ -191,3 +191,39 @@ fn in_place_plans_match_the_out_of_place_reference_bit_for_bit() {
     let run = |plan: &Plan| mote_tests::run_once(&g, plan, &params, &[(x, images.clone())], logits);
     assert_eq!(run(&infer), run(&infer_ref));
 }
+
+/// Inference plans run conv2d → relu → maxpool2d as one step that never stores the conv or
+/// relu output; the logits must equal the unfused plan's bit for bit, in less arena.
+#[test]
+fn fused_conv_relu_maxpool_matches_the_unfused_plan_bit_for_bit() {
+    use mote_core::Rng;
+    let mut g: Graph = Graph::new();
+    let x = g.input(&[3, 1, 28, 28]).unwrap();
+    let c1 = g.conv2d(x, 8, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let r1 = g.relu(c1).unwrap();
+    let p1 = g.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
+    let c2 = g.conv2d(p1, 16, [3, 3], [2, 2], [1, 1], false).unwrap();
+    let r2 = g.relu(c2).unwrap();
+    let p2 = g.maxpool2d(r2, [3, 3], [2, 2], [1, 1]).unwrap();
+    let f = g.flatten(p2).unwrap();
+    let logits = g.linear(f, 10, true).unwrap();
+    let fused: Plan = Plan::inference(&g, &[logits], Mode::Eval).unwrap();
+    let reference: Plan = Plan::inference_out_of_place(&g, &[logits], Mode::Eval).unwrap();
+    assert_eq!((fused.fused_steps(), reference.fused_steps()), (2, 0));
+    println!("fused inference arena {} B, unfused {} B", fused.memory().arena_bytes, reference.memory().arena_bytes);
+    // By hand: the unfused plan must hold conv1's output (8·26·26 values per sample); the
+    // fused one never does.
+    assert!(fused.memory().arena_bytes < 3 * 8 * 26 * 26 * 4);
+    assert!(reference.memory().arena_bytes >= 3 * 8 * 26 * 26 * 4);
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 2).unwrap();
+    let mut rng = Rng::new(4);
+    let images: Vec<f32> = (0..3 * 784).map(|_| rng.uniform()).collect();
+    let run = |plan: &Plan| mote_tests::run_once(&g, plan, &params, &[(x, images.clone())], logits);
+    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(run(&fused)), bits(run(&reference)));
+    // A relu output that is also a plan output is not fused away.
+    let kept: Plan = Plan::inference(&g, &[logits, r1], Mode::Eval).unwrap();
+    assert_eq!(kept.fused_steps(), 1);
+    assert_eq!(bits(mote_tests::run_once(&g, &kept, &params, &[(x, images.clone())], logits)), bits(run(&reference)));
+}

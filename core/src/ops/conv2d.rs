@@ -17,7 +17,7 @@ pub struct Conv2d {
 const NAME: &str = "conv2d";
 
 impl Conv2d {
-    fn params(&self, x: Shape, w: Shape) -> Conv2dParams {
+    pub(crate) fn params(&self, x: Shape, w: Shape) -> Conv2dParams {
         Conv2dParams {
             batch: x.dim(0),
             in_c: x.dim(1),

@@ -22,7 +22,7 @@ pub struct Pool2d {
 }
 
 impl Pool2d {
-    fn params(&self, x: Shape) -> Pool2dParams {
+    pub(crate) fn params(&self, x: Shape) -> Pool2dParams {
         Pool2dParams {
             batch: x.dim(0),
             channels: x.dim(1),

@@ -54,9 +54,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
     for (s, step) in plan.steps.iter().enumerate() {
         match *step {
             Step::Forward(id) => {
-                let node = &g.nodes()[id.index()];
                 touch(&mut value[id.index()], s);
-                for &k in node.inputs() {
+                for &k in plan.forward_inputs(g, id) {
                     let first = if matches!(g.nodes()[k.index()].kind, NodeKind::Input { .. }) { 0 } else { s };
                     touch(&mut value[k.index()], first);
                     touch(&mut value[k.index()], s);

@@ -3,6 +3,7 @@
 mod batchnorm;
 mod broadcast;
 mod conv2d;
+mod fused;
 mod gemm;
 mod layernorm;
 mod loss;
@@ -14,6 +15,7 @@ mod softmax;
 pub use batchnorm::*;
 pub use broadcast::*;
 pub use conv2d::*;
+pub use fused::*;
 pub use gemm::*;
 pub use layernorm::*;
 pub use loss::*;
