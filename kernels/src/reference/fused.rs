@@ -38,9 +38,11 @@ fn conv_at(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, b: usiz
 /// per-pixel path.
 const MAX_ROW: usize = 128;
 
-/// The best-so-far rule of maxpool: a larger value, or a NaN, replaces the best.
-fn replaces(v: f32, best: Option<f32>) -> bool {
-    best.is_none_or(|m| matches!(v.partial_cmp(&m), Some(Ordering::Greater) | None))
+/// The best-so-far rule of maxpool: a larger value, or a NaN, replaces the best. Starting
+/// from −∞ gives maxpool's result too (an empty window stays −∞, and −∞ replacing −∞
+/// changes nothing).
+fn replaces(v: f32, best: f32) -> bool {
+    matches!(v.partial_cmp(&best), Some(Ordering::Greater) | None)
 }
 
 /// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`.
@@ -79,7 +81,7 @@ fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> cor
 pub fn conv2d_relu_maxpool2d_f32(conv: &Conv2dParams, pool: &Pool2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
     let mut row = [0.0f32; MAX_ROW];
-    let mut best = [None::<f32>; MAX_ROW];
+    let mut best = [f32::NEG_INFINITY; MAX_ROW];
     let buffered = cw <= MAX_ROW && pw <= MAX_ROW;
     for b in 0..conv.batch {
         for oc in 0..conv.out_c {
@@ -88,34 +90,31 @@ pub fn conv2d_relu_maxpool2d_f32(conv: &Conv2dParams, pool: &Pool2dParams, x: &[
                 let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
                 if !buffered {
                     for (px, o) in out[py * pw..(py + 1) * pw].iter_mut().enumerate() {
-                        let mut m = None;
+                        *o = f32::NEG_INFINITY;
                         for cy in rows.clone() {
                             for cx in window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w) {
                                 let v = Pointwise::Relu.apply(conv_at(conv, x, w, bias, b, oc, cy, cx));
-                                if replaces(v, m) {
-                                    m = Some(v);
+                                if replaces(v, *o) {
+                                    *o = v;
                                 }
                             }
                         }
-                        *o = m.unwrap_or(f32::NEG_INFINITY);
                     }
                     continue;
                 }
                 let best = &mut best[..pw];
-                best.fill(None);
+                best.fill(f32::NEG_INFINITY);
                 for cy in rows {
                     conv_relu_row(conv, x, w, bias, b, oc, cy, &mut row[..cw]);
                     for (px, slot) in best.iter_mut().enumerate() {
                         for cx in window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w) {
                             if replaces(row[cx], *slot) {
-                                *slot = Some(row[cx]);
+                                *slot = row[cx];
                             }
                         }
                     }
                 }
-                for (o, m) in out[py * pw..(py + 1) * pw].iter_mut().zip(best.iter()) {
-                    *o = m.unwrap_or(f32::NEG_INFINITY);
-                }
+                out[py * pw..(py + 1) * pw].copy_from_slice(best);
             }
         }
     }
