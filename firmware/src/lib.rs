@@ -12,8 +12,3 @@ pub mod sizes {
 }
 
 use defmt_semihosting as _;
-
-/// The index of the largest value (the first one on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
-}

@@ -4,7 +4,7 @@
 use crate::dataset::{load_split, Split};
 use crate::model::{build, load_model_bytes, CliGraph, CliPlan};
 use mote_core::model::BuiltModel;
-use mote_core::{Executor, Mode};
+use mote_core::{argmax_f32, Executor, Mode};
 use serde_json::json;
 use std::path::Path;
 
@@ -25,14 +25,9 @@ pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: 
         input[..n * per].copy_from_slice(&split.images[start * per..(start + n) * per]);
         ex.run().map_err(|e| e.to_string())?;
         let logits = ex.value(built.output).map_err(|e| e.to_string())?;
-        out.extend(logits.chunks_exact(classes).take(n).map(argmax));
+        out.extend(logits.chunks_exact(classes).take(n).map(argmax_f32));
     }
     Ok(out)
-}
-
-/// Index of the largest value (the first one on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
 }
 
 /// Accuracy, per-class accuracy and confusion matrix (`[true][predicted]`).

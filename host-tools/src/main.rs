@@ -88,20 +88,21 @@ fn run() -> Result<(), String> {
     match command.as_str() {
         "inspect" => inspect::run(need(&first, "SPEC or MODEL")?, f.batch.unwrap_or(1), f.json),
         "train" => {
-            let spec = need(&first, "SPEC")?.clone();
+            let spec_path = need(&first, "SPEC")?.clone();
             let optimizer = f.optimizer.as_deref().map(spec_file::parse_optimizer).transpose()?;
-            let config = train::spec_config(&spec, |c| {
-                c.epochs = f.epochs.unwrap_or(c.epochs);
-                c.batch = f.batch.unwrap_or(c.batch);
-                c.lr = f.lr.unwrap_or(c.lr);
-                c.seed = f.seed.unwrap_or(c.seed);
-                c.optimizer = optimizer.unwrap_or(c.optimizer);
-            })?;
+            let file = spec_file::read_spec_file(&spec_path).map_err(|e| e.to_string())?;
+            let mut config = file.train;
+            config.epochs = f.epochs.unwrap_or(config.epochs);
+            config.batch = f.batch.unwrap_or(config.batch);
+            config.lr = f.lr.unwrap_or(config.lr);
+            config.seed = f.seed.unwrap_or(config.seed);
+            config.optimizer = optimizer.unwrap_or(config.optimizer);
             if config.batch == 0 || config.epochs == 0 {
                 return Err("--batch and --epochs must be at least 1".into());
             }
             let args = train::TrainArgs {
-                spec,
+                spec_path,
+                spec: file.spec,
                 data: need(&f.data, "--data DIR")?.clone(),
                 out: need(&f.out, "--out MODEL")?.clone(),
                 config,

@@ -1,7 +1,6 @@
 //! `mote predict`: classifies PNG or PGM images (converted to the model's grayscale size) and
 //! prints the class and the probabilities.
 
-use crate::eval::argmax;
 use crate::model::{build, load_model_bytes, CliPlan};
 use mote_core::{Executor, Mode};
 use std::path::Path;
@@ -132,7 +131,7 @@ pub fn run(model_path: &Path, images: &[std::path::PathBuf]) -> Result<(), Strin
         let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
         let sum: f32 = exp.iter().sum();
         let probs: Vec<String> = exp.iter().enumerate().map(|(c, e)| format!("{c}:{:.3}", e / sum)).collect();
-        println!("{}: class {} (probabilities {})", path.display(), argmax(logits), probs.join(" "));
+        println!("{}: class {} (probabilities {})", path.display(), mote_core::argmax_f32(logits), probs.join(" "));
     }
     Ok(())
 }

@@ -2,18 +2,21 @@
 //! split after each epoch, and writes the model file.
 
 use crate::dataset::{load_split, Split};
-use crate::eval::{argmax, predict_classes, score};
+use crate::eval::{predict_classes, score};
 use crate::model::{build, save, CliPlan};
-use crate::spec_file::{read_spec_file, Schedule, TrainConfig};
+use crate::spec_file::{Schedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
+use mote_core::model::ModelSpec;
 use mote_core::{Executor, NodeKind, Rng};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// What `mote train` was asked to do.
 pub struct TrainArgs {
-    pub spec: PathBuf,
+    /// The spec file (for messages) and the model it describes.
+    pub spec_path: PathBuf,
+    pub spec: ModelSpec,
     pub data: PathBuf,
     pub out: PathBuf,
     pub config: TrainConfig,
@@ -39,17 +42,10 @@ fn lr_at(c: &TrainConfig, step: usize, total: usize) -> f32 {
     }
 }
 
-/// Reads the spec file, then applies `overrides` to its `[train]` defaults.
-pub fn spec_config(spec: &Path, overrides: impl FnOnce(&mut TrainConfig)) -> Result<TrainConfig, String> {
-    let mut c = read_spec_file(spec).map_err(|e| e.to_string())?.train;
-    overrides(&mut c);
-    Ok(c)
-}
-
 /// Trains and saves; returns the epochs' figures.
 pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
     let c = &args.config;
-    let spec = read_spec_file(&args.spec).map_err(|e| e.to_string())?.spec;
+    let spec = &args.spec;
     let mut train = load_split(&args.data, "train").map_err(|e| e.to_string())?;
     let test = load_split(&args.data, "t10k").map_err(|e| e.to_string())?;
     if let Some(limit) = args.limit {
@@ -59,7 +55,7 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
     if per != train.rows * train.cols {
         return Err(format!(
             "{}: input {:?} does not match the data's {}×{} images",
-            args.spec.display(),
+            args.spec_path.display(),
             spec.input,
             train.rows,
             train.cols
@@ -68,7 +64,7 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
     if train.len() < c.batch {
         return Err(format!("batch {} is larger than the {} training samples", c.batch, train.len()));
     }
-    let (mut g, built) = build(&args.spec, &spec, c.batch)?;
+    let (mut g, built) = build(&args.spec_path, spec, c.batch)?;
     let weights: Vec<_> = g.node_ids().filter(|&id| g.node(id).is_ok_and(|n| n.is_trainable() && n.shape.rank() >= 2)).collect();
     for w in weights {
         g.set_init(w, c.init).map_err(|e| e.to_string())?;
@@ -107,7 +103,7 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
             ex.run().map_err(core)?;
             loss_sum += ex.value(built.loss).map_err(core)?[0] as f64;
             let logits = ex.value(built.output).map_err(core)?;
-            correct += logits.chunks_exact(classes).zip(&yb).filter(|(row, &y)| argmax(row) == y as usize).count();
+            correct += logits.chunks_exact(classes).zip(&yb).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
             let seen = (step + 1) * c.batch;
             bar.set_message(format!(
                 "loss {:.4}  acc {:.2}%  {:.0} samples/s",
@@ -137,7 +133,7 @@ pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
         );
         epochs.push(e);
     }
-    let bytes = save(&args.out, &spec, &params)?;
+    let bytes = save(&args.out, spec, &params)?;
     println!("wrote {} ({bytes} bytes)", args.out.display());
     if let Some(path) = &args.plot {
         crate::plot::training_png(path, &epochs)?;

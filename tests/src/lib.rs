@@ -224,8 +224,7 @@ impl<const N: usize> Classifier<'_, N> {
             let logits = ex.value(self.logits).expect("logits");
             for k in 0..batch {
                 let row = &logits[k * classes..(k + 1) * classes];
-                let best = (0..classes).fold(0, |b, j| if row[j] > row[b] { j } else { b });
-                correct += (best as f32 == targets[start + k]) as usize;
+                correct += (mote_core::argmax_f32(row) as f32 == targets[start + k]) as usize;
             }
         }
         correct as f32 / full as f32

@@ -7,6 +7,7 @@
 //!   files under /usr/share/datasets/fashion-mnist/), installed with apt-get when missing.
 
 use crate::run;
+use mote_cli::idx::encode_idx;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -56,8 +57,8 @@ pub fn mnist(data: &Path) -> Result<(), String> {
     }
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (prefix, split) in [("train", &train), ("t10k", &test)] {
-        write(&dir.join(format!("{prefix}-images-idx3-ubyte")), &idx(&[split.labels.len(), 28, 28], &split.images))?;
-        write(&dir.join(format!("{prefix}-labels-idx1-ubyte")), &idx(&[split.labels.len()], &split.labels))?;
+        write(&dir.join(format!("{prefix}-images-idx3-ubyte")), &encode_idx(&[split.labels.len(), 28, 28], &split.images))?;
+        write(&dir.join(format!("{prefix}-labels-idx1-ubyte")), &encode_idx(&[split.labels.len()], &split.labels))?;
     }
     eprintln!("xtask: wrote {} ({} train, {} test digits)", dir.display(), train.labels.len(), test.labels.len());
     Ok(())
@@ -74,16 +75,6 @@ fn parse_data_array(text: &str) -> Result<Vec<f32>, String> {
     let start = text.find('[').ok_or("no `[` in the JSON")?;
     let end = text.rfind(']').ok_or("no `]` in the JSON")?;
     text[start + 1..end].split(',').map(|t| t.trim().parse::<f32>().map_err(|_| format!("`{}` is not a number", t.trim()))).collect()
-}
-
-/// An IDX array of unsigned bytes.
-fn idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for &d in dims {
-        out.extend_from_slice(&(d as u32).to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {

@@ -3,6 +3,7 @@
 //! and checks what comes back against the host.
 
 use crate::{apt_install, data::which, root, run};
+use mote_cli::idx::{encode_idx, read_idx};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -34,9 +35,10 @@ fn defmt_print() -> Option<String> {
     })
 }
 
-/// The host CLI, built in release mode.
+/// The host CLI, built in release mode (once per xtask run).
 pub fn mote() -> Result<String, String> {
-    crate::cargo(&["build", "--release", "--quiet", "-p", "mote-cli"])?;
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| crate::cargo(&["build", "--release", "--quiet", "-p", "mote-cli"])).clone()?;
     Ok(root().join("target/release/mote").to_string_lossy().into_owned())
 }
 
@@ -91,24 +93,20 @@ pub fn build_firmware() -> Result<(), String> {
 /// set sorted by class would make one pass of batch-1 training useless.
 fn shuffled_training_stream(seed: u64) -> Result<(), String> {
     let src = root().join("data/mnist");
-    let images = std::fs::read(src.join("train-images-idx3-ubyte")).map_err(|e| format!("data/mnist: {e} (run cargo xtask data)"))?;
-    let labels = std::fs::read(src.join("train-labels-idx1-ubyte")).map_err(|e| format!("data/mnist: {e}"))?;
-    let n = labels.len() - 8;
+    let images = read_idx(&src.join("train-images-idx3-ubyte"), 3).map_err(|e| format!("{e} (run cargo xtask data)"))?;
+    let labels = read_idx(&src.join("train-labels-idx1-ubyte"), 1).map_err(|e| e.to_string())?;
+    let (n, pixels) = (labels.dims[0], images.dims[1] * images.dims[2]);
     let mut order: Vec<usize> = (0..n).collect();
     let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
     for i in (1..n).rev() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         order.swap(i, (state >> 33) as usize % (i + 1));
     }
-    let mut out_images = images[..16].to_vec();
-    let mut out_labels = labels[..8].to_vec();
-    for &i in &order {
-        out_images.extend_from_slice(&images[16 + i * 784..16 + (i + 1) * 784]);
-        out_labels.push(labels[8 + i]);
-    }
+    let out_images: Vec<u8> = order.iter().flat_map(|&i| images.data[i * pixels..(i + 1) * pixels].iter().copied()).collect();
+    let out_labels: Vec<u8> = order.iter().map(|&i| labels.data[i]).collect();
     let dir = root().join("target/qemu");
-    std::fs::write(dir.join("train-images-idx3-ubyte"), out_images).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), out_labels).map_err(|e| e.to_string())
+    std::fs::write(dir.join("train-images-idx3-ubyte"), encode_idx(&images.dims, &out_images)).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), encode_idx(&labels.dims, &out_labels)).map_err(|e| e.to_string())
 }
 
 /// Runs firmware binary `bin` under QEMU with semihosting `args`, echoes its decoded log to

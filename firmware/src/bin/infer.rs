@@ -8,7 +8,7 @@ use cortex_m_rt::entry;
 use mote_core::{Executor, Graph, Mode, Plan};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::sizes::{INFER_ARENA, NODES, STEPS};
-use mote_firmware::{argmax, board, model};
+use mote_firmware::{board, model};
 
 static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
 
@@ -35,7 +35,7 @@ fn run() -> Result<(), &'static str> {
         let start = board::instructions();
         ex.run().map_err(|_| "run")?;
         insns += board::instructions() - start;
-        let predicted = argmax(ex.value(built.output).map_err(|_| "output")?);
+        let predicted = mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?);
         correct += (predicted == label as usize) as u32;
         link.upload(&[predicted as u8]).map_err(|_| "cannot send a prediction")?;
     }

@@ -13,7 +13,7 @@ use mote_core::model::{check_model, model_header};
 use mote_core::{Executor, Graph, Mode, Optimizer, Plan};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_ARENA};
-use mote_firmware::{argmax, board, model};
+use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
 static mut OPTIMIZER_STATE: [f32; OPTIMIZER] = [0.0; OPTIMIZER];
@@ -116,7 +116,7 @@ fn run() -> Result<(), &'static str> {
         for _ in 0..samples {
             let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
             ex.run().map_err(|_| "run")?;
-            correct += (argmax(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
+            correct += (mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
         }
     }
 

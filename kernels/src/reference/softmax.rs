@@ -33,6 +33,11 @@ pub fn max_and_ln_sum_exp(x: &[f32]) -> (f32, f32) {
     (max, math::ln(sum))
 }
 
+/// Index of the largest value (the first one on ties): the predicted class of a logit row.
+pub fn argmax_f32(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best })
+}
+
 /// Softmax backward from its output: `dx += y ⊙ (dy − Σ dy ⊙ y)`.
 pub fn softmax_backward_f32(rows: usize, cols: usize, y: &[f32], dy: &[f32], dx: &mut [f32]) {
     for ((yr, gr), dr) in y[..rows * cols].chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
