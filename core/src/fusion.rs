@@ -49,6 +49,6 @@ pub(crate) fn run_conv_relu_maxpool<const N: usize>(
     };
     let conv_shape = g.nodes()[c.index()].shape;
     let (cp, pp) = (conv.params(shapes[0], shapes[1]), pool.params(conv_shape));
-    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out);
+    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, None);
     Some(())
 }

@@ -31,18 +31,24 @@ impl Conv2dParams {
     /// does too: output columns `ox0..ox1` read input columns `ix0, ix0 + stride_w, …`.
     #[inline]
     fn for_each_tap_row(&self, mut f: impl FnMut(TapRow)) {
-        let (oh, ow) = (self.out_h(), self.out_w());
+        for oy in 0..self.out_h() {
+            self.for_each_tap_of_row(oy, &mut f);
+        }
+    }
+
+    /// [`Self::for_each_tap_row`] for the one output row `oy`.
+    #[inline]
+    pub(crate) fn for_each_tap_of_row(&self, oy: usize, mut f: impl FnMut(TapRow)) {
+        let ow = self.out_w();
         let (s, p) = (self.stride_w, self.pad_w);
-        for oy in 0..oh {
-            for ky in 0..self.kernel_h {
-                let Some(iy) = (oy * self.stride_h + ky).checked_sub(self.pad_h).filter(|&iy| iy < self.in_h) else { continue };
-                for kx in 0..self.kernel_w {
-                    // ix = ox·s + kx − p must satisfy 0 ≤ ix < in_w.
-                    let ox0 = p.saturating_sub(kx).div_ceil(s);
-                    let ox1 = ((self.in_w + p).saturating_sub(kx)).div_ceil(s).min(ow);
-                    if ox0 < ox1 {
-                        f(TapRow { oy, ky, kx, iy, ox0, ox1, ix0: ox0 * s + kx - p });
-                    }
+        for ky in 0..self.kernel_h {
+            let Some(iy) = (oy * self.stride_h + ky).checked_sub(self.pad_h).filter(|&iy| iy < self.in_h) else { continue };
+            for kx in 0..self.kernel_w {
+                // ix = ox·s + kx − p must satisfy 0 ≤ ix < in_w.
+                let ox0 = p.saturating_sub(kx).div_ceil(s);
+                let ox1 = ((self.in_w + p).saturating_sub(kx)).div_ceil(s).min(ow);
+                if ox0 < ox1 {
+                    f(TapRow { oy, ky, kx, iy, ox0, ox1, ix0: ox0 * s + kx - p });
                 }
             }
         }
@@ -51,14 +57,14 @@ impl Conv2dParams {
 
 /// One kernel tap applied along an output row (see `Conv2dParams::for_each_tap_row`).
 #[derive(Clone, Copy)]
-struct TapRow {
-    oy: usize,
-    ky: usize,
-    kx: usize,
-    iy: usize,
-    ox0: usize,
-    ox1: usize,
-    ix0: usize,
+pub(crate) struct TapRow {
+    pub oy: usize,
+    pub ky: usize,
+    pub kx: usize,
+    pub iy: usize,
+    pub ox0: usize,
+    pub ox1: usize,
+    pub ix0: usize,
 }
 
 /// Offsets of one (input plane, output plane, 2-D kernel) triple of a conv2d call.
