@@ -292,30 +292,82 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         NoiseKey::new(self.seed, self.runs, id.index())
     }
 
-    /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output.
-    fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
-        let mut access = Access::new();
+    fn argmax_region(&self, id: NodeId) -> Result<Region> {
+        let len = self.node_shape(id)?.numel();
+        let offset = self.plan.argmax_at[id.index()].ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
+        Ok(Region { space: Space::Arena, offset, len })
+    }
+
+    /// # Safety
+    /// As [`Self::view_mut`].
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn view_u32_mut(&self, r: Region) -> &mut [u32] {
+        // SAFETY: as `view_mut`; u32 has f32's size and alignment, and every bit pattern is
+        // valid for both.
+        unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset) as *mut u32, r.len) }
+    }
+
+    /// # Safety
+    /// As [`Self::view`].
+    unsafe fn view_u32(&self, r: Region) -> &[u32] {
+        // SAFETY: as `view`; u32 has f32's size and alignment.
+        unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset) as *const u32, r.len) }
+    }
+
+    /// Adds the value regions of the conv inputs of fused step `id` (read only) to `access`,
+    /// with their shapes.
+    fn conv_inputs(&self, id: NodeId, access: &mut Access) -> Result<([Shape; MAX_INPUTS], [Option<Region>; MAX_INPUTS], usize)> {
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut regions = [None; MAX_INPUTS];
-        let inputs = self.plan.forward_inputs(self.graph, id);
+        let inputs = self.plan.step_inputs(self.graph, id);
         for (pos, &k) in inputs.iter().enumerate() {
             shapes[pos] = self.node_shape(k)?;
             regions[pos] = Some(access.add(self.value_region(k)?, false)?);
         }
+        Ok((shapes, regions, inputs.len()))
+    }
+
+    /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output
+    /// (and in training plans the argmax its backward reads).
+    fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
+        let mut access = Access::new();
+        let (shapes, regions, n) = self.conv_inputs(id, &mut access)?;
         let out = access.add(self.value_region(id)?, true)?;
+        let argmax = match self.plan.argmax_at[id.index()] {
+            Some(_) => Some(access.add(self.argmax_region(id)?, true)?),
+            None => None,
+        };
         self.validate(&access)?;
-        let mut views: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
-        for (v, r) in views.iter_mut().zip(regions) {
-            if let Some(r) = r {
-                // SAFETY: all regions of this step were validated together above.
-                *v = unsafe { self.view(r) };
+        // SAFETY (all views below): every region of this step was validated together above.
+        let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
+        let out = unsafe { self.view_mut(out) };
+        let argmax = argmax.map(|r| unsafe { self.view_u32_mut(r) });
+        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax)
+            .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
+    }
+
+    /// Backward of a fused step: from the pooled gradient and the argmax to the conv's
+    /// input (when it needs one), weight and bias gradients.
+    fn backward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
+        let mut access = Access::new();
+        let (shapes, regions, n) = self.conv_inputs(id, &mut access)?;
+        let mut grads = [None; MAX_INPUTS];
+        for (pos, &k) in self.plan.step_inputs(self.graph, id).iter().enumerate() {
+            if self.plan.grad_at[k.index()].is_some() {
+                grads[pos] = Some(access.add(self.grad_region(k)?, true)?);
             }
         }
-        // SAFETY: validated above with every other region of the step.
-        let out = unsafe { self.view_mut(out) };
-        let n = inputs.len();
-        crate::fusion::run_conv_relu_maxpool(self.graph, id, conv, &shapes[..n], &views[..n], out)
-            .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
+        let argmax = access.add(self.argmax_region(id)?, false)?;
+        let dy = access.add(self.grad_region(id)?, false)?;
+        self.validate(&access)?;
+        let mismatch = Error::PlanMismatch { expected: "a fused backward over conv2d, relu and maxpool2d" };
+        // SAFETY (all views below): every region of this step was validated together above.
+        let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
+        let [dx, dw, dbias, ..] = grads.map(|r| r.map(|r| unsafe { self.view_mut(r) }));
+        let grads = crate::fusion::ConvGrads { dx, dw: dw.ok_or(mismatch)?, dbias };
+        let (argmax, dy) = unsafe { (self.view_u32(argmax), self.view(dy)) };
+        crate::fusion::run_conv_relu_maxpool_backward(self.graph, (id, conv), &shapes[..n], (views[0], views[1]), argmax, dy, grads)
+            .ok_or(mismatch)
     }
 
     fn forward(&mut self, id: NodeId) -> Result<()> {
@@ -365,6 +417,9 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     }
 
     fn backward(&mut self, id: NodeId) -> Result<()> {
+        if let Some(conv) = self.plan.fused_conv[id.index()] {
+            return self.backward_fused(id, conv);
+        }
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "backward of an op node" })?;
         let saved = op.saved();

@@ -1,24 +1,30 @@
-//! Plan-level fusion: in inference plans, conv2d → relu → maxpool2d runs as one step that
-//! writes only the pooled output, so neither the conv output nor the relu output takes arena
-//! space. Tested bit for bit against the unfused plan.
+//! Plan-level fusion: conv2d → relu → maxpool2d runs as one step that writes only the pooled
+//! output, so neither the conv output nor the relu output takes arena space. In training plans
+//! the step also records each pooled value's argmax, and one fused backward step turns the
+//! pooled gradient into the conv's input, weight and bias gradients, so the conv and relu
+//! output gradients never take arena space either. Tested against the unfused plans.
 
 use crate::ops::{Op, PoolKind};
 use crate::{Graph, NodeId, Shape};
-use mote_kernels::{conv2d_relu_maxpool2d_f32, Pointwise};
+use mote_kernels::{conv2d_relu_maxpool2d_backward_f32, conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW};
 
 /// For each maxpool node that can absorb its relu and conv producers: the conv node.
 /// `consumers` counts the needed op nodes reading each node; `kept` marks plan outputs.
+/// `training` also asks that the fused backward can run: pooling windows that do not
+/// overlap and conv rows at most [`FUSED_MAX_ROW`] wide.
 pub(crate) fn conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     needed: &[bool; N],
     consumers: &[u8; N],
     kept: &[bool; N],
+    training: bool,
 ) -> [Option<NodeId>; N] {
     let mut fused = [None; N];
     let only_feeds_next = |k: usize| consumers[k] == 1 && !kept[k];
     for (p, node) in g.nodes().iter().enumerate() {
         let Some(Op::Pool2d(pool)) = node.op().filter(|_| needed[p]) else { continue };
-        if pool.kind != PoolKind::Max {
+        let overlapping = pool.stride[0] < pool.kernel[0] || pool.stride[1] < pool.kernel[1];
+        if pool.kind != PoolKind::Max || (training && overlapping) {
             continue;
         }
         let r = node.inputs()[0];
@@ -27,28 +33,63 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
             continue;
         }
         let c = relu.inputs()[0];
-        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(_))) && only_feeds_next(c.index()) {
+        let too_wide = relu.shape.dim(3) > FUSED_MAX_ROW;
+        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(_))) && only_feeds_next(c.index()) && !(training && too_wide) {
             fused[p] = Some(c);
         }
     }
     fused
 }
 
-/// Runs the fused step of pool node `p` absorbing conv node `c`: `inputs` are the conv's
-/// (x, weight, optional bias) and `shapes` theirs.
-pub(crate) fn run_conv_relu_maxpool<const N: usize>(
+/// The conv2d and maxpool2d of the fused step of pool node `p` absorbing conv node `c`.
+fn layers<const N: usize>(
     g: &Graph<N>,
     p: NodeId,
     c: NodeId,
     shapes: &[Shape],
-    inputs: &[&[f32]],
-    out: &mut [f32],
-) -> Option<()> {
+) -> Option<(mote_kernels::Conv2dParams, mote_kernels::Pool2dParams)> {
     let (Some(Op::Conv2d(conv)), Some(Op::Pool2d(pool))) = (g.nodes().get(c.index())?.op(), g.nodes().get(p.index())?.op()) else {
         return None;
     };
     let conv_shape = g.nodes()[c.index()].shape;
-    let (cp, pp) = (conv.params(shapes[0], shapes[1]), pool.params(conv_shape));
-    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, None);
+    Some((conv.params(*shapes.first()?, *shapes.get(1)?), pool.params(conv_shape)))
+}
+
+/// Runs the fused step of pool node `p` absorbing conv node `c`: `inputs` are the conv's
+/// (x, weight, optional bias) and `shapes` theirs; `argmax` (training) records each pooled
+/// value's origin for the backward.
+pub(crate) fn run_conv_relu_maxpool<const N: usize>(
+    g: &Graph<N>,
+    (p, c): (NodeId, NodeId),
+    shapes: &[Shape],
+    inputs: &[&[f32]],
+    out: &mut [f32],
+    argmax: Option<&mut [u32]>,
+) -> Option<()> {
+    let (cp, pp) = layers(g, p, c, shapes)?;
+    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax);
     Some(())
+}
+
+/// The conv's gradients that the fused backward accumulates (input gradient only when the
+/// input needs one; bias gradient only with a bias).
+pub(crate) struct ConvGrads<'a> {
+    pub dx: Option<&'a mut [f32]>,
+    pub dw: &'a mut [f32],
+    pub dbias: Option<&'a mut [f32]>,
+}
+
+/// Backward of the fused step of pool node `p` absorbing conv node `c`, from the pooled
+/// gradient `dy` and the recorded `argmax`; `x` and `w` are the conv's input and weight.
+pub(crate) fn run_conv_relu_maxpool_backward<const N: usize>(
+    g: &Graph<N>,
+    (p, c): (NodeId, NodeId),
+    shapes: &[Shape],
+    (x, w): (&[f32], &[f32]),
+    argmax: &[u32],
+    dy: &[f32],
+    grads: ConvGrads,
+) -> Option<()> {
+    let (cp, pp) = layers(g, p, c, shapes)?;
+    conv2d_relu_maxpool2d_backward_f32(&cp, &pp, x, w, argmax, dy, grads.dx, grads.dw, grads.dbias).then_some(())
 }

@@ -66,6 +66,9 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) in_place_backward: [bool; N],
     /// For a maxpool step fused with its relu and conv producers: the conv node.
     pub(crate) fused_conv: [Option<NodeId>; N],
+    /// In training plans, where a fused step keeps the argmax of each pooled value (one u32
+    /// in each f32 slot) from its forward to its backward.
+    pub(crate) argmax_at: [Option<usize>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -120,6 +123,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             in_place_forward: [false; N],
             in_place_backward: [false; N],
             fused_conv: [None; N],
+            argmax_at: [None; N],
             arena_len: 0,
             lower_bound: 0,
             peak_values: 0,
@@ -144,17 +148,11 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             self.kept_value[o.index()] = true;
         }
         let consumers = consumer_counts(g, needed);
-        // Inference plans fuse conv2d → relu → maxpool2d: the conv and relu get no step.
-        let mut fused_away = [false; N];
-        if in_place && !backward {
-            self.fused_conv = crate::fusion::conv_relu_maxpool(g, needed, &consumers, &self.kept_value);
-            for (p, c) in self.fused_conv.iter().enumerate() {
-                if let Some(c) = c {
-                    fused_away[c.index()] = true;
-                    fused_away[g.nodes()[p].inputs()[0].index()] = true;
-                }
-            }
+        // conv2d → relu → maxpool2d runs as one step: the conv and relu get none.
+        if in_place {
+            self.fused_conv = crate::fusion::conv_relu_maxpool(g, needed, &consumers, &self.kept_value, backward);
         }
+        let fused_away = self.fused_away(g);
         for (i, node) in g.nodes().iter().enumerate() {
             let Some(op) = node.op().filter(|_| needed[i] && !fused_away[i]) else { continue };
             self.push(Step::Forward(NodeId(i as u16)))?;
@@ -176,6 +174,18 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 && !(backward && producer_saves_output);
         }
         Ok(())
+    }
+
+    /// The conv and relu nodes that fused steps absorb (they get no steps of their own).
+    fn fused_away(&self, g: &Graph<N>) -> [bool; N] {
+        let mut away = [false; N];
+        for (p, c) in self.fused_conv.iter().enumerate() {
+            if let Some(c) = c {
+                away[c.index()] = true;
+                away[g.nodes()[p].inputs()[0].index()] = true;
+            }
+        }
+        away
     }
 
     /// A forward-only plan computing `outputs` (batchnorm and dropout obey `mode`).
@@ -228,32 +238,35 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         }
         plan.forward_steps(g, &ancestors(g, &roots)?, &roots, true, in_place)?;
 
-        // Gradients flow through nodes upstream of the loss that require them.
+        // Gradients flow through nodes upstream of the loss that require them; the backward
+        // steps run in reverse node order, fused-away nodes having none.
         let upstream = ancestors(g, &[loss])?;
         let flows = |i: usize| upstream[i] && g.nodes()[i].requires_grad;
+        let fused_away = plan.fused_away(g);
+        let backward_order = || (0..g.nodes().len()).rev().filter(|&c| flows(c) && !fused_away[c] && g.nodes()[c].op().is_some());
         // The last backward step (in backward order) contributing to each node's gradient,
         // and how many backward steps contribute to it.
         let mut last_contributor = [usize::MAX; N];
         let mut contributors = [0u8; N];
-        for (c, node) in g.nodes().iter().enumerate().rev() {
-            if flows(c) && node.op().is_some() {
-                for &k in node.inputs() {
-                    last_contributor[k.index()] = c;
-                    contributors[k.index()] = contributors[k.index()].saturating_add(1);
-                }
+        for c in backward_order() {
+            for &k in plan.step_inputs(g, NodeId(c as u16)) {
+                last_contributor[k.index()] = c;
+                contributors[k.index()] = contributors[k.index()].saturating_add(1);
             }
         }
         let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
         plan.push(Step::SeedGrad(loss))?;
         let mut started = [false; N];
         started[loss.index()] = true;
-        for (c, node) in g.nodes().iter().enumerate().rev() {
-            let Some(op) = node.op().filter(|_| flows(c)) else { continue };
+        for c in backward_order() {
+            let (node, id) = (&g.nodes()[c], NodeId(c as u16));
+            let Some(op) = node.op() else { continue };
             // In place: input 0's gradient has this step as its only contributor, so the
             // output gradient's buffer can become it.
             let k = node.inputs()[0].index();
             let input = &g.nodes()[k];
             if in_place
+                && plan.fused_conv[c].is_none()
                 && op.in_place()
                 && flows(k)
                 && contributors[k] == 1
@@ -264,14 +277,14 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 plan.in_place_backward[c] = true;
                 started[k] = true;
             }
-            for &k in node.inputs() {
+            for &k in plan.step_inputs(g, id) {
                 if flows(k.index()) && !started[k.index()] {
                     started[k.index()] = true;
                     plan.push(Step::ZeroGrad(k))?;
                 }
             }
-            plan.push(Step::Backward(NodeId(c as u16)))?;
-            for &k in node.inputs() {
+            plan.push(Step::Backward(id))?;
+            for &k in plan.step_inputs(g, id) {
                 let trainable = g.nodes()[k.index()].is_trainable();
                 if trainable && optimizer.is_some() && last_contributor[k.index()] == c {
                     plan.push(Step::Update(k))?;
@@ -302,7 +315,11 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         let mut tensors = lifetimes::tensors::<N, S>(g, self)?;
         let placed = memory::place_greedy(&mut tensors);
         for t in &tensors {
-            let slot = if t.grad { &mut self.grad_at } else { &mut self.value_at };
+            let slot = match t.kind {
+                lifetimes::Kind::Value => &mut self.value_at,
+                lifetimes::Kind::Grad => &mut self.grad_at,
+                lifetimes::Kind::Argmax => &mut self.argmax_at,
+            };
             slot[t.node] = Some(t.offset);
         }
         // Tensors placed in place share their root's offset.
@@ -326,9 +343,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         self.fused_conv.iter().filter(|c| c.is_some()).count()
     }
 
-    /// The nodes whose values step `id`'s forward reads: its inputs, or for a fused step the
-    /// conv's inputs.
-    pub(crate) fn forward_inputs<'g>(&self, g: &'g Graph<N>, id: NodeId) -> &'g [NodeId] {
+    /// The nodes whose values step `id`'s forward reads and whose gradients its backward
+    /// accumulates: its inputs, or for a fused step the conv's inputs.
+    pub(crate) fn step_inputs<'g>(&self, g: &'g Graph<N>, id: NodeId) -> &'g [NodeId] {
         match self.fused_conv[id.index()] {
             Some(c) => g.nodes()[c.index()].inputs(),
             None => g.nodes()[id.index()].inputs(),

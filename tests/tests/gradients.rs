@@ -177,3 +177,25 @@ fn small_convnet_end_to_end() {
     let report = grad_check(&g, loss, &feeds, 120);
     assert_eq!(report.tensors, 1 + 2 + 2 + 1 + 2);
 }
+
+#[test]
+fn fused_conv_relu_maxpool_in_a_training_plan() {
+    // Training plans run conv → relu → maxpool as one step with one fused backward (the conv
+    // and relu outputs and their gradients are never stored): check it like any op, with a
+    // stride-2 padded conv on odd sizes, a padded pool and a second fused block after it.
+    let mut rng = Rng::new(130);
+    let mut g = Graph::new();
+    let mut feeds = Vec::new();
+    let x = grad_input(&mut g, &[2, 3, 11, 9], smooth(&mut rng, 594), &mut feeds);
+    let c1 = g.conv2d(x, 4, [3, 2], [2, 2], [1, 1], true).unwrap();
+    let r1 = g.relu(c1).unwrap();
+    let p1 = g.maxpool2d(r1, [2, 2], [2, 2], [1, 1]).unwrap();
+    let c2 = g.conv2d(p1, 3, [2, 2], [1, 1], [0, 0], false).unwrap();
+    let r2 = g.relu(c2).unwrap();
+    let p2 = g.maxpool2d(r2, [2, 1], [2, 1], [0, 0]).unwrap();
+    let loss = mse_loss(&mut g, p2, &mut rng, &mut feeds);
+    let plan: mote_core::Plan = mote_core::Plan::training(&g, loss, &[], None).unwrap();
+    assert_eq!(plan.fused_steps(), 2);
+    let report = grad_check(&g, loss, &feeds, 130);
+    assert_eq!(report.tensors, 1 + 2 + 1);
+}

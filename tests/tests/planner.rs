@@ -227,3 +227,78 @@ fn fused_conv_relu_maxpool_matches_the_unfused_plan_bit_for_bit() {
     assert_eq!(kept.fused_steps(), 1);
     assert_eq!(bits(mote_tests::run_once(&g, &kept, &params, &[(x, images.clone())], logits)), bits(run(&reference)));
 }
+
+/// Training plans fuse conv2d → relu → maxpool2d too: the forward records the argmax, one
+/// fused backward step yields the conv's gradients. Gradients and trained weights must equal
+/// the unfused out-of-place plan's, in less arena than the conv output alone.
+#[test]
+fn fused_training_matches_the_unfused_plan() {
+    use mote_core::Rng;
+    let mut g: Graph = Graph::new();
+    let x = g.input_with_grad(&[3, 1, 28, 28]).unwrap();
+    let c1 = g.conv2d(x, 8, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let r1 = g.relu(c1).unwrap();
+    let p1 = g.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
+    let c2 = g.conv2d(p1, 16, [3, 3], [1, 1], [1, 1], false).unwrap();
+    let r2 = g.relu(c2).unwrap();
+    let p2 = g.maxpool2d(r2, [2, 2], [2, 2], [0, 0]).unwrap();
+    let f = g.flatten(p2).unwrap();
+    let logits = g.linear(f, 10, true).unwrap();
+    let labels = g.labels(3).unwrap();
+    let loss = g.cross_entropy(logits, labels).unwrap();
+    let mut rng = Rng::new(6);
+    let images: Vec<f32> = (0..3 * 784).map(|_| rng.uniform()).collect();
+    let feeds = [(x, images), (labels, vec![3.0, 7.0, 0.0])];
+
+    // Gradients of one step without an optimizer: every parameter's and the input's.
+    let fused: Plan = Plan::training(&g, loss, &[logits], None).unwrap();
+    let reference: Plan = Plan::training_out_of_place(&g, loss, &[logits], None).unwrap();
+    assert_eq!((fused.fused_steps(), reference.fused_steps()), (2, 0));
+    println!("training arena: fused {} B, unfused {} B", fused.memory().arena_bytes, reference.memory().arena_bytes);
+    // By hand: the unfused plan holds conv1's output (8·26·26 values per sample) and its
+    // gradient at once; the fused plan never holds either and needs less than half.
+    assert!(reference.memory().arena_bytes >= 2 * 3 * 8 * 26 * 26 * 4);
+    assert!(fused.memory().arena_bytes < reference.memory().arena_bytes / 2);
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 8).unwrap();
+    let grads = |plan: &Plan| {
+        let mut p = params.clone();
+        let mut arena = vec![f32::NAN; plan.arena_len()];
+        let mut ex = Executor::new(&g, plan, &mut p, &mut [], &mut arena).unwrap();
+        for (id, data) in &feeds {
+            ex.set_input(*id, data).unwrap();
+        }
+        ex.run().unwrap();
+        let trainable = (0..g.nodes().len()).map(|i| mote_tests::node_id(&g, i)).filter(|&id| g.node(id).unwrap().is_trainable());
+        let mut all: Vec<f32> = trainable.flat_map(|id| ex.grad(id).unwrap().to_vec()).collect();
+        all.extend_from_slice(ex.grad(x).unwrap());
+        (all, ex.value(loss).unwrap()[0].to_bits())
+    };
+    let (got, want) = (grads(&fused), grads(&reference));
+    assert_eq!(got.0.len(), g.params_len() + 3 * 784);
+    // Equal as numbers: a sum of only zeros may differ in its sign.
+    assert_eq!(got, want);
+    assert!(got.0.iter().filter(|v| **v != 0.0).count() > g.params_len() / 2);
+
+    // Five steps of SGD with momentum give the same weights.
+    let opt = Some(Optimizer::momentum(0.05, 0.9));
+    let train = |plan: &Plan| {
+        let mut p = params.clone();
+        let mut state = vec![0.0; plan.optimizer_len()];
+        let mut arena = vec![f32::NAN; plan.arena_len()];
+        let mut ex = Executor::new(&g, plan, &mut p, &mut state, &mut arena).unwrap();
+        for _ in 0..5 {
+            for (id, data) in &feeds {
+                ex.set_input(*id, data).unwrap();
+            }
+            ex.run().unwrap();
+        }
+        p
+    };
+    let (fused, reference): (Plan, Plan) =
+        (Plan::training(&g, loss, &[logits], opt).unwrap(), Plan::training_out_of_place(&g, loss, &[logits], opt).unwrap());
+    assert_eq!(fused.fused_steps(), 2);
+    let (got, want) = (train(&fused), train(&reference));
+    assert_eq!(got, want);
+    assert_ne!(got, params, "training changed the weights");
+}

@@ -4,11 +4,20 @@ use super::{Plan, Step};
 use crate::ops::OpKind;
 use crate::{Error, Graph, NodeKind, Result};
 
-/// One arena tensor: a node's value or its gradient, alive over steps `first..=last`.
+/// What an arena tensor of a node holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    Value,
+    Grad,
+    /// The argmax a fused conv-relu-maxpool step keeps for its backward (training plans).
+    Argmax,
+}
+
+/// One arena tensor: a node's value, gradient or argmax, alive over steps `first..=last`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Tensor {
     pub node: usize,
-    pub grad: bool,
+    pub kind: Kind,
     pub len: usize,
     pub first: usize,
     pub last: usize,
@@ -46,6 +55,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
     const NONE: (usize, usize) = (usize::MAX, 0);
     let mut value = [NONE; N];
     let mut grad = [NONE; N];
+    let mut argmax = [NONE; N];
+    let training = plan.steps.iter().any(|s| matches!(s, Step::SeedGrad(_)));
     let touch = |span: &mut (usize, usize), s: usize| {
         span.0 = span.0.min(s);
         span.1 = span.1.max(s);
@@ -55,13 +66,28 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
         match *step {
             Step::Forward(id) => {
                 touch(&mut value[id.index()], s);
-                for &k in plan.forward_inputs(g, id) {
+                if training && plan.fused_conv[id.index()].is_some() {
+                    touch(&mut argmax[id.index()], s);
+                }
+                for &k in plan.step_inputs(g, id) {
                     let first = if matches!(g.nodes()[k.index()].kind, NodeKind::Input { .. }) { 0 } else { s };
                     touch(&mut value[k.index()], first);
                     touch(&mut value[k.index()], s);
                 }
             }
             Step::SeedGrad(id) | Step::ZeroGrad(id) | Step::Update(id) => touch(&mut grad[id.index()], s),
+            Step::Backward(id) if plan.fused_conv[id.index()].is_some() => {
+                // Reads the pooled gradient, the argmax and the conv's input and weight;
+                // accumulates the conv's input, weight and bias gradients.
+                touch(&mut grad[id.index()], s);
+                touch(&mut argmax[id.index()], s);
+                for &k in plan.step_inputs(g, id) {
+                    touch(&mut value[k.index()], s);
+                    if grad[k.index()].0 != usize::MAX {
+                        touch(&mut grad[k.index()], s);
+                    }
+                }
+            }
             Step::Backward(id) => {
                 let node = &g.nodes()[id.index()];
                 let saved = node.op().map(|op| op.saved()).ok_or(Error::PlanMismatch { expected: "backward of an op node" })?;
@@ -112,15 +138,19 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             grad[i] = NONE;
         }
         let in_arena = !matches!(node.kind, NodeKind::Param { .. });
-        let spans = [(false, value[i], plan.kept_value[i] && in_arena), (true, grad[i], plan.kept_grad[i])];
-        for (is_grad, (first, mut last), kept) in spans {
-            if first == usize::MAX || (!is_grad && !in_arena) {
+        let spans = [
+            (Kind::Value, value[i], plan.kept_value[i] && in_arena),
+            (Kind::Grad, grad[i], plan.kept_grad[i]),
+            (Kind::Argmax, argmax[i], false),
+        ];
+        for (kind, (first, mut last), kept) in spans {
+            if first == usize::MAX || (kind == Kind::Value && !in_arena) {
                 continue;
             }
             if kept {
                 last = end;
             }
-            let t = Tensor { node: i, grad: is_grad, len: node.shape.numel(), first, last, offset: 0 };
+            let t = Tensor { node: i, kind, len: node.shape.numel(), first, last, offset: 0 };
             out.push(t).map_err(|_| Error::CapacityExceeded { what: "plan tensors", capacity: S })?;
         }
     }

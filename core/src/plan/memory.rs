@@ -2,7 +2,7 @@
 //! first, goes to the lowest offset where it overlaps no placed tensor whose lifetime it
 //! shares.
 
-use super::lifetimes::Tensor;
+use super::lifetimes::{Kind, Tensor};
 
 fn overlaps_in_time(a: &Tensor, b: &Tensor) -> bool {
     a.first <= b.last && b.first <= a.last
@@ -14,14 +14,14 @@ pub(super) struct Placement {
     pub len: usize,
     /// The largest total of tensors alive at one step.
     pub lower_bound: usize,
-    /// At that step: forward values (activations, inputs) and gradients.
+    /// At that step: forward values (activations, inputs, argmax indices) and gradients.
     pub peak_values: usize,
     pub peak_grads: usize,
 }
 
 /// Sets every tensor's offset and returns the arena figures.
 pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
-    tensors.sort_unstable_by(|a, b| b.len.cmp(&a.len).then(a.first.cmp(&b.first)).then(a.node.cmp(&b.node)).then(a.grad.cmp(&b.grad)));
+    tensors.sort_unstable_by(|a, b| b.len.cmp(&a.len).then(a.first.cmp(&b.first)).then(a.node.cmp(&b.node)).then(a.kind.cmp(&b.kind)));
     let mut arena = 0;
     for i in 0..tensors.len() {
         let (placed, rest) = tensors.split_at_mut(i);
@@ -35,8 +35,9 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
         arena = arena.max(offset + t.len);
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
-    let live =
-        |s: usize, grad: bool| tensors.iter().filter(|t| t.first <= s && s <= t.last && t.grad == grad).map(|t| t.len).sum::<usize>();
+    let live = |s: usize, grad: bool| {
+        tensors.iter().filter(|t| t.first <= s && s <= t.last && (t.kind == Kind::Grad) == grad).map(|t| t.len).sum::<usize>()
+    };
     let mut placement = Placement { len: arena, ..Placement::default() };
     for s in 0..=last_step {
         let (values, grads) = (live(s, false), live(s, true));
@@ -52,7 +53,7 @@ mod tests {
     use super::*;
 
     fn t(node: usize, len: usize, first: usize, last: usize) -> Tensor {
-        Tensor { node, grad: false, len, first, last, offset: 0 }
+        Tensor { node, kind: Kind::Value, len, first, last, offset: 0 }
     }
 
     /// Hand-worked: A(10, steps 0-1), B(6, 1-2), C(10, 2-3). A and C never meet, so they share
