@@ -454,7 +454,36 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             in_place,
             noise: self.noise(id),
         };
-        op.backward(b)
+        op.backward(b)?;
+        match node.inputs().get(1) {
+            Some(&w) if self.plan.update_in_backward[w.index()] => self.update_linear_weight_by_rows(id, w),
+            _ => Ok(()),
+        }
+    }
+
+    /// Updates linear weight `w` of node `id` from its gradient, computed one row at a time
+    /// into the plan's row buffer (after the layer's input gradient has used the old weight).
+    fn update_linear_weight_by_rows(&mut self, id: NodeId, w: NodeId) -> Result<()> {
+        let opt = self.optimizer.ok_or(Error::PlanMismatch { expected: "an optimizer for weights updated in the backward" })?;
+        let x = self.graph.node(id)?.inputs()[0];
+        let w_shape = self.node_shape(w)?;
+        let (outf, inf) = (w_shape.dim(0), w_shape.dim(1));
+        let rows = self.node_shape(x)?.numel() / inf;
+        let mut access = Access::new();
+        let (xr, dy) = (access.add(self.value_region(x)?, false)?, access.add(self.grad_region(id)?, false)?);
+        let p = access.add(self.value_region(w)?, true)?;
+        let offset = self.plan.optimizer_at[w.index()].ok_or(Error::NotInPlan { what: "optimizer state", index: w.index() })?;
+        let s = access.add(Region { space: Space::Optimizer, offset, len: w_shape.numel() * opt.slots() }, true)?;
+        let row_at = self.plan.grad_row_at[w.index()].ok_or(Error::NotInPlan { what: "gradient row", index: w.index() })?;
+        let row = access.add(Region { space: Space::Arena, offset: row_at, len: inf }, true)?;
+        self.validate(&access)?;
+        // SAFETY: the five regions were validated together above.
+        let (xv, dy, p, s, row) = unsafe { (self.view(xr), self.view(dy), self.view_mut(p), self.view_mut(s), self.view_mut(row)) };
+        for o in 0..outf {
+            mote_kernels::linear_weight_grad_row_f32(rows, outf, o, dy, xv, row);
+            opt.update_part(self.runs.wrapping_add(1), p, o * inf, row, s);
+        }
+        Ok(())
     }
 
     fn fill_grad(&mut self, id: NodeId, value: f32) -> Result<()> {

@@ -64,11 +64,21 @@ impl Optimizer {
     /// Applies update number `t` (1-based) to one parameter tensor; `state` holds
     /// `slots() · params.len()` values.
     pub(crate) fn update(&self, t: u32, params: &mut [f32], grads: &[f32], state: &mut [f32]) {
+        self.update_part(t, params, 0, grads, state);
+    }
+
+    /// [`Self::update`] of the values `at..at + grads.len()` of a parameter tensor only, with
+    /// their gradient: `params` and `state` are the whole tensor's.
+    pub(crate) fn update_part(&self, t: u32, params: &mut [f32], at: usize, grads: &[f32], state: &mut [f32]) {
+        let (len, part) = (params.len(), at..at + grads.len());
         match self {
-            Optimizer::Sgd(h) => sgd_f32(h, params, grads, state),
+            Optimizer::Sgd(h) => {
+                let velocity = if self.slots() == 0 { &mut [][..] } else { &mut state[part.clone()] };
+                sgd_f32(h, &mut params[part], grads, velocity)
+            }
             Optimizer::Adam(h) => {
-                let (m, v) = state.split_at_mut(params.len());
-                adam_f32(h, t, params, grads, m, v);
+                let (m, v) = state.split_at_mut(len);
+                adam_f32(h, t, &mut params[part.clone()], grads, &mut m[part.clone()], &mut v[part]);
             }
         }
     }

@@ -9,7 +9,7 @@
 mod lifetimes;
 mod memory;
 
-use crate::ops::OpKind;
+use crate::ops::{Op, OpKind};
 use crate::{Error, Graph, NodeId, NodeKind, Optimizer, Result, BYTES_PER_VALUE};
 
 /// Whether batchnorm and dropout behave as in training or in evaluation.
@@ -69,6 +69,11 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     /// In training plans, where a fused step keeps the argmax of each pooled value (one u32
     /// in each f32 slot) from its forward to its backward.
     pub(crate) argmax_at: [Option<usize>; N],
+    /// Linear weights updated inside their layer's backward, one row of the gradient at a
+    /// time, so their whole gradient never exists.
+    pub(crate) update_in_backward: [bool; N],
+    /// Where such a weight's gradient row lives during that backward step.
+    pub(crate) grad_row_at: [Option<usize>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -124,6 +129,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             in_place_backward: [false; N],
             fused_conv: [None; N],
             argmax_at: [None; N],
+            update_in_backward: [false; N],
+            grad_row_at: [None; N],
             arena_len: 0,
             lower_bound: 0,
             peak_values: 0,
@@ -254,6 +261,14 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 contributors[k.index()] = contributors[k.index()].saturating_add(1);
             }
         }
+        // A linear weight whose gradient comes from its layer alone is updated inside the
+        // layer's backward, row by row.
+        for c in backward_order() {
+            let w = g.nodes()[c].inputs().get(1).map(|w| w.index());
+            if let (Some(Op::Linear(_)), Some(w)) = (g.nodes()[c].op(), w) {
+                plan.update_in_backward[w] = in_place && optimizer.is_some() && g.nodes()[w].is_trainable() && contributors[w] == 1;
+            }
+        }
         let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
         plan.push(Step::SeedGrad(loss))?;
         let mut started = [false; N];
@@ -278,7 +293,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 started[k] = true;
             }
             for &k in plan.step_inputs(g, id) {
-                if flows(k.index()) && !started[k.index()] {
+                if flows(k.index()) && !started[k.index()] && !plan.update_in_backward[k.index()] {
                     started[k.index()] = true;
                     plan.push(Step::ZeroGrad(k))?;
                 }
@@ -287,7 +302,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             for &k in plan.step_inputs(g, id) {
                 let trainable = g.nodes()[k.index()].is_trainable();
                 if trainable && optimizer.is_some() && last_contributor[k.index()] == c {
-                    plan.push(Step::Update(k))?;
+                    if !plan.update_in_backward[k.index()] {
+                        plan.push(Step::Update(k))?;
+                    }
                     plan.writes_params = true;
                 }
             }
@@ -300,10 +317,16 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         Ok(plan)
     }
 
+    /// Places the optimizer state of every parameter the plan updates, in update order.
     fn place_optimizer_state(&mut self, g: &Graph<N>) {
         let Some(opt) = self.optimizer else { return };
         for step in &self.steps {
-            if let Step::Update(k) = *step {
+            let updated = match *step {
+                Step::Update(k) => Some(k),
+                Step::Backward(c) => g.nodes()[c.index()].inputs().get(1).copied().filter(|w| self.update_in_backward[w.index()]),
+                _ => None,
+            };
+            if let Some(k) = updated {
                 self.optimizer_at[k.index()] = Some(self.optimizer_len);
                 self.optimizer_len += opt.slots() * g.nodes()[k.index()].shape.numel();
             }
@@ -319,6 +342,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 lifetimes::Kind::Value => &mut self.value_at,
                 lifetimes::Kind::Grad => &mut self.grad_at,
                 lifetimes::Kind::Argmax => &mut self.argmax_at,
+                lifetimes::Kind::GradRow => &mut self.grad_row_at,
             };
             slot[t.node] = Some(t.offset);
         }

@@ -11,6 +11,8 @@ pub(super) enum Kind {
     Grad,
     /// The argmax a fused conv-relu-maxpool step keeps for its backward (training plans).
     Argmax,
+    /// One row of a linear weight's gradient, for a weight updated inside the backward.
+    GradRow,
 }
 
 /// One arena tensor: a node's value, gradient or argmax, alive over steps `first..=last`.
@@ -56,6 +58,7 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
     let mut value = [NONE; N];
     let mut grad = [NONE; N];
     let mut argmax = [NONE; N];
+    let mut grad_row = [NONE; N];
     let training = plan.steps.iter().any(|s| matches!(s, Step::SeedGrad(_)));
     let touch = |span: &mut (usize, usize), s: usize| {
         span.0 = span.0.min(s);
@@ -98,6 +101,9 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                 for (pos, &k) in node.inputs().iter().enumerate() {
                     if saved.input(pos) {
                         touch(&mut value[k.index()], s);
+                    }
+                    if plan.update_in_backward[k.index()] {
+                        touch(&mut grad_row[k.index()], s);
                     }
                     if grad[k.index()].0 != usize::MAX {
                         touch(&mut grad[k.index()], s);
@@ -142,6 +148,7 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             (Kind::Value, value[i], plan.kept_value[i] && in_arena),
             (Kind::Grad, grad[i], plan.kept_grad[i]),
             (Kind::Argmax, argmax[i], false),
+            (Kind::GradRow, grad_row[i], false),
         ];
         for (kind, (first, mut last), kept) in spans {
             if first == usize::MAX || (kind == Kind::Value && !in_arena) {
@@ -150,7 +157,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             if kept {
                 last = end;
             }
-            let t = Tensor { node: i, kind, len: node.shape.numel(), first, last, offset: 0 };
+            let len = if kind == Kind::GradRow { node.shape.dim(1) } else { node.shape.numel() };
+            let t = Tensor { node: i, kind, len, first, last, offset: 0 };
             out.push(t).map_err(|_| Error::CapacityExceeded { what: "plan tensors", capacity: S })?;
         }
     }

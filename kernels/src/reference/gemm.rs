@@ -45,6 +45,18 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
     }
 }
 
+/// Row `o` of a linear layer's weight gradient `dW = dyᵀ · x` (`dy [rows, out]`,
+/// `x [rows, in]`) into `row [in]`: the sums [`gemm_f32`] makes for that row of the whole
+/// `dW`, in the same order.
+pub fn linear_weight_grad_row_f32(rows: usize, out: usize, o: usize, dy: &[f32], x: &[f32], row: &mut [f32]) {
+    let inf = row.len();
+    row.fill(0.0);
+    for p in 0..rows {
+        let g = dy[p * out + o];
+        row.iter_mut().zip(&x[p * inf..p * inf + inf]).for_each(|(r, &xv)| *r += g * xv);
+    }
+}
+
 /// `out[j] += Σ_i rows[i, j]`: the bias gradient of a linear layer.
 pub fn sum_rows_f32(rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     for r in x[..rows * cols].chunks_exact(cols) {
