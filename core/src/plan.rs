@@ -335,7 +335,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
 
     /// Assigns arena offsets from the tensors' lifetimes.
     fn place(&mut self, g: &Graph<N>) -> Result<()> {
-        let mut tensors = lifetimes::tensors::<N, S>(g, self)?;
+        let mut tensors = heapless::Vec::<lifetimes::Tensor, S>::new();
+        lifetimes::tensors(g, self, &mut tensors)?;
         let placed = memory::place_greedy(&mut tensors);
         for t in &tensors {
             let slot = match t.kind {
@@ -344,7 +345,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 lifetimes::Kind::Argmax => &mut self.argmax_at,
                 lifetimes::Kind::GradRow => &mut self.grad_row_at,
             };
-            slot[t.node] = Some(t.offset);
+            slot[usize::from(t.node)] = Some(t.offset);
         }
         // Tensors placed in place share their root's offset.
         for i in 0..g.nodes().len() {

@@ -16,13 +16,14 @@ pub(super) enum Kind {
 }
 
 /// One arena tensor: a node's value, gradient or argmax, alive over steps `first..=last`.
+/// Compact (16 bytes on a 32-bit target): the planner holds one per tensor on the stack.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Tensor {
-    pub node: usize,
+    pub node: u16,
     pub kind: Kind,
+    pub first: u16,
+    pub last: u16,
     pub len: usize,
-    pub first: usize,
-    pub last: usize,
     pub offset: usize,
 }
 
@@ -52,19 +53,23 @@ pub(super) fn grad_root<const N: usize, const S: usize>(plan: &Plan<N, S>, g: &G
     root
 }
 
-/// The arena tensors of `plan` with their lifetimes (offsets still zero).
-pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<N, S>) -> Result<heapless::Vec<Tensor, S>> {
-    const NONE: (usize, usize) = (usize::MAX, 0);
+/// Appends the arena tensors of `plan` with their lifetimes (offsets still zero) to `out`.
+pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<N, S>, out: &mut heapless::Vec<Tensor, S>) -> Result<()> {
+    const NONE: (u16, u16) = (u16::MAX, 0);
+    if plan.steps.len() >= u16::MAX as usize {
+        return Err(Error::CapacityExceeded { what: "plan steps", capacity: u16::MAX as usize - 1 });
+    }
     let mut value = [NONE; N];
     let mut grad = [NONE; N];
     let mut argmax = [NONE; N];
     let mut grad_row = [NONE; N];
     let training = plan.steps.iter().any(|s| matches!(s, Step::SeedGrad(_)));
-    let touch = |span: &mut (usize, usize), s: usize| {
+    let touch = |span: &mut (u16, u16), s: usize| {
+        let s = s as u16; // fits: checked above
         span.0 = span.0.min(s);
         span.1 = span.1.max(s);
     };
-    let end = plan.steps.len();
+    let end = plan.steps.len() as u16;
     for (s, step) in plan.steps.iter().enumerate() {
         match *step {
             Step::Forward(id) => {
@@ -86,7 +91,7 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                 touch(&mut argmax[id.index()], s);
                 for &k in plan.step_inputs(g, id) {
                     touch(&mut value[k.index()], s);
-                    if grad[k.index()].0 != usize::MAX {
+                    if grad[k.index()].0 != u16::MAX {
                         touch(&mut grad[k.index()], s);
                     }
                 }
@@ -105,7 +110,7 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                     if plan.update_in_backward[k.index()] {
                         touch(&mut grad_row[k.index()], s);
                     }
-                    if grad[k.index()].0 != usize::MAX {
+                    if grad[k.index()].0 != u16::MAX {
                         touch(&mut grad[k.index()], s);
                     }
                 }
@@ -113,9 +118,9 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
         }
     }
     // A tensor computed in place lives in its root's buffer: merge its span there.
-    let merge = |spans: &mut [(usize, usize); N], i: usize, root: usize| {
+    let merge = |spans: &mut [(u16, u16); N], i: usize, root: usize| {
         let (first, last) = spans[i];
-        if first != usize::MAX {
+        if first != u16::MAX {
             spans[root].0 = spans[root].0.min(first);
             spans[root].1 = spans[root].1.max(last);
         }
@@ -135,7 +140,6 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             }
         }
     }
-    let mut out = heapless::Vec::new();
     for (i, node) in g.nodes().iter().enumerate() {
         if value_root(plan, g, i).is_some() {
             value[i] = NONE;
@@ -151,16 +155,16 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             (Kind::GradRow, grad_row[i], false),
         ];
         for (kind, (first, mut last), kept) in spans {
-            if first == usize::MAX || (kind == Kind::Value && !in_arena) {
+            if first == u16::MAX || (kind == Kind::Value && !in_arena) {
                 continue;
             }
             if kept {
                 last = end;
             }
             let len = if kind == Kind::GradRow { node.shape.dim(1) } else { node.shape.numel() };
-            let t = Tensor { node: i, kind, len, first, last, offset: 0 };
+            let t = Tensor { node: i as u16, kind, first, last, len, offset: 0 };
             out.push(t).map_err(|_| Error::CapacityExceeded { what: "plan tensors", capacity: S })?;
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
         arena = arena.max(offset + t.len);
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
-    let live = |s: usize, grad: bool| {
+    let live = |s: u16, grad: bool| {
         tensors.iter().filter(|t| t.first <= s && s <= t.last && matches!(t.kind, Kind::Grad | Kind::GradRow) == grad).map(|t| t.len).sum::<usize>()
     };
     let mut placement = Placement { len: arena, ..Placement::default() };
@@ -52,8 +52,8 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
 mod tests {
     use super::*;
 
-    fn t(node: usize, len: usize, first: usize, last: usize) -> Tensor {
-        Tensor { node, kind: Kind::Value, len, first, last, offset: 0 }
+    fn t(node: u16, len: usize, first: u16, last: u16) -> Tensor {
+        Tensor { node, kind: Kind::Value, first, last, len, offset: 0 }
     }
 
     /// Hand-worked: A(10, steps 0-1), B(6, 1-2), C(10, 2-3). A and C never meet, so they share
@@ -63,7 +63,7 @@ mod tests {
         let mut ts = [t(0, 10, 0, 1), t(1, 6, 1, 2), t(2, 10, 2, 3)];
         let p = place_greedy(&mut ts);
         assert_eq!((p.len, p.lower_bound, p.peak_values, p.peak_grads), (16, 16, 16, 0));
-        let off = |n: usize| ts.iter().find(|x| x.node == n).unwrap().offset;
+        let off = |n: u16| ts.iter().find(|x| x.node == n).unwrap().offset;
         assert_eq!((off(0), off(1), off(2)), (0, 10, 0));
     }
 }

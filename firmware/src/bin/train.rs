@@ -9,7 +9,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::model::{check_model, model_header};
+use mote_core::model::{check_model, model_header, BuiltModel};
 use mote_core::{Executor, Graph, Mode, Optimizer, Plan};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_ARENA};
@@ -57,6 +57,15 @@ fn main() -> ! {
     board::run_main("train", run)
 }
 
+/// What the training loop measured.
+struct TrainStats {
+    steps: usize,
+    insns: u64,
+    first_loss: f32,
+    last_loss: f32,
+    memory: mote_core::MemoryReport,
+}
+
 fn run() -> Result<(), &'static str> {
     let s = settings()?;
     let mut g = Graph::<NODES>::new();
@@ -70,9 +79,46 @@ fn run() -> Result<(), &'static str> {
     } else {
         g.init_params(params, s.seed).map_err(|_| "init")?;
     }
-    let plan = Plan::<NODES, STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")?;
-    let memory = plan.memory();
     let mut link = SemihostingLink::default();
+    let t = train(&g, &built, &s, &mut link, params, opt_state, arena)?;
+    let (correct, samples) = evaluate(&g, &built, &s, &mut link, params, arena)?;
+    send_back(&mut link, params)?;
+
+    let stack = board::stack_high_water_bytes();
+    defmt::println!(
+        "result accuracy={=f32} samples={=u32} eval_samples={=u32} first_loss={=f32} last_loss={=f32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} params_bytes={=u32} optimizer_bytes={=u32} activation_bytes={=u32} gradient_bytes={=u32} flash_bytes={=u32} insns_per_step={=u64}",
+        correct as f32 / samples.max(1) as f32,
+        t.steps as u32,
+        samples as u32,
+        t.first_loss,
+        t.last_loss,
+        t.memory.arena_bytes as u32,
+        (board::static_ram_bytes() + stack) as u32,
+        board::static_ram_bytes() as u32,
+        stack as u32,
+        t.memory.params_bytes as u32,
+        t.memory.optimizer_bytes as u32,
+        t.memory.peak_activation_bytes as u32,
+        t.memory.peak_gradient_bytes as u32,
+        board::flash_bytes() as u32,
+        t.insns / t.steps.max(1) as u64
+    );
+    Ok(())
+}
+
+/// Plans the training step and runs it over the streamed training digits. Not inlined, so
+/// its plan's stack frame is gone before the evaluation builds its own.
+#[inline(never)]
+fn train(
+    g: &Graph<NODES>,
+    built: &BuiltModel,
+    s: &Settings,
+    link: &mut SemihostingLink,
+    params: &mut [f32],
+    opt_state: &mut [f32],
+    arena: &mut [f32],
+) -> Result<TrainStats, &'static str> {
+    let plan = Plan::<NODES, STEPS>::training(g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")?;
     let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
     let steps = s.steps.min(available);
     defmt::println!(
@@ -82,45 +128,55 @@ fn run() -> Result<(), &'static str> {
         s.lr,
         s.momentum
     );
-    let (mut insns, mut window) = (0u64, 0.0f32);
-    let (mut first_loss, mut last_loss) = (f32::NAN, f32::NAN);
-    {
-        let mut ex = Executor::new(&g, &plan, params, opt_state, arena).map_err(|_| "buffers smaller than the plan")?;
-        ex.set_seed(s.seed);
-        for step in 0..steps {
-            let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
-            ex.set_input(built.target, &[label as f32]).map_err(|_| "label")?;
-            let start = board::instructions();
-            ex.run().map_err(|_| "step")?;
-            insns += board::instructions() - start;
-            window += ex.value(built.loss).map_err(|_| "loss")?[0];
-            if (step + 1) % s.log_every == 0 || step + 1 == steps {
-                let n = (step % s.log_every + 1) as f32;
-                let mean = window / n;
-                defmt::println!("step {=u32}: mean loss {=f32}", step as u32 + 1, mean);
-                if first_loss.is_nan() {
-                    first_loss = mean;
-                }
-                last_loss = mean;
-                window = 0.0;
+    let mut t = TrainStats { steps, insns: 0, first_loss: f32::NAN, last_loss: f32::NAN, memory: plan.memory() };
+    let mut window = 0.0f32;
+    let mut ex = Executor::new(g, &plan, params, opt_state, arena).map_err(|_| "buffers smaller than the plan")?;
+    ex.set_seed(s.seed);
+    for step in 0..steps {
+        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+        ex.set_input(built.target, &[label as f32]).map_err(|_| "label")?;
+        let start = board::instructions();
+        ex.run().map_err(|_| "step")?;
+        t.insns += board::instructions() - start;
+        window += ex.value(built.loss).map_err(|_| "loss")?[0];
+        if (step + 1) % s.log_every == 0 || step + 1 == steps {
+            let mean = window / (step % s.log_every + 1) as f32;
+            defmt::println!("step {=u32}: mean loss {=f32}", step as u32 + 1, mean);
+            if t.first_loss.is_nan() {
+                t.first_loss = mean;
             }
+            t.last_loss = mean;
+            window = 0.0;
         }
     }
+    Ok(t)
+}
 
-    // Evaluate with the trained weights, reusing the training arena.
-    let infer = Plan::<NODES, STEPS>::inference(&g, &[built.output], Mode::Eval).map_err(|_| "plan")?;
+/// Classifies the test digits with the trained weights, reusing the training arena; returns
+/// (correct, samples).
+#[inline(never)]
+fn evaluate(
+    g: &Graph<NODES>,
+    built: &BuiltModel,
+    s: &Settings,
+    link: &mut SemihostingLink,
+    params: &[f32],
+    arena: &mut [f32],
+) -> Result<(u32, usize), &'static str> {
+    let infer = Plan::<NODES, STEPS>::inference(g, &[built.output], Mode::Eval).map_err(|_| "plan")?;
     let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?.min(s.eval);
     let mut correct = 0u32;
-    {
-        let mut ex = Executor::read_only(&g, &infer, params, arena).map_err(|_| "arena")?;
-        for _ in 0..samples {
-            let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
-            ex.run().map_err(|_| "run")?;
-            correct += (mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
-        }
+    let mut ex = Executor::read_only(g, &infer, params, arena).map_err(|_| "arena")?;
+    for _ in 0..samples {
+        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+        ex.run().map_err(|_| "run")?;
+        correct += (mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
     }
+    Ok((correct, samples))
+}
 
-    // Send the trained model back: a new header and parameters, the embedded spec bytes.
+/// Sends the trained model back: a new header and parameters, the embedded spec bytes.
+fn send_back(link: &mut SemihostingLink, params: &[f32]) -> Result<(), &'static str> {
     let spec_bytes = check_model(&model::MODEL_FILE.0).map_err(|_| "embedded model")?.spec_bytes;
     link.begin_upload(Upload::Model).map_err(|_| "cannot send the model")?;
     link.upload(&model_header(params, spec_bytes)).map_err(|_| "upload")?;
@@ -131,26 +187,5 @@ fn run() -> Result<(), &'static str> {
         }
         link.upload(&buf[..4 * chunk.len()]).map_err(|_| "upload")?;
     }
-    link.upload(spec_bytes).map_err(|_| "upload")?;
-
-    let stack = board::stack_high_water_bytes();
-    defmt::println!(
-        "result accuracy={=f32} samples={=u32} eval_samples={=u32} first_loss={=f32} last_loss={=f32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} params_bytes={=u32} optimizer_bytes={=u32} activation_bytes={=u32} gradient_bytes={=u32} flash_bytes={=u32} insns_per_step={=u64}",
-        correct as f32 / samples.max(1) as f32,
-        steps as u32,
-        samples as u32,
-        first_loss,
-        last_loss,
-        memory.arena_bytes as u32,
-        (board::static_ram_bytes() + stack) as u32,
-        board::static_ram_bytes() as u32,
-        stack as u32,
-        memory.params_bytes as u32,
-        memory.optimizer_bytes as u32,
-        memory.peak_activation_bytes as u32,
-        memory.peak_gradient_bytes as u32,
-        board::flash_bytes() as u32,
-        insns / steps.max(1) as u64
-    );
-    Ok(())
+    link.upload(spec_bytes).map_err(|_| "upload")
 }
