@@ -292,26 +292,29 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         NoiseKey::new(self.seed, self.runs, id.index())
     }
 
+    /// The argmax bytes of fused step `id`, four to a value.
     fn argmax_region(&self, id: NodeId) -> Result<Region> {
-        let len = self.node_shape(id)?.numel();
+        let len = self.node_shape(id)?.numel().div_ceil(4);
         let offset = self.plan.argmax_at[id.index()].ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
         Ok(Region { space: Space::Arena, offset, len })
     }
 
+    /// The bytes of region `r`.
+    ///
     /// # Safety
     /// As [`Self::view_mut`].
     #[allow(clippy::mut_from_ref)]
-    unsafe fn view_u32_mut(&self, r: Region) -> &mut [u32] {
-        // SAFETY: as `view_mut`; u32 has f32's size and alignment, and every bit pattern is
-        // valid for both.
-        unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset) as *mut u32, r.len) }
+    unsafe fn view_bytes_mut(&self, r: Region) -> &mut [u8] {
+        // SAFETY: as `view_mut`, over the same memory as bytes (any bit pattern is valid for
+        // both u8 and f32, and u8 needs no alignment).
+        unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset) as *mut u8, r.len * BYTES_PER_VALUE) }
     }
 
     /// # Safety
     /// As [`Self::view`].
-    unsafe fn view_u32(&self, r: Region) -> &[u32] {
-        // SAFETY: as `view`; u32 has f32's size and alignment.
-        unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset) as *const u32, r.len) }
+    unsafe fn view_bytes(&self, r: Region) -> &[u8] {
+        // SAFETY: as `view`, over the same memory as bytes.
+        unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset) as *const u8, r.len * BYTES_PER_VALUE) }
     }
 
     /// Adds the value regions of the conv inputs of fused step `id` (read only) to `access`,
@@ -341,7 +344,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         // SAFETY (all views below): every region of this step was validated together above.
         let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
         let out = unsafe { self.view_mut(out) };
-        let argmax = argmax.map(|r| unsafe { self.view_u32_mut(r) });
+        let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
         crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax)
             .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
     }
@@ -365,7 +368,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
         let [dx, dw, dbias, ..] = grads.map(|r| r.map(|r| unsafe { self.view_mut(r) }));
         let grads = crate::fusion::ConvGrads { dx, dw: dw.ok_or(mismatch)?, dbias };
-        let (argmax, dy) = unsafe { (self.view_u32(argmax), self.view(dy)) };
+        let (argmax, dy) = unsafe { (self.view_bytes(argmax), self.view(dy)) };
         crate::fusion::run_conv_relu_maxpool_backward(self.graph, (id, conv), &shapes[..n], (views[0], views[1]), argmax, dy, grads)
             .ok_or(mismatch)
     }

@@ -6,12 +6,13 @@
 
 use crate::ops::{Op, PoolKind};
 use crate::{Graph, NodeId, Shape};
-use mote_kernels::{conv2d_relu_maxpool2d_backward_f32, conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW};
+use mote_kernels::{conv2d_relu_maxpool2d_backward_f32, conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW, MAX_RECORDED_WINDOW};
 
 /// For each maxpool node that can absorb its relu and conv producers: the conv node.
 /// `consumers` counts the needed op nodes reading each node; `kept` marks plan outputs.
 /// `training` also asks that the fused backward can run: pooling windows that do not
-/// overlap and conv rows at most [`FUSED_MAX_ROW`] wide.
+/// overlap and hold at most [`MAX_RECORDED_WINDOW`] values, and conv rows at most
+/// [`FUSED_MAX_ROW`] wide.
 pub(crate) fn conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     needed: &[bool; N],
@@ -24,7 +25,8 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
     for (p, node) in g.nodes().iter().enumerate() {
         let Some(Op::Pool2d(pool)) = node.op().filter(|_| needed[p]) else { continue };
         let overlapping = pool.stride[0] < pool.kernel[0] || pool.stride[1] < pool.kernel[1];
-        if pool.kind != PoolKind::Max || (training && overlapping) {
+        let unrecordable = pool.kernel[0] * pool.kernel[1] > MAX_RECORDED_WINDOW;
+        if pool.kind != PoolKind::Max || (training && (overlapping || unrecordable)) {
             continue;
         }
         let r = node.inputs()[0];
@@ -57,18 +59,17 @@ fn layers<const N: usize>(
 
 /// Runs the fused step of pool node `p` absorbing conv node `c`: `inputs` are the conv's
 /// (x, weight, optional bias) and `shapes` theirs; `argmax` (training) records each pooled
-/// value's origin for the backward.
+/// value's origin for the backward, one byte each.
 pub(crate) fn run_conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     (p, c): (NodeId, NodeId),
     shapes: &[Shape],
     inputs: &[&[f32]],
     out: &mut [f32],
-    argmax: Option<&mut [u32]>,
+    argmax: Option<&mut [u8]>,
 ) -> Option<()> {
     let (cp, pp) = layers(g, p, c, shapes)?;
-    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax);
-    Some(())
+    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax).then_some(())
 }
 
 /// The conv's gradients that the fused backward accumulates (input gradient only when the
@@ -86,7 +87,7 @@ pub(crate) fn run_conv_relu_maxpool_backward<const N: usize>(
     (p, c): (NodeId, NodeId),
     shapes: &[Shape],
     (x, w): (&[f32], &[f32]),
-    argmax: &[u32],
+    argmax: &[u8],
     dy: &[f32],
     grads: ConvGrads,
 ) -> Option<()> {

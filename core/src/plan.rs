@@ -66,8 +66,8 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) in_place_backward: [bool; N],
     /// For a maxpool step fused with its relu and conv producers: the conv node.
     pub(crate) fused_conv: [Option<NodeId>; N],
-    /// In training plans, where a fused step keeps the argmax of each pooled value (one u32
-    /// in each f32 slot) from its forward to its backward.
+    /// In training plans, where a fused step keeps the argmax of each pooled value (a byte
+    /// each, four to an arena value) from its forward to its backward.
     pub(crate) argmax_at: [Option<usize>; N],
     /// Linear weights updated inside their layer's backward, one row of the gradient at a
     /// time, so their whole gradient never exists.

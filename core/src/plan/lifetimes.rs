@@ -9,7 +9,8 @@ use crate::{Error, Graph, NodeKind, Result};
 pub(super) enum Kind {
     Value,
     Grad,
-    /// The argmax a fused conv-relu-maxpool step keeps for its backward (training plans).
+    /// The argmax a fused conv-relu-maxpool step keeps for its backward (training plans),
+    /// one byte per pooled value.
     Argmax,
     /// One row of a linear weight's gradient, for a weight updated inside the backward.
     GradRow,
@@ -161,7 +162,11 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             if kept {
                 last = end;
             }
-            let len = if kind == Kind::GradRow { node.shape.dim(1) } else { node.shape.numel() };
+            let len = match kind {
+                Kind::GradRow => node.shape.dim(1),
+                Kind::Argmax => node.shape.numel().div_ceil(4), // one byte per pooled value
+                Kind::Value | Kind::Grad => node.shape.numel(),
+            };
             let t = Tensor { node: i as u16, kind, first, last, len, offset: 0 };
             out.push(t).map_err(|_| Error::CapacityExceeded { what: "plan tensors", capacity: S })?;
         }

@@ -48,12 +48,16 @@ const MAX_ROW: usize = FUSED_MAX_ROW;
 
 /// Recorded for a pooled output whose relu was off (or whose window was empty): no gradient
 /// flows back through it.
-pub const NO_ARGMAX: u32 = u32::MAX;
+pub const NO_ARGMAX: u8 = u8::MAX;
 
-/// The index recorded for a pooled value `best` taken from conv plane position `at`.
-fn recorded(best: f32, at: usize) -> u32 {
+/// Largest pooling window (`kernel_h · kernel_w`) whose argmax fits the one byte recorded per
+/// pooled output.
+pub const MAX_RECORDED_WINDOW: usize = NO_ARGMAX as usize;
+
+/// The byte recorded for a pooled value `best` found at offset `at` in its window.
+fn recorded(best: f32, at: u8) -> u8 {
     if best > 0.0 {
-        at as u32
+        at
     } else {
         NO_ARGMAX
     }
@@ -98,9 +102,11 @@ fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> cor
 
 /// `y = maxpool(relu(conv(x, w) + bias))`; `pool` describes pooling over the conv output
 /// (`pool.in_h = conv.out_h()`, …). Computes one conv row at a time in a stack buffer; rows
-/// wider than 128 take a slower per-value path. With `argmax` (one slot per pooled output),
-/// records for the backward where each pooled value came from in its conv plane
-/// (`cy · out_w + cx`), or [`NO_ARGMAX`] where the relu was off.
+/// wider than 128 take a slower per-value path. With `argmax` (one byte per pooled output),
+/// records for the backward where each pooled value came from: its offset in the (clipped)
+/// window, `(cy − first row) · kernel_w + (cx − first column)`, or [`NO_ARGMAX`] where the
+/// relu was off; recording needs a window of at most [`MAX_RECORDED_WINDOW`] values and
+/// returns `false`, touching nothing, otherwise.
 pub fn conv2d_relu_maxpool2d_f32(
     conv: &Conv2dParams,
     pool: &Pool2dParams,
@@ -108,12 +114,15 @@ pub fn conv2d_relu_maxpool2d_f32(
     w: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    mut argmax: Option<&mut [u32]>,
-) {
+    mut argmax: Option<&mut [u8]>,
+) -> bool {
+    if argmax.is_some() && pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW {
+        return false;
+    }
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
     let mut row = [0.0f32; MAX_ROW];
     let mut best = [f32::NEG_INFINITY; MAX_ROW];
-    let mut best_at = [0usize; MAX_ROW];
+    let mut best_at = [0u8; MAX_ROW];
     let buffered = cw <= MAX_ROW && pw <= MAX_ROW;
     for b in 0..conv.batch {
         for oc in 0..conv.out_c {
@@ -124,24 +133,28 @@ pub fn conv2d_relu_maxpool2d_f32(
                 let best = &mut best[..pw];
                 let best_at = &mut best_at[..pw];
                 best.fill(f32::NEG_INFINITY);
+                // Offset of (cy, cx) in the window starting at (rows.start, cols.start).
+                let offset = |cy: usize, cx: usize, cols: &core::ops::Range<usize>| ((cy - rows.start) * pool.kernel_w + cx - cols.start) as u8;
                 if buffered {
-                    for cy in rows {
+                    for cy in rows.clone() {
                         conv_relu_row(conv, x, w, bias, b, oc, cy, &mut row[..cw]);
                         for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
-                            for cx in window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w) {
+                            let cols = window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w);
+                            for cx in cols.clone() {
                                 if replaces(row[cx], *slot) {
-                                    (*slot, *at) = (row[cx], cy * cw + cx);
+                                    (*slot, *at) = (row[cx], offset(cy, cx, &cols));
                                 }
                             }
                         }
                     }
                 } else {
                     for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
+                        let cols = window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w);
                         for cy in rows.clone() {
-                            for cx in window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w) {
+                            for cx in cols.clone() {
                                 let v = Pointwise::Relu.apply(conv_at(conv, x, w, bias, b, oc, cy, cx));
                                 if replaces(v, *slot) {
-                                    (*slot, *at) = (v, cy * cw + cx);
+                                    (*slot, *at) = (v, offset(cy, cx, &cols));
                                 }
                             }
                         }
@@ -155,26 +168,28 @@ pub fn conv2d_relu_maxpool2d_f32(
             }
         }
     }
+    true
 }
 
 /// Backward of [`conv2d_relu_maxpool2d_f32`] from the pooled output gradient `dy` and the
 /// `argmax` its forward recorded: accumulates `dx` (when the input needs a gradient), `dw`
-/// and `dbias`. Pooling windows must not overlap (stride ≥ kernel) and conv rows must be at
-/// most [`FUSED_MAX_ROW`] wide; returns `false`, touching nothing, otherwise.
+/// and `dbias`. Pooling windows must not overlap (stride ≥ kernel) or hold more than
+/// [`MAX_RECORDED_WINDOW`] values, and conv rows must be at most [`FUSED_MAX_ROW`] wide;
+/// returns `false`, touching nothing, otherwise.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_backward_f32(
     conv: &Conv2dParams,
     pool: &Pool2dParams,
     x: &[f32],
     w: &[f32],
-    argmax: &[u32],
+    argmax: &[u8],
     dy: &[f32],
     mut dx: Option<&mut [f32]>,
     dw: &mut [f32],
     mut dbias: Option<&mut [f32]>,
 ) -> bool {
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
-    if cw > MAX_ROW || pool.stride_h < pool.kernel_h || pool.stride_w < pool.kernel_w {
+    if cw > MAX_ROW || pool.stride_h < pool.kernel_h || pool.stride_w < pool.kernel_w || pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW {
         return false;
     }
     let (iw, s) = (conv.in_w, conv.stride_w);
@@ -189,10 +204,16 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
                 let row = &mut row[..cw];
                 row.fill(0.0);
                 let mut any = false;
-                for py in (0..ph).filter(|&py| window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h).contains(&oy)) {
-                    for (&at, &g) in argmax[plane + py * pw..][..pw].iter().zip(&dy[plane + py * pw..][..pw]) {
-                        if at != NO_ARGMAX && at as usize / cw == oy {
-                            row[at as usize % cw] = g;
+                for py in 0..ph {
+                    let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
+                    if !rows.contains(&oy) {
+                        continue;
+                    }
+                    let codes = argmax[plane + py * pw..][..pw].iter().zip(&dy[plane + py * pw..][..pw]);
+                    for (px, (&at, &g)) in codes.enumerate().filter(|(_, (&at, _))| at != NO_ARGMAX) {
+                        let (cy, dx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
+                        if cy == oy {
+                            row[window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w).start + dx] = g;
                             any = true;
                         }
                     }
@@ -306,8 +327,8 @@ mod tests {
             maxpool2d_f32(&pool, &r, &mut want);
             conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, None);
             assert_eq!(bits(&got), bits(&want), "case {k}");
-            let mut argmax = std::vec![0u32; pooled];
-            conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut argmax));
+            let mut argmax = std::vec![0u8; pooled];
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut argmax)));
             assert_eq!(bits(&got), bits(&want), "case {k} recording argmax");
         }
     }
@@ -339,8 +360,8 @@ mod tests {
             conv2d_backward_weight_f32(&conv, &x, &dc, &mut want_dw);
             conv2d_backward_input_f32(&conv, &dc, &w, &mut want_dx);
             sum_channels_f32(2, 4, conv.out_h() * conv.out_w(), &dc, &mut want_db);
-            let mut argmax = std::vec![0u32; pooled];
-            conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax));
+            let mut argmax = std::vec![0u8; pooled];
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax)));
             off += argmax.iter().filter(|&&a| a == NO_ARGMAX).count();
             on += argmax.iter().filter(|&&a| a != NO_ARGMAX).count();
             let (mut dx, mut dw, mut db) = (std::vec![0.0; x.len()], std::vec![0.0; w.len()], std::vec![0.0; 4]);
@@ -375,5 +396,20 @@ mod tests {
             );
             assert!(!done && dw.iter().all(|&v| v == 0.0));
         }
+    }
+
+    #[test]
+    fn windows_too_large_to_record_are_refused() {
+        // A 1×256 pooling window: its argmax offset does not fit in a byte.
+        let (conv, mut pool) = layers(1, 0, 1, 1, 0, 300);
+        (pool.kernel_w, pool.stride_w) = (256, 256);
+        let pooled = 2 * 4 * pool.out_h() * pool.out_w();
+        let x = values(2 * 3 * 9 * 300, 1);
+        let (mut y, mut argmax) = (std::vec![7.0; pooled], std::vec![7u8; pooled]);
+        assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, Some(&mut argmax)));
+        assert!(y.iter().all(|&v| v == 7.0) && argmax.iter().all(|&a| a == 7));
+        // Without recording, the same call computes.
+        assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, None));
+        assert!(y.iter().all(|&v| v != 7.0));
     }
 }
