@@ -7,6 +7,9 @@ use crate::rng::NoiseKey;
 use crate::{Error, Graph, NodeId, NodeKind, Result, Shape, BYTES_PER_VALUE, MAX_INPUTS};
 use core::marker::PhantomData;
 
+mod fused;
+mod updates;
+
 /// Which buffer a region lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Space {
@@ -292,87 +295,6 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         NoiseKey::new(self.seed, self.runs, id.index())
     }
 
-    /// The argmax bytes of fused step `id`, four to a value.
-    fn argmax_region(&self, id: NodeId) -> Result<Region> {
-        let len = self.node_shape(id)?.numel().div_ceil(4);
-        let offset = self.plan.argmax_at[id.index()].ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
-        Ok(Region { space: Space::Arena, offset, len })
-    }
-
-    /// The bytes of region `r`.
-    ///
-    /// # Safety
-    /// As [`Self::view_mut`].
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn view_bytes_mut(&self, r: Region) -> &mut [u8] {
-        // SAFETY: as `view_mut`, over the same memory as bytes (any bit pattern is valid for
-        // both u8 and f32, and u8 needs no alignment).
-        unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset) as *mut u8, r.len * BYTES_PER_VALUE) }
-    }
-
-    /// # Safety
-    /// As [`Self::view`].
-    unsafe fn view_bytes(&self, r: Region) -> &[u8] {
-        // SAFETY: as `view`, over the same memory as bytes.
-        unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset) as *const u8, r.len * BYTES_PER_VALUE) }
-    }
-
-    /// Adds the value regions of the conv inputs of fused step `id` (read only) to `access`,
-    /// with their shapes.
-    fn conv_inputs(&self, id: NodeId, access: &mut Access) -> Result<([Shape; MAX_INPUTS], [Option<Region>; MAX_INPUTS], usize)> {
-        let mut shapes = [Shape::default(); MAX_INPUTS];
-        let mut regions = [None; MAX_INPUTS];
-        let inputs = self.plan.step_inputs(self.graph, id);
-        for (pos, &k) in inputs.iter().enumerate() {
-            shapes[pos] = self.node_shape(k)?;
-            regions[pos] = Some(access.add(self.value_region(k)?, false)?);
-        }
-        Ok((shapes, regions, inputs.len()))
-    }
-
-    /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output
-    /// (and in training plans the argmax its backward reads).
-    fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
-        let mut access = Access::new();
-        let (shapes, regions, n) = self.conv_inputs(id, &mut access)?;
-        let out = access.add(self.value_region(id)?, true)?;
-        let argmax = match self.plan.argmax_at[id.index()] {
-            Some(_) => Some(access.add(self.argmax_region(id)?, true)?),
-            None => None,
-        };
-        self.validate(&access)?;
-        // SAFETY (all views below): every region of this step was validated together above.
-        let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
-        let out = unsafe { self.view_mut(out) };
-        let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
-        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax)
-            .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
-    }
-
-    /// Backward of a fused step: from the pooled gradient and the argmax to the conv's
-    /// input (when it needs one), weight and bias gradients.
-    fn backward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
-        let mut access = Access::new();
-        let (shapes, regions, n) = self.conv_inputs(id, &mut access)?;
-        let mut grads = [None; MAX_INPUTS];
-        for (pos, &k) in self.plan.step_inputs(self.graph, id).iter().enumerate() {
-            if self.plan.grad_at[k.index()].is_some() {
-                grads[pos] = Some(access.add(self.grad_region(k)?, true)?);
-            }
-        }
-        let argmax = access.add(self.argmax_region(id)?, false)?;
-        let dy = access.add(self.grad_region(id)?, false)?;
-        self.validate(&access)?;
-        let mismatch = Error::PlanMismatch { expected: "a fused backward over conv2d, relu and maxpool2d" };
-        // SAFETY (all views below): every region of this step was validated together above.
-        let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
-        let [dx, dw, dbias, ..] = grads.map(|r| r.map(|r| unsafe { self.view_mut(r) }));
-        let grads = crate::fusion::ConvGrads { dx, dw: dw.ok_or(mismatch)?, dbias };
-        let (argmax, dy) = unsafe { (self.view_bytes(argmax), self.view(dy)) };
-        crate::fusion::run_conv_relu_maxpool_backward(self.graph, (id, conv), &shapes[..n], (views[0], views[1]), argmax, dy, grads)
-            .ok_or(mismatch)
-    }
-
     fn forward(&mut self, id: NodeId) -> Result<()> {
         if let Some(conv) = self.plan.fused_conv[id.index()] {
             return self.forward_fused(id, conv);
@@ -464,52 +386,12 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         }
     }
 
-    /// Updates linear weight `w` of node `id` from its gradient, computed one row at a time
-    /// into the plan's row buffer (after the layer's input gradient has used the old weight).
-    fn update_linear_weight_by_rows(&mut self, id: NodeId, w: NodeId) -> Result<()> {
-        let opt = self.optimizer.ok_or(Error::PlanMismatch { expected: "an optimizer for weights updated in the backward" })?;
-        let x = self.graph.node(id)?.inputs()[0];
-        let w_shape = self.node_shape(w)?;
-        let (outf, inf) = (w_shape.dim(0), w_shape.dim(1));
-        let rows = self.node_shape(x)?.numel() / inf;
-        let mut access = Access::new();
-        let (xr, dy) = (access.add(self.value_region(x)?, false)?, access.add(self.grad_region(id)?, false)?);
-        let p = access.add(self.value_region(w)?, true)?;
-        let offset = self.plan.optimizer_at[w.index()].ok_or(Error::NotInPlan { what: "optimizer state", index: w.index() })?;
-        let s = access.add(Region { space: Space::Optimizer, offset, len: w_shape.numel() * opt.slots() }, true)?;
-        let row_at = self.plan.grad_row_at[w.index()].ok_or(Error::NotInPlan { what: "gradient row", index: w.index() })?;
-        let row = access.add(Region { space: Space::Arena, offset: row_at, len: inf }, true)?;
-        self.validate(&access)?;
-        // SAFETY: the five regions were validated together above.
-        let (xv, dy, p, s, row) = unsafe { (self.view(xr), self.view(dy), self.view_mut(p), self.view_mut(s), self.view_mut(row)) };
-        for o in 0..outf {
-            mote_kernels::linear_weight_grad_row_f32(rows, outf, o, dy, xv, row);
-            opt.update_part(self.runs.wrapping_add(1), p, o * inf, row, s);
-        }
-        Ok(())
-    }
-
     fn fill_grad(&mut self, id: NodeId, value: f32) -> Result<()> {
         let mut access = Access::new();
         let r = access.add(self.grad_region(id)?, true)?;
         self.validate(&access)?;
         // SAFETY: validated above.
         unsafe { self.view_mut(r) }.fill(value);
-        Ok(())
-    }
-
-    fn update(&mut self, id: NodeId) -> Result<()> {
-        let opt = self.optimizer.ok_or(Error::PlanMismatch { expected: "an optimizer for update steps" })?;
-        let len = self.node_shape(id)?.numel();
-        let mut access = Access::new();
-        let p = access.add(self.value_region(id)?, true)?;
-        let g = access.add(self.grad_region(id)?, false)?;
-        let offset = self.plan.optimizer_at[id.index()].ok_or(Error::NotInPlan { what: "optimizer state", index: id.index() })?;
-        let s = access.add(Region { space: Space::Optimizer, offset, len: len * opt.slots() }, true)?;
-        self.validate(&access)?;
-        // SAFETY: the three regions were validated together above.
-        let (p, g, s) = unsafe { (self.view_mut(p), self.view(g), self.view_mut(s)) };
-        opt.update(self.runs.wrapping_add(1), p, g, s);
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::ops::{Op, PoolKind};
 use crate::{Graph, NodeId, Shape};
-use mote_kernels::{conv2d_relu_maxpool2d_backward_f32, conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW, MAX_RECORDED_WINDOW};
+use mote_kernels::{conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW, MAX_RECORDED_WINDOW};
 
 /// For each maxpool node that can absorb its relu and conv producers: the conv node.
 /// `consumers` counts the needed op nodes reading each node; `kept` marks plan outputs.
@@ -43,8 +43,8 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
     fused
 }
 
-/// The conv2d and maxpool2d of the fused step of pool node `p` absorbing conv node `c`.
-fn layers<const N: usize>(
+/// The conv2d and maxpool2d kernel parameters of the fused step of pool node `p` absorbing conv node `c`.
+pub(crate) fn layers<const N: usize>(
     g: &Graph<N>,
     p: NodeId,
     c: NodeId,
@@ -70,27 +70,4 @@ pub(crate) fn run_conv_relu_maxpool<const N: usize>(
 ) -> Option<()> {
     let (cp, pp) = layers(g, p, c, shapes)?;
     conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax).then_some(())
-}
-
-/// The conv's gradients that the fused backward accumulates (input gradient only when the
-/// input needs one; bias gradient only with a bias).
-pub(crate) struct ConvGrads<'a> {
-    pub dx: Option<&'a mut [f32]>,
-    pub dw: &'a mut [f32],
-    pub dbias: Option<&'a mut [f32]>,
-}
-
-/// Backward of the fused step of pool node `p` absorbing conv node `c`, from the pooled
-/// gradient `dy` and the recorded `argmax`; `x` and `w` are the conv's input and weight.
-pub(crate) fn run_conv_relu_maxpool_backward<const N: usize>(
-    g: &Graph<N>,
-    (p, c): (NodeId, NodeId),
-    shapes: &[Shape],
-    (x, w): (&[f32], &[f32]),
-    argmax: &[u8],
-    dy: &[f32],
-    grads: ConvGrads,
-) -> Option<()> {
-    let (cp, pp) = layers(g, p, c, shapes)?;
-    conv2d_relu_maxpool2d_backward_f32(&cp, &pp, x, w, argmax, dy, grads.dx, grads.dw, grads.dbias).then_some(())
 }

@@ -69,10 +69,11 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     /// In training plans, where a fused step keeps the argmax of each pooled value (a byte
     /// each, four to an arena value) from its forward to its backward.
     pub(crate) argmax_at: [Option<usize>; N],
-    /// Linear weights updated inside their layer's backward, one row of the gradient at a
-    /// time, so their whole gradient never exists.
+    /// Parameters updated inside their layer's backward, one row of the gradient at a time
+    /// (a linear weight's row, a fused conv's output channel), so their whole gradient never
+    /// exists.
     pub(crate) update_in_backward: [bool; N],
-    /// Where such a weight's gradient row lives during that backward step.
+    /// Where such a parameter's gradient row (`numel / dim 0` values) lives during that step.
     pub(crate) grad_row_at: [Option<usize>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
@@ -261,12 +262,14 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 contributors[k.index()] = contributors[k.index()].saturating_add(1);
             }
         }
-        // A linear weight whose gradient comes from its layer alone is updated inside the
-        // layer's backward, row by row.
+        // A parameter whose gradient comes from one layer alone is updated inside that layer's
+        // backward, row by row, where the layer supports it: a linear weight, a fused conv's
+        // weight and bias.
         for c in backward_order() {
-            let w = g.nodes()[c].inputs().get(1).map(|w| w.index());
-            if let (Some(Op::Linear(_)), Some(w)) = (g.nodes()[c].op(), w) {
-                plan.update_in_backward[w] = in_place && optimizer.is_some() && g.nodes()[w].is_trainable() && contributors[w] == 1;
+            let id = NodeId(c as u16);
+            for &k in plan.rows_updated_in_backward(g, id) {
+                let k = k.index();
+                plan.update_in_backward[k] = in_place && optimizer.is_some() && g.nodes()[k].is_trainable() && contributors[k] == 1;
             }
         }
         let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
@@ -320,17 +323,19 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// Places the optimizer state of every parameter the plan updates, in update order.
     fn place_optimizer_state(&mut self, g: &Graph<N>) {
         let Some(opt) = self.optimizer else { return };
+        let (mut at, mut len) = ([None; N], 0);
         for step in &self.steps {
-            let updated = match *step {
-                Step::Update(k) => Some(k),
-                Step::Backward(c) => g.nodes()[c.index()].inputs().get(1).copied().filter(|w| self.update_in_backward[w.index()]),
-                _ => None,
+            let updated = match step {
+                Step::Update(k) => core::slice::from_ref(k),
+                Step::Backward(c) => self.rows_updated_in_backward(g, *c),
+                _ => &[],
             };
-            if let Some(k) = updated {
-                self.optimizer_at[k.index()] = Some(self.optimizer_len);
-                self.optimizer_len += opt.slots() * g.nodes()[k.index()].shape.numel();
+            for &k in updated.iter().filter(|k| matches!(step, Step::Update(_)) || self.update_in_backward[k.index()]) {
+                at[k.index()] = Some(len);
+                len += opt.slots() * g.nodes()[k.index()].shape.numel();
             }
         }
+        (self.optimizer_at, self.optimizer_len) = (at, len);
     }
 
     /// Assigns arena offsets from the tensors' lifetimes.
@@ -374,6 +379,17 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         match self.fused_conv[id.index()] {
             Some(c) => g.nodes()[c.index()].inputs(),
             None => g.nodes()[id.index()].inputs(),
+        }
+    }
+
+    /// The parameters step `id`'s backward could update row by row: a linear layer's weight,
+    /// a fused step's conv weight and bias.
+    pub(crate) fn rows_updated_in_backward<'g>(&self, g: &'g Graph<N>, id: NodeId) -> &'g [NodeId] {
+        let inputs = self.step_inputs(g, id);
+        match g.nodes()[id.index()].op() {
+            _ if self.fused_conv[id.index()].is_some() => inputs.get(1..).unwrap_or(&[]),
+            Some(Op::Linear(_)) => inputs.get(1..2).unwrap_or(&[]),
+            _ => &[],
         }
     }
 

@@ -12,7 +12,8 @@ pub(super) enum Kind {
     /// The argmax a fused conv-relu-maxpool step keeps for its backward (training plans),
     /// one byte per pooled value.
     Argmax,
-    /// One row of a linear weight's gradient, for a weight updated inside the backward.
+    /// One row (`numel / dim 0` values) of the gradient of a parameter updated inside the
+    /// backward.
     GradRow,
 }
 
@@ -95,6 +96,9 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                     if grad[k.index()].0 != u16::MAX {
                         touch(&mut grad[k.index()], s);
                     }
+                    if plan.update_in_backward[k.index()] {
+                        touch(&mut grad_row[k.index()], s);
+                    }
                 }
             }
             Step::Backward(id) => {
@@ -163,7 +167,7 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                 last = end;
             }
             let len = match kind {
-                Kind::GradRow => node.shape.dim(1),
+                Kind::GradRow => node.shape.numel() / node.shape.dim(0),
                 Kind::Argmax => node.shape.numel().div_ceil(4), // one byte per pooled value
                 Kind::Value | Kind::Grad => node.shape.numel(),
             };

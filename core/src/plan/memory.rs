@@ -36,7 +36,11 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
     let live = |s: u16, grad: bool| {
-        tensors.iter().filter(|t| t.first <= s && s <= t.last && matches!(t.kind, Kind::Grad | Kind::GradRow) == grad).map(|t| t.len).sum::<usize>()
+        tensors
+            .iter()
+            .filter(|t| t.first <= s && s <= t.last && matches!(t.kind, Kind::Grad | Kind::GradRow) == grad)
+            .map(|t| t.len)
+            .sum::<usize>()
     };
     let mut placement = Placement { len: arena, ..Placement::default() };
     for s in 0..=last_step {

@@ -134,7 +134,8 @@ pub fn conv2d_relu_maxpool2d_f32(
                 let best_at = &mut best_at[..pw];
                 best.fill(f32::NEG_INFINITY);
                 // Offset of (cy, cx) in the window starting at (rows.start, cols.start).
-                let offset = |cy: usize, cx: usize, cols: &core::ops::Range<usize>| ((cy - rows.start) * pool.kernel_w + cx - cols.start) as u8;
+                let offset =
+                    |cy: usize, cx: usize, cols: &core::ops::Range<usize>| ((cy - rows.start) * pool.kernel_w + cx - cols.start) as u8;
                 if buffered {
                     for cy in rows.clone() {
                         conv_relu_row(conv, x, w, bias, b, oc, cy, &mut row[..cw]);
@@ -171,11 +172,20 @@ pub fn conv2d_relu_maxpool2d_f32(
     true
 }
 
+/// Whether the fused backward can run: pooling windows that do not overlap (stride ≥ kernel)
+/// and hold at most [`MAX_RECORDED_WINDOW`] values, conv rows at most [`FUSED_MAX_ROW`] wide.
+pub fn fused_backward_supported(conv: &Conv2dParams, pool: &Pool2dParams) -> bool {
+    conv.out_w() <= MAX_ROW
+        && pool.stride_h >= pool.kernel_h
+        && pool.stride_w >= pool.kernel_w
+        && pool.kernel_h * pool.kernel_w <= MAX_RECORDED_WINDOW
+}
+
 /// Backward of [`conv2d_relu_maxpool2d_f32`] from the pooled output gradient `dy` and the
 /// `argmax` its forward recorded: accumulates `dx` (when the input needs a gradient), `dw`
-/// and `dbias`. Pooling windows must not overlap (stride ≥ kernel) or hold more than
-/// [`MAX_RECORDED_WINDOW`] values, and conv rows must be at most [`FUSED_MAX_ROW`] wide;
-/// returns `false`, touching nothing, otherwise.
+/// and `dbias`, one output channel at a time (see
+/// [`conv2d_relu_maxpool2d_backward_channel_f32`]). Returns `false`, touching nothing, where
+/// [`fused_backward_supported`] says no.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_backward_f32(
     conv: &Conv2dParams,
@@ -188,58 +198,92 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     dw: &mut [f32],
     mut dbias: Option<&mut [f32]>,
 ) -> bool {
-    let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
-    if cw > MAX_ROW || pool.stride_h < pool.kernel_h || pool.stride_w < pool.kernel_w || pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW {
+    let per_channel = conv.in_c * conv.kernel_h * conv.kernel_w;
+    (0..conv.out_c).all(|oc| {
+        let db = dbias.as_deref_mut().map(|d| &mut d[oc]);
+        conv2d_relu_maxpool2d_backward_channel_f32(
+            conv,
+            pool,
+            oc,
+            x,
+            w,
+            argmax,
+            dy,
+            dx.as_deref_mut(),
+            &mut dw[oc * per_channel..][..per_channel],
+            db,
+        )
+    })
+}
+
+/// Output channel `oc` of the fused backward, over the whole batch: accumulates its share of
+/// `dx`, the gradient `dw` of its own weights (`[in_c, kernel_h, kernel_w]`) and of its bias.
+/// Once it returns, that channel's weight and bias gradients are complete, so a caller can
+/// update them before the next channel (its input gradient already used the old weights).
+/// The sums run in the unfused kernels' order, so calling it for each channel in turn equals
+/// maxpool, relu and conv backward (up to the sign of zero sums).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_relu_maxpool2d_backward_channel_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    oc: usize,
+    x: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    mut dbias: Option<&mut f32>,
+) -> bool {
+    if !fused_backward_supported(conv, pool) {
         return false;
     }
-    let (iw, s) = (conv.in_w, conv.stride_w);
+    let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
+    let (iw, s, taps) = (conv.in_w, conv.stride_w, conv.kernel_h * conv.kernel_w);
     let mut row = [0.0f32; MAX_ROW];
     for b in 0..conv.batch {
-        for oc in 0..conv.out_c {
-            let plane = (b * conv.out_c + oc) * ph * pw;
-            let mut bias_sum = -0.0f32;
-            for oy in 0..conv.out_h() {
-                // The conv output gradient of row `oy`: the pooled gradients whose recorded
-                // argmax lies in this row (one window at most holds a position).
-                let row = &mut row[..cw];
-                row.fill(0.0);
-                let mut any = false;
-                for py in 0..ph {
-                    let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
-                    if !rows.contains(&oy) {
-                        continue;
-                    }
-                    let codes = argmax[plane + py * pw..][..pw].iter().zip(&dy[plane + py * pw..][..pw]);
-                    for (px, (&at, &g)) in codes.enumerate().filter(|(_, (&at, _))| at != NO_ARGMAX) {
-                        let (cy, dx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
-                        if cy == oy {
-                            row[window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w).start + dx] = g;
-                            any = true;
-                        }
-                    }
-                }
-                if !any {
+        let plane = (b * conv.out_c + oc) * ph * pw;
+        let mut bias_sum = -0.0f32;
+        for oy in 0..conv.out_h() {
+            // The conv output gradient of row `oy`: the pooled gradients whose recorded
+            // argmax lies in this row (one window at most holds a position).
+            let row = &mut row[..cw];
+            row.fill(0.0);
+            let mut any = false;
+            for py in 0..ph {
+                let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
+                if !rows.contains(&oy) {
                     continue;
                 }
-                bias_sum = row.iter().fold(bias_sum, |acc, &g| acc + g);
-                for ic in 0..conv.in_c {
-                    let (x_plane, w_kernel) =
-                        ((b * conv.in_c + ic) * conv.in_h * iw, (oc * conv.in_c + ic) * conv.kernel_h * conv.kernel_w);
-                    conv.for_each_tap_of_row(oy, |t| {
-                        let tap = w_kernel + t.ky * conv.kernel_w + t.kx;
-                        let grad = &row[t.ox0..t.ox1];
-                        let input = x[x_plane + t.iy * iw + t.ix0..].iter().step_by(s);
-                        dw[tap] += grad.iter().zip(input).map(|(&g, &x)| g * x).sum::<f32>();
-                        if let Some(dx) = dx.as_deref_mut() {
-                            let input = dx[x_plane + t.iy * iw + t.ix0..].iter_mut().step_by(s);
-                            input.zip(grad).for_each(|(d, &g)| *d += w[tap] * g);
-                        }
-                    });
+                let codes = argmax[plane + py * pw..][..pw].iter().zip(&dy[plane + py * pw..][..pw]);
+                for (px, (&at, &g)) in codes.enumerate().filter(|(_, (&at, _))| at != NO_ARGMAX) {
+                    let (cy, dx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
+                    if cy == oy {
+                        row[window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w).start + dx] = g;
+                        any = true;
+                    }
                 }
             }
-            if let Some(dbias) = dbias.as_deref_mut() {
-                dbias[oc] += bias_sum;
+            if !any {
+                continue;
             }
+            bias_sum = row.iter().fold(bias_sum, |acc, &g| acc + g);
+            for ic in 0..conv.in_c {
+                let (x_plane, w_kernel) = ((b * conv.in_c + ic) * conv.in_h * iw, (oc * conv.in_c + ic) * taps);
+                conv.for_each_tap_of_row(oy, |t| {
+                    let tap = t.ky * conv.kernel_w + t.kx;
+                    let grad = &row[t.ox0..t.ox1];
+                    let input = x[x_plane + t.iy * iw + t.ix0..].iter().step_by(s);
+                    dw[ic * taps + tap] += grad.iter().zip(input).map(|(&g, &x)| g * x).sum::<f32>();
+                    if let Some(dx) = dx.as_deref_mut() {
+                        let input = dx[x_plane + t.iy * iw + t.ix0..].iter_mut().step_by(s);
+                        input.zip(grad).for_each(|(d, &g)| *d += w[w_kernel + tap] * g);
+                    }
+                });
+            }
+        }
+        if let Some(db) = dbias.as_deref_mut() {
+            *db += bias_sum;
         }
     }
     true

@@ -1,0 +1,137 @@
+//! Fused conv2d → relu → maxpool2d steps: the forward (recording the argmax in training
+//! plans) and the backward, which either accumulates the conv's gradients or, when the plan
+//! updates the conv's weight and bias inside the backward, updates them one output channel
+//! at a time.
+
+use super::{Access, Executor, Region, Space};
+use crate::{Error, NodeId, Result, Shape, BYTES_PER_VALUE, MAX_INPUTS};
+use mote_kernels::conv2d_relu_maxpool2d_backward_channel_f32;
+
+impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
+    /// The argmax bytes of fused step `id`, four to a value.
+    fn argmax_region(&self, id: NodeId) -> Result<Region> {
+        let len = self.node_shape(id)?.numel().div_ceil(4);
+        let offset = self.plan.argmax_at[id.index()].ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
+        Ok(Region { space: Space::Arena, offset, len })
+    }
+
+    /// The bytes of region `r`.
+    ///
+    /// # Safety
+    /// As [`Self::view_mut`].
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn view_bytes_mut(&self, r: Region) -> &mut [u8] {
+        // SAFETY: as `view_mut`, over the same memory as bytes (any bit pattern is valid for
+        // both u8 and f32, and u8 needs no alignment).
+        unsafe { core::slice::from_raw_parts_mut(self.buffer(r.space).ptr.add(r.offset) as *mut u8, r.len * BYTES_PER_VALUE) }
+    }
+
+    /// # Safety
+    /// As [`Self::view`].
+    unsafe fn view_bytes(&self, r: Region) -> &[u8] {
+        // SAFETY: as `view`, over the same memory as bytes.
+        unsafe { core::slice::from_raw_parts(self.buffer(r.space).ptr.add(r.offset) as *const u8, r.len * BYTES_PER_VALUE) }
+    }
+
+    /// Adds the value regions of the conv inputs of fused step `id` to `access` (read only,
+    /// or all but the input writable when `params_writable`), with their shapes.
+    fn conv_inputs(
+        &self,
+        id: NodeId,
+        access: &mut Access,
+        params_writable: bool,
+    ) -> Result<([Shape; MAX_INPUTS], [Option<Region>; MAX_INPUTS], usize)> {
+        let mut shapes = [Shape::default(); MAX_INPUTS];
+        let mut regions = [None; MAX_INPUTS];
+        let inputs = self.plan.step_inputs(self.graph, id);
+        for (pos, &k) in inputs.iter().enumerate() {
+            shapes[pos] = self.node_shape(k)?;
+            regions[pos] = Some(access.add(self.value_region(k)?, params_writable && pos > 0)?);
+        }
+        Ok((shapes, regions, inputs.len()))
+    }
+
+    /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output
+    /// (and in training plans the argmax its backward reads).
+    pub(super) fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
+        let mut access = Access::new();
+        let (shapes, regions, n) = self.conv_inputs(id, &mut access, false)?;
+        let out = access.add(self.value_region(id)?, true)?;
+        let argmax = match self.plan.argmax_at[id.index()] {
+            Some(_) => Some(access.add(self.argmax_region(id)?, true)?),
+            None => None,
+        };
+        self.validate(&access)?;
+        // SAFETY (all views below): every region of this step was validated together above.
+        let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
+        let out = unsafe { self.view_mut(out) };
+        let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
+        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax)
+            .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
+    }
+
+    /// Backward of a fused step: from the pooled gradient and the argmax to the conv's input
+    /// gradient (when it needs one), and to its weight and bias gradients or updates.
+    pub(super) fn backward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
+        let inputs = self.plan.step_inputs(self.graph, id);
+        let updating = inputs.get(1).is_some_and(|w| self.plan.update_in_backward[w.index()]);
+        let opt = if updating { Some(self.optimizer_or_mismatch()?) } else { None };
+        let mut access = Access::new();
+        let (shapes, regions, n) = self.conv_inputs(id, &mut access, updating)?;
+        // Per conv input: its gradient, or with in-backward updates (weight and bias) its
+        // gradient row and optimizer state.
+        let (mut grads, mut states) = ([None; MAX_INPUTS], [None; MAX_INPUTS]);
+        for (pos, &k) in inputs.iter().enumerate() {
+            if let (Some(opt), true) = (&opt, pos > 0) {
+                grads[pos] = Some(access.add(self.grad_row_region(k)?, true)?);
+                states[pos] = Some(access.add(self.state_region(k, opt)?, true)?);
+            } else if self.plan.grad_at[k.index()].is_some() {
+                grads[pos] = Some(access.add(self.grad_region(k)?, true)?);
+            }
+        }
+        let argmax = access.add(self.argmax_region(id)?, false)?;
+        let dy = access.add(self.grad_region(id)?, false)?;
+        self.validate(&access)?;
+        let mismatch = Error::PlanMismatch { expected: "a fused backward over conv2d, relu and maxpool2d" };
+        let (cp, pp) = crate::fusion::layers(self.graph, id, conv, &shapes[..n]).ok_or(mismatch)?;
+        let [Some(x), Some(w), bias, ..] = regions else { return Err(mismatch) };
+        let [dx, Some(dw), db, ..] = grads else { return Err(mismatch) };
+        let per_channel = cp.in_c * cp.kernel_h * cp.kernel_w;
+        // SAFETY (all views below): every region of this step was validated together above,
+        // and no two views of one region are live at once: the weight and bias are only read
+        // inside the kernel call and only written after it.
+        let (x, argmax, dy) = unsafe { (self.view(x), self.view_bytes(argmax), self.view(dy)) };
+        let mut dx = dx.map(|r| unsafe { self.view_mut(r) });
+        let (dw, mut db) = unsafe { (self.view_mut(dw), db.map(|r| self.view_mut(r))) };
+        for oc in 0..cp.out_c {
+            let w_view = unsafe { self.view(w) };
+            // With updates: this channel's gradient rows, from zero. Otherwise: its share of
+            // the accumulated gradients.
+            let (dw_part, db_part) = if opt.is_some() {
+                dw.fill(0.0);
+                (&mut dw[..], db.as_deref_mut().map(|d| &mut d[0]))
+            } else {
+                (&mut dw[oc * per_channel..][..per_channel], db.as_deref_mut().map(|d| &mut d[oc]))
+            };
+            let db_part = db_part.map(|d| {
+                if opt.is_some() {
+                    *d = 0.0;
+                }
+                d
+            });
+            let done = conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_view, argmax, dy, dx.as_deref_mut(), dw_part, db_part);
+            if !done {
+                return Err(mismatch);
+            }
+            if let Some(opt) = opt {
+                let t = self.update_number();
+                let [_, Some(sw), sb, ..] = states else { return Err(mismatch) };
+                unsafe { opt.update_part(t, self.view_mut(w), oc * per_channel, dw, self.view_mut(sw)) };
+                if let (Some(b), Some(sb), Some(db)) = (bias, sb, db.as_deref()) {
+                    unsafe { opt.update_part(t, self.view_mut(b), oc, db, self.view_mut(sb)) };
+                }
+            }
+        }
+        Ok(())
+    }
+}
