@@ -167,7 +167,8 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         match node.kind {
             NodeKind::Param { offset, .. } => Ok(Region { space: Space::Params, offset, len }),
             _ => {
-                let offset = self.plan.value_at[id.index()].ok_or(Error::NotInPlan { what: "value", index: id.index() })?;
+                let offset =
+                    self.plan.value_at[id.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "value", index: id.index() })?;
                 Ok(Region { space: Space::Arena, offset, len })
             }
         }
@@ -175,7 +176,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
 
     fn grad_region(&self, id: NodeId) -> Result<Region> {
         let len = self.node_shape(id)?.numel();
-        let offset = self.plan.grad_at[id.index()].ok_or(Error::NotInPlan { what: "gradient", index: id.index() })?;
+        let offset = self.plan.grad_at[id.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "gradient", index: id.index() })?;
         Ok(Region { space: Space::Arena, offset, len })
     }
 

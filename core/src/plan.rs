@@ -34,6 +34,22 @@ pub enum Step {
     Update(NodeId),
 }
 
+/// An offset into the arena or the optimizer state: 4 bytes on any target (a plan holds
+/// several per node, and plans live on the device's stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Offset(core::num::NonZeroU32);
+
+impl Offset {
+    fn new(offset: usize) -> Result<Offset> {
+        let stored = u32::try_from(offset).ok().and_then(|o| o.checked_add(1)).and_then(core::num::NonZeroU32::new);
+        stored.map(Offset).ok_or(Error::CapacityExceeded { what: "arena values", capacity: u32::MAX as usize - 1 })
+    }
+    /// The offset, in values.
+    pub(crate) fn get(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
 /// Memory a plan needs, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryReport {
@@ -55,9 +71,9 @@ pub struct MemoryReport {
 #[derive(Clone, Debug)]
 pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) steps: heapless::Vec<Step, S>,
-    pub(crate) value_at: [Option<usize>; N],
-    pub(crate) grad_at: [Option<usize>; N],
-    pub(crate) optimizer_at: [Option<usize>; N],
+    pub(crate) value_at: [Option<Offset>; N],
+    pub(crate) grad_at: [Option<Offset>; N],
+    pub(crate) optimizer_at: [Option<Offset>; N],
     pub(crate) kept_value: [bool; N],
     pub(crate) kept_grad: [bool; N],
     /// The op's output overwrites its input 0 (which is dead afterwards).
@@ -68,13 +84,13 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) fused_conv: [Option<NodeId>; N],
     /// In training plans, where a fused step keeps the argmax of each pooled value (a byte
     /// each, four to an arena value) from its forward to its backward.
-    pub(crate) argmax_at: [Option<usize>; N],
+    pub(crate) argmax_at: [Option<Offset>; N],
     /// Parameters updated inside their layer's backward, one row of the gradient at a time
     /// (a linear weight's row, a fused conv's output channel), so their whole gradient never
     /// exists.
     pub(crate) update_in_backward: [bool; N],
     /// Where such a parameter's gradient row (`numel / dim 0` values) lives during that step.
-    pub(crate) grad_row_at: [Option<usize>; N],
+    pub(crate) grad_row_at: [Option<Offset>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -316,13 +332,13 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             plan.kept_grad[i] = started[i] && (grad_input(i) || (node.is_trainable() && optimizer.is_none()));
         }
         plan.place(g)?;
-        plan.place_optimizer_state(g);
+        plan.place_optimizer_state(g)?;
         Ok(plan)
     }
 
     /// Places the optimizer state of every parameter the plan updates, in update order.
-    fn place_optimizer_state(&mut self, g: &Graph<N>) {
-        let Some(opt) = self.optimizer else { return };
+    fn place_optimizer_state(&mut self, g: &Graph<N>) -> Result<()> {
+        let Some(opt) = self.optimizer else { return Ok(()) };
         let (mut at, mut len) = ([None; N], 0);
         for step in &self.steps {
             let updated = match step {
@@ -331,11 +347,12 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 _ => &[],
             };
             for &k in updated.iter().filter(|k| matches!(step, Step::Update(_)) || self.update_in_backward[k.index()]) {
-                at[k.index()] = Some(len);
+                at[k.index()] = Some(Offset::new(len)?);
                 len += opt.slots() * g.nodes()[k.index()].shape.numel();
             }
         }
         (self.optimizer_at, self.optimizer_len) = (at, len);
+        Ok(())
     }
 
     /// Assigns arena offsets from the tensors' lifetimes.
@@ -350,7 +367,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 lifetimes::Kind::Argmax => &mut self.argmax_at,
                 lifetimes::Kind::GradRow => &mut self.grad_row_at,
             };
-            slot[usize::from(t.node)] = Some(t.offset);
+            slot[usize::from(t.node)] = Some(Offset::new(t.offset)?);
         }
         // Tensors placed in place share their root's offset.
         for i in 0..g.nodes().len() {

@@ -11,7 +11,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// The argmax bytes of fused step `id`, four to a value.
     fn argmax_region(&self, id: NodeId) -> Result<Region> {
         let len = self.node_shape(id)?.numel().div_ceil(4);
-        let offset = self.plan.argmax_at[id.index()].ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
+        let offset = self.plan.argmax_at[id.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
         Ok(Region { space: Space::Arena, offset, len })
     }
 

@@ -11,14 +11,16 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
 
     /// The optimizer state of parameter `k` (all of it: `slots · numel` values).
     pub(super) fn state_region(&self, k: NodeId, opt: &Optimizer) -> Result<Region> {
-        let offset = self.plan.optimizer_at[k.index()].ok_or(Error::NotInPlan { what: "optimizer state", index: k.index() })?;
+        let offset =
+            self.plan.optimizer_at[k.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "optimizer state", index: k.index() })?;
         Ok(Region { space: Space::Optimizer, offset, len: self.node_shape(k)?.numel() * opt.slots() })
     }
 
     /// The gradient row (`numel / dim 0` values) of a parameter updated in the backward.
     pub(super) fn grad_row_region(&self, k: NodeId) -> Result<Region> {
         let shape = self.node_shape(k)?;
-        let offset = self.plan.grad_row_at[k.index()].ok_or(Error::NotInPlan { what: "gradient row", index: k.index() })?;
+        let offset =
+            self.plan.grad_row_at[k.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "gradient row", index: k.index() })?;
         Ok(Region { space: Space::Arena, offset, len: shape.numel() / shape.dim(0) })
     }
 

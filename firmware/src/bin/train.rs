@@ -30,6 +30,9 @@ struct Settings {
     seed: u64,
 }
 
+/// Reads the command line. Not inlined, like every setup step below: their temporaries must
+/// not stay in the frames that are live while training runs.
+#[inline(never)]
 fn settings() -> Result<Settings, &'static str> {
     let mut s = Settings { finetune: false, steps: 8000, eval: 2000, log_every: 500, lr: 0.003, momentum: 0.9, seed: 1 };
     let args = semihosting::experimental::env::args::<256>().map_err(|_| "no command line")?;
@@ -69,7 +72,7 @@ struct TrainStats {
 fn run() -> Result<(), &'static str> {
     let s = settings()?;
     let mut g = Graph::<NODES>::new();
-    let built = model::build(&mut g, 1)?;
+    let built = build(&mut g)?;
     // SAFETY: the only references to these statics, taken once in the single-threaded main.
     let (params, opt_state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
@@ -77,7 +80,7 @@ fn run() -> Result<(), &'static str> {
     if s.finetune {
         params.copy_from_slice(model::params().map_err(|_| "embedded parameters")?);
     } else {
-        g.init_params(params, s.seed).map_err(|_| "init")?;
+        init(&g, params, s.seed)?;
     }
     let mut link = SemihostingLink::default();
     let t = train(&g, &built, &s, &mut link, params, opt_state, arena)?;
@@ -106,6 +109,21 @@ fn run() -> Result<(), &'static str> {
     Ok(())
 }
 
+#[inline(never)]
+fn build(g: &mut Graph<NODES>) -> Result<BuiltModel, &'static str> {
+    model::build(g, 1)
+}
+
+#[inline(never)]
+fn init(g: &Graph<NODES>, params: &mut [f32], seed: u64) -> Result<(), &'static str> {
+    g.init_params(params, seed).map_err(|_| "init")
+}
+
+#[inline(never)]
+fn training_plan(g: &Graph<NODES>, built: &BuiltModel, s: &Settings) -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::training(g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")
+}
+
 /// Plans the training step and runs it over the streamed training digits. Not inlined, so
 /// its plan's stack frame is gone before the evaluation builds its own.
 #[inline(never)]
@@ -118,7 +136,7 @@ fn train(
     opt_state: &mut [f32],
     arena: &mut [f32],
 ) -> Result<TrainStats, &'static str> {
-    let plan = Plan::<NODES, STEPS>::training(g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")?;
+    let plan = training_plan(g, built, s)?;
     let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
     let steps = s.steps.min(available);
     defmt::println!(
