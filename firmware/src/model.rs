@@ -1,8 +1,12 @@
 //! The model exported by `mote export`, embedded in flash: its graph is built straight from
 //! the file's spec bytes, and its parameters are used in place (no copy to RAM).
+//!
+//! Building the graph and planning are not inlined into their callers: their temporaries
+//! must not stay in the frames that are live while the model runs (the stack is measured).
 
+use crate::sizes::{NODES, STEPS};
 use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
-use mote_core::Graph;
+use mote_core::{Graph, Mode, Optimizer, Plan};
 
 /// Bytes aligned to 4 so the parameters can be read as f32 in place.
 #[repr(C, align(4))]
@@ -12,7 +16,8 @@ pub struct Aligned<T: ?Sized>(pub T);
 pub static MODEL_FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.mote"));
 
 /// Builds the embedded model for `batch` samples into `g`.
-pub fn build<const N: usize>(g: &mut Graph<N>, batch: usize) -> Result<BuiltModel, &'static str> {
+#[inline(never)]
+pub fn build(g: &mut Graph<NODES>, batch: usize) -> Result<BuiltModel, &'static str> {
     let parts = check_model(&MODEL_FILE.0).map_err(|_| "embedded model file is corrupted")?;
     build_from_postcard(parts.spec_bytes, g, batch).map_err(|_| "embedded spec does not build")
 }
@@ -27,4 +32,16 @@ pub fn params() -> Result<&'static [f32], ModelError> {
         return Err(ModelError::Truncated { needed: parts.param_bytes.len(), got: floats.len() * 4 });
     }
     Ok(floats)
+}
+
+/// The inference plan of the built model (evaluation mode).
+#[inline(never)]
+pub fn inference_plan(g: &Graph<NODES>, built: &BuiltModel) -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::inference(g, &[built.output], Mode::Eval).map_err(|_| "inference plan")
+}
+
+/// The training plan of the built model: batch 1, SGD with momentum.
+#[inline(never)]
+pub fn training_plan(g: &Graph<NODES>, built: &BuiltModel, lr: f32, momentum: f32) -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::training(g, built.loss, &[], Some(Optimizer::momentum(lr, momentum))).map_err(|_| "training plan")
 }

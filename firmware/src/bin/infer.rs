@@ -5,9 +5,9 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::{Executor, Graph, Mode, Plan};
+use mote_core::{Executor, Graph};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
-use mote_firmware::sizes::{INFER_ARENA, NODES, STEPS};
+use mote_firmware::sizes::{INFER_ARENA, NODES};
 use mote_firmware::{board, model};
 
 static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
@@ -21,7 +21,7 @@ fn run() -> Result<(), &'static str> {
     let params = model::params().map_err(|_| "embedded parameters are not aligned")?;
     let mut g = Graph::<NODES>::new();
     let built = model::build(&mut g, 1)?;
-    let plan = Plan::<NODES, STEPS>::inference(&g, &[built.output], Mode::Eval).map_err(|_| "plan")?;
+    let plan = model::inference_plan(&g, &built)?;
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
     let mut ex = Executor::read_only(&g, &plan, params, arena).map_err(|_| "arena smaller than the plan")?;

@@ -10,9 +10,9 @@
 
 use cortex_m_rt::entry;
 use mote_core::model::{check_model, model_header, BuiltModel};
-use mote_core::{Executor, Graph, Mode, Optimizer, Plan};
+use mote_core::{Executor, Graph};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
-use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_ARENA};
+use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
@@ -72,7 +72,7 @@ struct TrainStats {
 fn run() -> Result<(), &'static str> {
     let s = settings()?;
     let mut g = Graph::<NODES>::new();
-    let built = build(&mut g)?;
+    let built = model::build(&mut g, 1)?;
     // SAFETY: the only references to these statics, taken once in the single-threaded main.
     let (params, opt_state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
@@ -110,18 +110,8 @@ fn run() -> Result<(), &'static str> {
 }
 
 #[inline(never)]
-fn build(g: &mut Graph<NODES>) -> Result<BuiltModel, &'static str> {
-    model::build(g, 1)
-}
-
-#[inline(never)]
 fn init(g: &Graph<NODES>, params: &mut [f32], seed: u64) -> Result<(), &'static str> {
     g.init_params(params, seed).map_err(|_| "init")
-}
-
-#[inline(never)]
-fn training_plan(g: &Graph<NODES>, built: &BuiltModel, s: &Settings) -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::training(g, built.loss, &[], Some(Optimizer::momentum(s.lr, s.momentum))).map_err(|_| "plan")
 }
 
 /// Plans the training step and runs it over the streamed training digits. Not inlined, so
@@ -136,7 +126,7 @@ fn train(
     opt_state: &mut [f32],
     arena: &mut [f32],
 ) -> Result<TrainStats, &'static str> {
-    let plan = training_plan(g, built, s)?;
+    let plan = model::training_plan(g, built, s.lr, s.momentum)?;
     let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
     let steps = s.steps.min(available);
     defmt::println!(
@@ -181,7 +171,7 @@ fn evaluate(
     params: &[f32],
     arena: &mut [f32],
 ) -> Result<(u32, usize), &'static str> {
-    let infer = Plan::<NODES, STEPS>::inference(g, &[built.output], Mode::Eval).map_err(|_| "plan")?;
+    let infer = model::inference_plan(g, built)?;
     let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?.min(s.eval);
     let mut correct = 0u32;
     let mut ex = Executor::read_only(g, &infer, params, arena).map_err(|_| "arena")?;
