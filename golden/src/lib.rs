@@ -38,6 +38,12 @@ const CASES: &[(&str, &[usize], &[usize], Build)] = &[
     ("layernorm", &[3, 7], &[], |g, a, _| g.layernorm(a, 1e-5, true)),
     ("batchnorm2d", &[3, 2, 3, 3], &[], |g, a, _| g.batchnorm(a, 1e-5, 0.1, true)),
     ("dropout", &[3, 7], &[], |g, a, _| g.dropout(a, 0.3)),
+    // Planned as one fused step with one fused backward (padded conv and pool).
+    ("conv_relu_maxpool", &[2, 2, 9, 7], &[], |g, a, _| {
+        let c = g.conv2d(a, 3, [3, 2], [1, 1], [1, 1], true)?;
+        let r = g.relu(c)?;
+        g.maxpool2d(r, [2, 2], [2, 2], [1, 1])
+    }),
 ];
 
 /// Runs every case, emitting `(name, values)`: for each case its loss, then the gradient of
@@ -59,7 +65,42 @@ pub fn run_all(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
     let labels = g.labels(4)?;
     let loss = g.cross_entropy(logits, labels)?;
     count += run_case("cross_entropy", &g, loss, &[logits, labels], 99, emit)?;
+    count += run_training_steps(emit)?;
     Ok(count)
+}
+
+/// Three SGD-momentum steps of a small convnet whose plan fuses conv → relu → maxpool and
+/// updates the conv's and the linear layer's weights inside the backward; emits the loss of
+/// each step and the parameters after the last.
+fn run_training_steps(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
+    const NAME: &str = "train_fused_updates";
+    let mut g = G::new();
+    let x = g.input(&[2, 1, 8, 8])?;
+    let c = g.conv2d(x, 4, [3, 3], [1, 1], [0, 0], true)?;
+    let r = g.relu(c)?;
+    let p = g.maxpool2d(r, [2, 2], [2, 2], [0, 0])?;
+    let f = g.flatten(p)?;
+    let logits = g.linear(f, 3, true)?;
+    let labels = g.labels(2)?;
+    let loss = g.cross_entropy(logits, labels)?;
+    let plan = Plan::<NODES, 64>::training(&g, loss, &[], Some(mote_core::Optimizer::momentum(0.1, 0.9)))?;
+    if plan.fused_steps() != 1 {
+        return Err(Error::PlanMismatch { expected: "a fused conv-relu-maxpool step in the golden training case" });
+    }
+    let mut params = [0.0f32; PARAMS];
+    let params = &mut params[..g.params_len()];
+    g.init_params(params, 7)?;
+    let (mut state, mut arena) = ([0.0f32; PARAMS], [0.0f32; ARENA]);
+    let mut ex = Executor::new(&g, &plan, params, &mut state, &mut arena)?;
+    let mut rng = Rng::new(7);
+    for _ in 0..3 {
+        ex.input_mut(x)?.iter_mut().for_each(|v| *v = rng.uniform());
+        ex.set_input(labels, &[rng.below(3) as f32, rng.below(3) as f32])?;
+        ex.run()?;
+        emit(NAME, ex.value(loss)?);
+    }
+    emit(NAME, ex.params());
+    Ok(4)
 }
 
 fn run_case(name: &str, g: &G, loss: NodeId, feeds: &[NodeId], seed: u64, emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
