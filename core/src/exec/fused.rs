@@ -104,25 +104,24 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let mut dx = dx.map(|r| unsafe { self.view_mut(r) });
         let (dw, mut db) = unsafe { (self.view_mut(dw), db.map(|r| self.view_mut(r))) };
         for oc in 0..cp.out_c {
-            let w_view = unsafe { self.view(w) };
             // With updates: this channel's gradient rows, from zero. Otherwise: its share of
             // the accumulated gradients.
-            let (dw_part, db_part) = if opt.is_some() {
-                dw.fill(0.0);
-                (&mut dw[..], db.as_deref_mut().map(|d| &mut d[0]))
-            } else {
-                (&mut dw[oc * per_channel..][..per_channel], db.as_deref_mut().map(|d| &mut d[oc]))
-            };
-            let db_part = db_part.map(|d| {
-                if opt.is_some() {
-                    *d = 0.0;
+            let (dw_part, db_part) = match opt {
+                Some(_) => {
+                    dw.fill(0.0);
+                    db.as_deref_mut().into_iter().for_each(|d| d.fill(0.0));
+                    (&mut dw[..], db.as_deref_mut().map(|d| &mut d[0]))
                 }
-                d
-            });
-            let done = conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_view, argmax, dy, dx.as_deref_mut(), dw_part, db_part);
+                None => (&mut dw[oc * per_channel..][..per_channel], db.as_deref_mut().map(|d| &mut d[oc])),
+            };
+            let done = {
+                let w_now = unsafe { self.view(w) }; // read only while the kernel runs
+                conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_now, argmax, dy, dx.as_deref_mut(), dw_part, db_part)
+            };
             if !done {
                 return Err(mismatch);
             }
+            // This channel's gradients are complete and its old weights no longer needed.
             if let Some(opt) = opt {
                 let t = self.update_number();
                 let [_, Some(sw), sb, ..] = states else { return Err(mismatch) };
