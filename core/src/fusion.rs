@@ -6,13 +6,15 @@
 
 use crate::ops::{Op, PoolKind};
 use crate::{Graph, NodeId, Shape};
-use mote_kernels::{conv2d_relu_maxpool2d_f32, Pointwise, FUSED_MAX_ROW, MAX_RECORDED_WINDOW};
+use mote_kernels::{
+    conv2d_relu_maxpool2d_backward_scratch_len, conv2d_relu_maxpool2d_f32, conv2d_relu_maxpool2d_scratch_len, Pointwise,
+    MAX_RECORDED_WINDOW,
+};
 
 /// For each maxpool node that can absorb its relu and conv producers: the conv node.
 /// `consumers` counts the needed op nodes reading each node; `kept` marks plan outputs.
 /// `training` also asks that the fused backward can run: pooling windows that do not
-/// overlap and hold at most [`MAX_RECORDED_WINDOW`] values, and conv rows at most
-/// [`FUSED_MAX_ROW`] wide.
+/// overlap and hold at most [`MAX_RECORDED_WINDOW`] values.
 pub(crate) fn conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     needed: &[bool; N],
@@ -35,8 +37,7 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
             continue;
         }
         let c = relu.inputs()[0];
-        let too_wide = relu.shape.dim(3) > FUSED_MAX_ROW;
-        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(_))) && only_feeds_next(c.index()) && !(training && too_wide) {
+        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(_))) && only_feeds_next(c.index()) {
             fused[p] = Some(c);
         }
     }
@@ -57,9 +58,21 @@ pub(crate) fn layers<const N: usize>(
     Some((conv.params(*shapes.first()?, *shapes.get(1)?), pool.params(conv_shape)))
 }
 
+/// Scratch values the fused step of pool node `p` absorbing conv node `c` needs in its
+/// forward and in its backward (zero where the graph does not hold that step).
+pub(crate) fn scratch_lens<const N: usize>(g: &Graph<N>, p: NodeId, c: NodeId) -> (usize, usize) {
+    let shapes = g.nodes().get(c.index()).map(|conv| conv.inputs().iter().map(|&k| g.nodes()[k.index()].shape));
+    let mut buf = [Shape::default(); 2];
+    shapes.into_iter().flatten().zip(buf.iter_mut()).for_each(|(s, b)| *b = s);
+    match layers(g, p, c, &buf) {
+        Some((cp, pp)) => (conv2d_relu_maxpool2d_scratch_len(&cp, &pp), conv2d_relu_maxpool2d_backward_scratch_len(&cp)),
+        None => (0, 0),
+    }
+}
+
 /// Runs the fused step of pool node `p` absorbing conv node `c`: `inputs` are the conv's
 /// (x, weight, optional bias) and `shapes` theirs; `argmax` (training) records each pooled
-/// value's origin for the backward, one byte each.
+/// value's origin for the backward, one byte each; `scratch` is the plan's.
 pub(crate) fn run_conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     (p, c): (NodeId, NodeId),
@@ -67,7 +80,8 @@ pub(crate) fn run_conv_relu_maxpool<const N: usize>(
     inputs: &[&[f32]],
     out: &mut [f32],
     argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
 ) -> Option<()> {
     let (cp, pp) = layers(g, p, c, shapes)?;
-    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax).then_some(())
+    conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax, scratch).then_some(())
 }

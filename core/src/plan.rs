@@ -91,6 +91,9 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) update_in_backward: [bool; N],
     /// Where such a parameter's gradient row (`numel / dim 0` values) lives during that step.
     pub(crate) grad_row_at: [Option<Offset>; N],
+    /// Where a node's forward step, and its backward step, keep their kernel's scratch.
+    pub(crate) forward_scratch_at: [Option<Offset>; N],
+    pub(crate) backward_scratch_at: [Option<Offset>; N],
     pub(crate) arena_len: usize,
     pub(crate) lower_bound: usize,
     pub(crate) peak_values: usize,
@@ -148,6 +151,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             argmax_at: [None; N],
             update_in_backward: [false; N],
             grad_row_at: [None; N],
+            forward_scratch_at: [None; N],
+            backward_scratch_at: [None; N],
             arena_len: 0,
             lower_bound: 0,
             peak_values: 0,
@@ -366,6 +371,8 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 lifetimes::Kind::Grad => &mut self.grad_at,
                 lifetimes::Kind::Argmax => &mut self.argmax_at,
                 lifetimes::Kind::GradRow => &mut self.grad_row_at,
+                lifetimes::Kind::ForwardScratch => &mut self.forward_scratch_at,
+                lifetimes::Kind::BackwardScratch => &mut self.backward_scratch_at,
             };
             slot[usize::from(t.node)] = Some(Offset::new(t.offset)?);
         }
@@ -396,6 +403,15 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         match self.fused_conv[id.index()] {
             Some(c) => g.nodes()[c.index()].inputs(),
             None => g.nodes()[id.index()].inputs(),
+        }
+    }
+
+    /// Scratch values the kernel of node `id`'s forward step and of its backward step need
+    /// (only fused steps have any).
+    pub(crate) fn scratch_lens(&self, g: &Graph<N>, id: NodeId) -> (usize, usize) {
+        match self.fused_conv[id.index()] {
+            Some(c) => crate::fusion::scratch_lens(g, id, c),
+            None => (0, 0),
         }
     }
 

@@ -5,13 +5,24 @@
 
 use super::{Access, Executor, Region, Space};
 use crate::{Error, NodeId, Result, Shape, BYTES_PER_VALUE, MAX_INPUTS};
-use mote_kernels::conv2d_relu_maxpool2d_backward_channel_f32;
+use mote_kernels::{conv2d_relu_maxpool2d_backward_channel_f32, ChannelGrads};
 
 impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// The argmax bytes of fused step `id`, four to a value.
     fn argmax_region(&self, id: NodeId) -> Result<Region> {
         let len = self.node_shape(id)?.numel().div_ceil(4);
         let offset = self.plan.argmax_at[id.index()].map(|o| o.get()).ok_or(Error::NotInPlan { what: "argmax", index: id.index() })?;
+        Ok(Region { space: Space::Arena, offset, len })
+    }
+
+    /// The scratch of fused step `id`'s forward, or of its backward.
+    fn scratch_region(&self, id: NodeId, backward: bool) -> Result<Region> {
+        let (forward_len, backward_len) = self.plan.scratch_lens(self.graph, id);
+        let (at, len) = match backward {
+            false => (self.plan.forward_scratch_at[id.index()], forward_len),
+            true => (self.plan.backward_scratch_at[id.index()], backward_len),
+        };
+        let offset = at.map(|o| o.get()).ok_or(Error::NotInPlan { what: "kernel scratch", index: id.index() })?;
         Ok(Region { space: Space::Arena, offset, len })
     }
 
@@ -61,12 +72,13 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             Some(_) => Some(access.add(self.argmax_region(id)?, true)?),
             None => None,
         };
+        let scratch = access.add(self.scratch_region(id, false)?, true)?;
         self.validate(&access)?;
         // SAFETY (all views below): every region of this step was validated together above.
         let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
-        let out = unsafe { self.view_mut(out) };
+        let (out, scratch) = unsafe { (self.view_mut(out), self.view_mut(scratch)) };
         let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
-        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax)
+        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax, scratch)
             .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
     }
 
@@ -91,6 +103,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         }
         let argmax = access.add(self.argmax_region(id)?, false)?;
         let dy = access.add(self.grad_region(id)?, false)?;
+        let scratch = access.add(self.scratch_region(id, true)?, true)?;
         self.validate(&access)?;
         let mismatch = Error::PlanMismatch { expected: "a fused backward over conv2d, relu and maxpool2d" };
         let (cp, pp) = crate::fusion::layers(self.graph, id, conv, &shapes[..n]).ok_or(mismatch)?;
@@ -101,6 +114,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         // and no two views of one region are live at once: the weight and bias are only read
         // inside the kernel call and only written after it.
         let (x, argmax, dy) = unsafe { (self.view(x), self.view_bytes(argmax), self.view(dy)) };
+        let scratch = unsafe { self.view_mut(scratch) };
         let mut dx = dx.map(|r| unsafe { self.view_mut(r) });
         let (dw, mut db) = unsafe { (self.view_mut(dw), db.map(|r| self.view_mut(r))) };
         for oc in 0..cp.out_c {
@@ -116,7 +130,8 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             };
             let done = {
                 let w_now = unsafe { self.view(w) }; // read only while the kernel runs
-                conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_now, argmax, dy, dx.as_deref_mut(), dw_part, db_part)
+                let grads = ChannelGrads { dx: dx.as_deref_mut(), dw: dw_part, dbias: db_part };
+                conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_now, argmax, dy, grads, scratch)
             };
             if !done {
                 return Err(mismatch);

@@ -2,7 +2,7 @@
 
 use super::{Plan, Step};
 use crate::ops::OpKind;
-use crate::{Error, Graph, NodeKind, Result};
+use crate::{Error, Graph, NodeId, NodeKind, Result};
 
 /// What an arena tensor of a node holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -15,6 +15,10 @@ pub(super) enum Kind {
     /// One row (`numel / dim 0` values) of the gradient of a parameter updated inside the
     /// backward.
     GradRow,
+    /// A kernel's scratch, alive during the node's forward step only ...
+    ForwardScratch,
+    /// ... or during its backward step only.
+    BackwardScratch,
 }
 
 /// One arena tensor: a node's value, gradient or argmax, alive over steps `first..=last`.
@@ -65,6 +69,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
     let mut grad = [NONE; N];
     let mut argmax = [NONE; N];
     let mut grad_row = [NONE; N];
+    let mut forward_scratch = [NONE; N];
+    let mut backward_scratch = [NONE; N];
     let training = plan.steps.iter().any(|s| matches!(s, Step::SeedGrad(_)));
     let touch = |span: &mut (u16, u16), s: usize| {
         let s = s as u16; // fits: checked above
@@ -76,6 +82,9 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
         match *step {
             Step::Forward(id) => {
                 touch(&mut value[id.index()], s);
+                if plan.scratch_lens(g, id).0 > 0 {
+                    touch(&mut forward_scratch[id.index()], s);
+                }
                 if training && plan.fused_conv[id.index()].is_some() {
                     touch(&mut argmax[id.index()], s);
                 }
@@ -91,6 +100,9 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                 // accumulates the conv's input, weight and bias gradients.
                 touch(&mut grad[id.index()], s);
                 touch(&mut argmax[id.index()], s);
+                if plan.scratch_lens(g, id).1 > 0 {
+                    touch(&mut backward_scratch[id.index()], s);
+                }
                 for &k in plan.step_inputs(g, id) {
                     touch(&mut value[k.index()], s);
                     if grad[k.index()].0 != u16::MAX {
@@ -158,6 +170,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
             (Kind::Grad, grad[i], plan.kept_grad[i]),
             (Kind::Argmax, argmax[i], false),
             (Kind::GradRow, grad_row[i], false),
+            (Kind::ForwardScratch, forward_scratch[i], false),
+            (Kind::BackwardScratch, backward_scratch[i], false),
         ];
         for (kind, (first, mut last), kept) in spans {
             if first == u16::MAX || (kind == Kind::Value && !in_arena) {
@@ -170,6 +184,8 @@ pub(super) fn tensors<const N: usize, const S: usize>(g: &Graph<N>, plan: &Plan<
                 Kind::GradRow => node.shape.numel() / node.shape.dim(0),
                 Kind::Argmax => node.shape.numel().div_ceil(4), // one byte per pooled value
                 Kind::Value | Kind::Grad => node.shape.numel(),
+                Kind::ForwardScratch => plan.scratch_lens(g, NodeId(i as u16)).0,
+                Kind::BackwardScratch => plan.scratch_lens(g, NodeId(i as u16)).1,
             };
             let t = Tensor { node: i as u16, kind, first, last, len, offset: 0 };
             out.push(t).map_err(|_| Error::CapacityExceeded { what: "plan tensors", capacity: S })?;

@@ -19,9 +19,22 @@ pub(super) struct Placement {
     pub peak_grads: usize,
 }
 
+/// Placement order: largest first, then earliest, then by node and kind (a total order).
+fn placed_before(a: &Tensor, b: &Tensor) -> bool {
+    b.len.cmp(&a.len).then(a.first.cmp(&b.first)).then(a.node.cmp(&b.node)).then(a.kind.cmp(&b.kind)).is_lt()
+}
+
 /// Sets every tensor's offset and returns the arena figures.
 pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
-    tensors.sort_unstable_by(|a, b| b.len.cmp(&a.len).then(a.first.cmp(&b.first)).then(a.node.cmp(&b.node)).then(a.kind.cmp(&b.kind)));
+    // Insertion sort: a plan has a few dozen tensors, and core's quicksort needs about 0.8 KB
+    // of stack on the device, more than the planner's other temporaries.
+    for i in 1..tensors.len() {
+        let mut j = i;
+        while j > 0 && placed_before(&tensors[j], &tensors[j - 1]) {
+            tensors.swap(j, j - 1);
+            j -= 1;
+        }
+    }
     let mut arena = 0;
     for i in 0..tensors.len() {
         let (placed, rest) = tensors.split_at_mut(i);

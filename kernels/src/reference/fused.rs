@@ -14,37 +14,16 @@ use super::pointwise::Pointwise;
 use super::pool2d::Pool2dParams;
 use core::cmp::Ordering;
 
-/// The kernel taps `k` in `0..kernel` whose input index `o·stride + k − pad` is in
-/// `0..input`, and the input index of the first one.
-fn valid_taps(o: usize, stride: usize, pad: usize, kernel: usize, input: usize) -> (core::ops::Range<usize>, usize) {
-    let start = o * stride;
-    let k0 = pad.saturating_sub(start);
-    let k1 = (input + pad).saturating_sub(start).min(kernel);
-    (k0..k1.max(k0), (start + k0).saturating_sub(pad))
+/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: one conv output row, and the best
+/// value and its window offset for each pooled column.
+pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams) -> usize {
+    conv.out_w() + 2 * pool.out_w()
 }
 
-/// One conv output value at `(b, oc, oy, ox)`.
-fn conv_at(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, b: usize, oc: usize, oy: usize, ox: usize) -> f32 {
-    let mut acc = bias.map_or(0.0, |bias| bias[oc]);
-    let (rows, iy0) = valid_taps(oy, p.stride_h, p.pad_h, p.kernel_h, p.in_h);
-    let (cols, ix0) = valid_taps(ox, p.stride_w, p.pad_w, p.kernel_w, p.in_w);
-    for ic in 0..p.in_c {
-        let xin = &x[(b * p.in_c + ic) * p.in_h * p.in_w..];
-        let wk = &w[(oc * p.in_c + ic) * p.kernel_h * p.kernel_w..];
-        for (n, ky) in rows.clone().enumerate() {
-            let wrow = &wk[ky * p.kernel_w + cols.start..ky * p.kernel_w + cols.end];
-            let xrow = &xin[(iy0 + n) * p.in_w + ix0..];
-            wrow.iter().zip(xrow).for_each(|(&w, &x)| acc += w * x);
-        }
-    }
-    acc
+/// Scratch values the fused backward needs: one conv output gradient row.
+pub fn conv2d_relu_maxpool2d_backward_scratch_len(conv: &Conv2dParams) -> usize {
+    conv.out_w()
 }
-
-/// Widest conv output row the fused kernel buffers on the stack; wider rows take the
-/// per-pixel path in the forward, and the backward refuses them (plans fuse training steps
-/// only up to this width).
-pub const FUSED_MAX_ROW: usize = 128;
-const MAX_ROW: usize = FUSED_MAX_ROW;
 
 /// Recorded for a pooled output whose relu was off (or whose window was empty): no gradient
 /// flows back through it.
@@ -70,26 +49,17 @@ fn replaces(v: f32, best: f32) -> bool {
     matches!(v.partial_cmp(&best), Some(Ordering::Greater) | None)
 }
 
-/// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`.
+/// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`: the sums
+/// [`crate::conv2d_f32`] makes, in its order.
 fn conv_relu_row(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, b: usize, oc: usize, oy: usize, row: &mut [f32]) {
     row.fill(bias.map_or(0.0, |bias| bias[oc]));
-    let (rows, iy0) = valid_taps(oy, p.stride_h, p.pad_h, p.kernel_h, p.in_h);
     for ic in 0..p.in_c {
-        let xin = &x[(b * p.in_c + ic) * p.in_h * p.in_w..];
-        let wk = &w[(oc * p.in_c + ic) * p.kernel_h * p.kernel_w..];
-        for (n, ky) in rows.clone().enumerate() {
-            for kx in 0..p.kernel_w {
-                // Output columns whose input column kx·… lands inside the input.
-                let ox0 = p.pad_w.saturating_sub(kx).div_ceil(p.stride_w);
-                let ox1 = (p.in_w + p.pad_w).saturating_sub(kx).div_ceil(p.stride_w).min(row.len());
-                if ox0 >= ox1 {
-                    continue;
-                }
-                let wv = wk[ky * p.kernel_w + kx];
-                let input = xin[(iy0 + n) * p.in_w + ox0 * p.stride_w + kx - p.pad_w..].iter().step_by(p.stride_w);
-                row[ox0..ox1].iter_mut().zip(input).for_each(|(o, &x)| *o += wv * x);
-            }
-        }
+        let (x_plane, w_kernel) = ((b * p.in_c + ic) * p.in_h * p.in_w, (oc * p.in_c + ic) * p.kernel_h * p.kernel_w);
+        p.for_each_tap_of_row(oy, |t| {
+            let wv = w[w_kernel + t.ky * p.kernel_w + t.kx];
+            let input = x[x_plane + t.iy * p.in_w + t.ix0..].iter().step_by(p.stride_w);
+            row[t.ox0..t.ox1].iter_mut().zip(input).for_each(|(o, &x)| *o += wv * x);
+        });
     }
     row.iter_mut().for_each(|v| *v = Pointwise::Relu.apply(*v));
 }
@@ -101,12 +71,13 @@ fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> cor
 }
 
 /// `y = maxpool(relu(conv(x, w) + bias))`; `pool` describes pooling over the conv output
-/// (`pool.in_h = conv.out_h()`, …). Computes one conv row at a time in a stack buffer; rows
-/// wider than 128 take a slower per-value path. With `argmax` (one byte per pooled output),
+/// (`pool.in_h = conv.out_h()`, …). Computes one conv row at a time into `scratch`
+/// ([`conv2d_relu_maxpool2d_scratch_len`] values). With `argmax` (one byte per pooled output),
 /// records for the backward where each pooled value came from: its offset in the (clipped)
 /// window, `(cy − first row) · kernel_w + (cx − first column)`, or [`NO_ARGMAX`] where the
-/// relu was off; recording needs a window of at most [`MAX_RECORDED_WINDOW`] values and
-/// returns `false`, touching nothing, otherwise.
+/// relu was off. Returns `false`, touching nothing, if `scratch` is too short or recording
+/// is asked for a window of more than [`MAX_RECORDED_WINDOW`] values.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_f32(
     conv: &Conv2dParams,
     pool: &Pool2dParams,
@@ -115,56 +86,39 @@ pub fn conv2d_relu_maxpool2d_f32(
     bias: Option<&[f32]>,
     y: &mut [f32],
     mut argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
 ) -> bool {
-    if argmax.is_some() && pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW {
+    let unrecordable = argmax.is_some() && pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW;
+    if unrecordable || scratch.len() < conv2d_relu_maxpool2d_scratch_len(conv, pool) {
         return false;
     }
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
-    let mut row = [0.0f32; MAX_ROW];
-    let mut best = [f32::NEG_INFINITY; MAX_ROW];
-    let mut best_at = [0u8; MAX_ROW];
-    let buffered = cw <= MAX_ROW && pw <= MAX_ROW;
+    let (row, rest) = scratch.split_at_mut(cw);
+    let (best, rest) = rest.split_at_mut(pw);
+    // Window offsets of the best values, small integers held exactly as f32.
+    let best_at = &mut rest[..pw];
     for b in 0..conv.batch {
         for oc in 0..conv.out_c {
             let plane = (b * conv.out_c + oc) * ph * pw;
-            let out = &mut y[plane..][..ph * pw];
             for py in 0..ph {
                 let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
-                let best = &mut best[..pw];
-                let best_at = &mut best_at[..pw];
                 best.fill(f32::NEG_INFINITY);
-                // Offset of (cy, cx) in the window starting at (rows.start, cols.start).
-                let offset =
-                    |cy: usize, cx: usize, cols: &core::ops::Range<usize>| ((cy - rows.start) * pool.kernel_w + cx - cols.start) as u8;
-                if buffered {
-                    for cy in rows.clone() {
-                        conv_relu_row(conv, x, w, bias, b, oc, cy, &mut row[..cw]);
-                        for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
-                            let cols = window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w);
-                            for cx in cols.clone() {
-                                if replaces(row[cx], *slot) {
-                                    (*slot, *at) = (row[cx], offset(cy, cx, &cols));
-                                }
-                            }
-                        }
-                    }
-                } else {
+                for cy in rows.clone() {
+                    conv_relu_row(conv, x, w, bias, b, oc, cy, row);
                     for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
                         let cols = window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w);
-                        for cy in rows.clone() {
-                            for cx in cols.clone() {
-                                let v = Pointwise::Relu.apply(conv_at(conv, x, w, bias, b, oc, cy, cx));
-                                if replaces(v, *slot) {
-                                    (*slot, *at) = (v, offset(cy, cx, &cols));
-                                }
+                        for cx in cols.clone() {
+                            if replaces(row[cx], *slot) {
+                                *slot = row[cx];
+                                *at = ((cy - rows.start) * pool.kernel_w + cx - cols.start) as f32;
                             }
                         }
                     }
                 }
-                out[py * pw..(py + 1) * pw].copy_from_slice(best);
+                y[plane + py * pw..][..pw].copy_from_slice(best);
                 if let Some(argmax) = argmax.as_deref_mut() {
                     let slots = &mut argmax[plane + py * pw..][..pw];
-                    slots.iter_mut().zip(best.iter().zip(best_at.iter())).for_each(|(s, (&v, &at))| *s = recorded(v, at));
+                    slots.iter_mut().zip(best.iter().zip(best_at.iter())).for_each(|(s, (&v, &at))| *s = recorded(v, at as u8));
                 }
             }
         }
@@ -173,55 +127,31 @@ pub fn conv2d_relu_maxpool2d_f32(
 }
 
 /// Whether the fused backward can run: pooling windows that do not overlap (stride ≥ kernel)
-/// and hold at most [`MAX_RECORDED_WINDOW`] values, conv rows at most [`FUSED_MAX_ROW`] wide.
-pub fn fused_backward_supported(conv: &Conv2dParams, pool: &Pool2dParams) -> bool {
-    conv.out_w() <= MAX_ROW
-        && pool.stride_h >= pool.kernel_h
-        && pool.stride_w >= pool.kernel_w
-        && pool.kernel_h * pool.kernel_w <= MAX_RECORDED_WINDOW
+/// and hold at most [`MAX_RECORDED_WINDOW`] values.
+pub fn fused_backward_supported(pool: &Pool2dParams) -> bool {
+    pool.stride_h >= pool.kernel_h && pool.stride_w >= pool.kernel_w && pool.kernel_h * pool.kernel_w <= MAX_RECORDED_WINDOW
 }
 
-/// Backward of [`conv2d_relu_maxpool2d_f32`] from the pooled output gradient `dy` and the
-/// `argmax` its forward recorded: accumulates `dx` (when the input needs a gradient), `dw`
-/// and `dbias`, one output channel at a time (see
-/// [`conv2d_relu_maxpool2d_backward_channel_f32`]). Returns `false`, touching nothing, where
-/// [`fused_backward_supported`] says no.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_relu_maxpool2d_backward_f32(
-    conv: &Conv2dParams,
-    pool: &Pool2dParams,
-    x: &[f32],
-    w: &[f32],
-    argmax: &[u8],
-    dy: &[f32],
-    mut dx: Option<&mut [f32]>,
-    dw: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
-) -> bool {
-    let per_channel = conv.in_c * conv.kernel_h * conv.kernel_w;
-    (0..conv.out_c).all(|oc| {
-        let db = dbias.as_deref_mut().map(|d| &mut d[oc]);
-        conv2d_relu_maxpool2d_backward_channel_f32(
-            conv,
-            pool,
-            oc,
-            x,
-            w,
-            argmax,
-            dy,
-            dx.as_deref_mut(),
-            &mut dw[oc * per_channel..][..per_channel],
-            db,
-        )
-    })
+/// The gradients one output channel of the fused backward accumulates into.
+pub struct ChannelGrads<'a> {
+    /// The whole input gradient, when the input needs one.
+    pub dx: Option<&'a mut [f32]>,
+    /// This channel's weight gradient, `[in_c, kernel_h, kernel_w]`.
+    pub dw: &'a mut [f32],
+    /// This channel's bias gradient, with a bias.
+    pub dbias: Option<&'a mut f32>,
 }
 
-/// Output channel `oc` of the fused backward, over the whole batch: accumulates its share of
-/// `dx`, the gradient `dw` of its own weights (`[in_c, kernel_h, kernel_w]`) and of its bias.
-/// Once it returns, that channel's weight and bias gradients are complete, so a caller can
-/// update them before the next channel (its input gradient already used the old weights).
-/// The sums run in the unfused kernels' order, so calling it for each channel in turn equals
-/// maxpool, relu and conv backward (up to the sign of zero sums).
+/// Backward of [`conv2d_relu_maxpool2d_f32`] for output channel `oc`, over the whole batch,
+/// from the pooled output gradient `dy` and the `argmax` the forward recorded: accumulates
+/// the channel's share of `dx` and the gradients of its own weights and bias, rebuilding the
+/// conv output gradient one row at a time in `scratch`
+/// ([`conv2d_relu_maxpool2d_backward_scratch_len`] values). Once it returns, the channel's
+/// weight and bias gradients are complete, so a caller can update them before the next
+/// channel (the input gradient has already used the old weights). The sums run in the
+/// unfused kernels' order, so calling it for each channel in turn equals maxpool, relu and
+/// conv backward (up to the sign of zero sums). Returns `false`, touching nothing, where
+/// [`fused_backward_supported`] says no or `scratch` is too short.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_backward_channel_f32(
     conv: &Conv2dParams,
@@ -231,23 +161,22 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
     w: &[f32],
     argmax: &[u8],
     dy: &[f32],
-    mut dx: Option<&mut [f32]>,
-    dw: &mut [f32],
-    mut dbias: Option<&mut f32>,
+    grads: ChannelGrads,
+    scratch: &mut [f32],
 ) -> bool {
-    if !fused_backward_supported(conv, pool) {
+    if !fused_backward_supported(pool) || scratch.len() < conv2d_relu_maxpool2d_backward_scratch_len(conv) {
         return false;
     }
+    let ChannelGrads { mut dx, dw, mut dbias } = grads;
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
     let (iw, s, taps) = (conv.in_w, conv.stride_w, conv.kernel_h * conv.kernel_w);
-    let mut row = [0.0f32; MAX_ROW];
+    let row = &mut scratch[..cw];
     for b in 0..conv.batch {
         let plane = (b * conv.out_c + oc) * ph * pw;
         let mut bias_sum = -0.0f32;
         for oy in 0..conv.out_h() {
             // The conv output gradient of row `oy`: the pooled gradients whose recorded
             // argmax lies in this row (one window at most holds a position).
-            let row = &mut row[..cw];
             row.fill(0.0);
             let mut any = false;
             for py in 0..ph {
@@ -352,10 +281,36 @@ mod tests {
         (conv, pool)
     }
 
+    /// The forward's scratch, exactly as long as it asks for.
+    fn scratch(conv: &Conv2dParams, pool: &Pool2dParams) -> Vec<f32> {
+        std::vec![f32::NAN; conv2d_relu_maxpool2d_scratch_len(conv, pool)]
+    }
+
+    /// The fused backward over every output channel, accumulating like the unfused kernels.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_all_channels(
+        conv: &Conv2dParams,
+        pool: &Pool2dParams,
+        x: &[f32],
+        w: &[f32],
+        argmax: &[u8],
+        dy: &[f32],
+        dx: &mut [f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+    ) -> bool {
+        let per_channel = conv.in_c * conv.kernel_h * conv.kernel_w;
+        let mut scratch = std::vec![f32::NAN; conv2d_relu_maxpool2d_backward_scratch_len(conv)];
+        (0..conv.out_c).all(|oc| {
+            let grads = ChannelGrads { dx: Some(&mut *dx), dw: &mut dw[oc * per_channel..][..per_channel], dbias: Some(&mut db[oc]) };
+            conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, &mut scratch)
+        })
+    }
+
     #[test]
     fn matches_the_unfused_kernels_bit_for_bit() {
-        // (conv stride, conv pad, pool kernel, pool stride, pool pad, input width), odd sizes.
-        // The last case is wider than the row buffer: the per-value path.
+        // (conv stride, conv pad, pool kernel, pool stride, pool pad, input width), odd sizes,
+        // one wide row.
         let cases = [(1, 0, 2, 2, 0, 7), (2, 1, 3, 2, 1, 7), (1, 1, 3, 1, 1, 7), (1, 0, 2, 1, 0, 7), (1, 1, 3, 2, 1, 141)];
         for (k, &(cs, cp, pk, ps, pp, width)) in cases.iter().enumerate() {
             let (conv, pool) = layers(cs, cp, pk, ps, pp, width);
@@ -369,10 +324,10 @@ mod tests {
             let pooled = 2 * 4 * pool.out_h() * pool.out_w();
             let (mut want, mut got) = (std::vec![0.0f32; pooled], std::vec![1.0f32; pooled]);
             maxpool2d_f32(&pool, &r, &mut want);
-            conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, None);
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, None, &mut scratch(&conv, &pool)));
             assert_eq!(bits(&got), bits(&want), "case {k}");
             let mut argmax = std::vec![0u8; pooled];
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut argmax)));
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut argmax), &mut scratch(&conv, &pool)));
             assert_eq!(bits(&got), bits(&want), "case {k} recording argmax");
         }
     }
@@ -405,11 +360,11 @@ mod tests {
             conv2d_backward_input_f32(&conv, &dc, &w, &mut want_dx);
             sum_channels_f32(2, 4, conv.out_h() * conv.out_w(), &dc, &mut want_db);
             let mut argmax = std::vec![0u8; pooled];
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax)));
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax), &mut scratch(&conv, &pool)));
             off += argmax.iter().filter(|&&a| a == NO_ARGMAX).count();
             on += argmax.iter().filter(|&&a| a != NO_ARGMAX).count();
             let (mut dx, mut dw, mut db) = (std::vec![0.0; x.len()], std::vec![0.0; w.len()], std::vec![0.0; 4]);
-            assert!(conv2d_relu_maxpool2d_backward_f32(&conv, &pool, &x, &w, &argmax, &dy, Some(&mut dx), &mut dw, Some(&mut db)));
+            assert!(backward_all_channels(&conv, &pool, &x, &w, &argmax, &dy, &mut dx, &mut dw, &mut db));
             // Equal as numbers: a sum of only zeros may differ in its sign.
             assert_eq!(dw, want_dw, "case {k} weight");
             assert_eq!(dx, want_dx, "case {k} input");
@@ -421,25 +376,25 @@ mod tests {
     }
 
     #[test]
-    fn backward_refuses_overlapping_windows_and_wide_rows() {
-        for (pk, ps, width) in [(3, 2, 7), (2, 2, 200)] {
-            let (conv, pool) = layers(1, 0, pk, ps, 0, width);
-            let pooled = 2 * 4 * pool.out_h() * pool.out_w();
-            let x = values(2 * 3 * 9 * width, 1);
-            let mut dw = std::vec![0.0; 72];
-            let done = conv2d_relu_maxpool2d_backward_f32(
-                &conv,
-                &pool,
-                &x,
-                &[0.0; 72],
-                &std::vec![0; pooled],
-                &std::vec![1.0; pooled],
-                None,
-                &mut dw,
-                None,
-            );
-            assert!(!done && dw.iter().all(|&v| v == 0.0));
-        }
+    fn overlapping_windows_short_scratch_and_large_windows_are_refused() {
+        let (conv, pool) = layers(1, 0, 3, 2, 0, 7);
+        let pooled = 2 * 4 * pool.out_h() * pool.out_w();
+        let (x, w) = (values(2 * 3 * 9 * 7, 1), [0.5; 72]);
+        let (argmax, dy) = (std::vec![0u8; pooled], std::vec![1.0; pooled]);
+        // Overlapping windows (3×3, stride 2): no fused backward.
+        let mut dw = [0.0; 6];
+        let grads = ChannelGrads { dx: None, dw: &mut dw, dbias: None };
+        assert!(!conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, 0, &x, &w, &argmax, &dy, grads, &mut [0.0; 64]));
+        assert!(dw.iter().all(|&v| v == 0.0));
+        // A scratch one value short.
+        let (conv, pool) = layers(1, 0, 2, 2, 0, 7);
+        let grads = ChannelGrads { dx: None, dw: &mut dw, dbias: None };
+        let short = conv2d_relu_maxpool2d_backward_scratch_len(&conv) - 1;
+        assert!(!conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, 0, &x, &w, &argmax, &dy, grads, &mut std::vec![0.0; short]));
+        let mut y = std::vec![7.0; pooled];
+        let short = conv2d_relu_maxpool2d_scratch_len(&conv, &pool) - 1;
+        assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, None, &mut y, None, &mut std::vec![0.0; short]));
+        assert!(dw.iter().all(|&v| v == 0.0) && y.iter().all(|&v| v == 7.0));
     }
 
     #[test]
@@ -450,10 +405,10 @@ mod tests {
         let pooled = 2 * 4 * pool.out_h() * pool.out_w();
         let x = values(2 * 3 * 9 * 300, 1);
         let (mut y, mut argmax) = (std::vec![7.0; pooled], std::vec![7u8; pooled]);
-        assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, Some(&mut argmax)));
+        assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, Some(&mut argmax), &mut scratch(&conv, &pool)));
         assert!(y.iter().all(|&v| v == 7.0) && argmax.iter().all(|&a| a == 7));
         // Without recording, the same call computes.
-        assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, None));
+        assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &[0.5; 72], None, &mut y, None, &mut scratch(&conv, &pool)));
         assert!(y.iter().all(|&v| v != 7.0));
     }
 }
