@@ -43,6 +43,8 @@ pub enum Error {
     PlanMismatch { expected: &'static str },
     /// The parameters are read-only (inference from flash) but the plan writes them.
     ReadOnlyParams,
+    /// Plan bytes that cannot be read: the field named is missing or invalid.
+    PlanBytes { what: &'static str },
 }
 
 impl fmt::Display for Error {
@@ -82,6 +84,7 @@ impl fmt::Display for Error {
             Error::NotInPlan { what, index } => write!(f, "{what} of node {index} is not kept by this plan"),
             Error::PlanMismatch { expected } => write!(f, "plan does not fit: {expected}"),
             Error::ReadOnlyParams => write!(f, "parameters are read-only but the plan updates them"),
+            Error::PlanBytes { what } => write!(f, "plan bytes: bad or missing {what}"),
         }
     }
 }

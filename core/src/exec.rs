@@ -116,7 +116,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     }
 
     fn check(graph: &Graph<N>, plan: &Plan<N, S>, params: usize, optimizer: usize, arena: usize) -> Result<()> {
-        if plan.nodes_len != graph.nodes().len() || plan.params_len != graph.params_len() {
+        if plan.nodes_len != graph.nodes().len() || plan.params_len != graph.params_len() || plan.graph_fingerprint != graph.fingerprint() {
             return Err(Error::PlanMismatch { expected: "a plan built from this graph" });
         }
         if params != graph.params_len() {
@@ -143,6 +143,21 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     pub fn set_runs(&mut self, runs: u32) {
         self.runs = runs;
     }
+    /// Replaces the plan's optimizer settings (learning rate, momentum, betas, ...) with
+    /// `optimizer`, which must keep the plan's optimizer-state layout: the same kind with the
+    /// same number of state slots (a plan built on the host, tuned on the device).
+    pub fn set_optimizer(&mut self, optimizer: crate::Optimizer) -> Result<()> {
+        match self.optimizer {
+            Some(current)
+                if core::mem::discriminant(&current) == core::mem::discriminant(&optimizer) && current.slots() == optimizer.slots() =>
+            {
+                self.optimizer = Some(optimizer);
+                Ok(())
+            }
+            _ => Err(Error::PlanMismatch { expected: "an optimizer with the plan's kind and state layout" }),
+        }
+    }
+
     /// Changes the learning rate of the plan's optimizer (for schedules).
     pub fn set_lr(&mut self, lr: f32) {
         if let Some(opt) = &mut self.optimizer {
@@ -296,6 +311,15 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         NoiseKey::new(self.seed, self.runs, id.index())
     }
 
+    /// A step in place must be one its op can run in place: the plan may come from bytes.
+    fn checked_in_place(&self, node: &crate::Node, op: &crate::ops::Op, in_place: bool) -> Result<bool> {
+        let input = self.graph.node(node.inputs()[0])?;
+        if in_place && !(op.in_place() && input.shape == node.shape && input.param_offset().is_none()) {
+            return Err(Error::PlanMismatch { expected: "in-place steps only where the op runs in place" });
+        }
+        Ok(in_place)
+    }
+
     fn forward(&mut self, id: NodeId) -> Result<()> {
         if let Some(conv) = self.plan.fused_conv[id.index()] {
             return self.forward_fused(id, conv);
@@ -303,7 +327,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "forward of an op node" })?;
         let mode = self.plan.mode;
-        let in_place = self.plan.in_place_forward[id.index()];
+        let in_place = self.checked_in_place(&node, &op, self.plan.in_place_forward[id.index()])?;
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut regions = [None; MAX_INPUTS];
@@ -349,7 +373,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "backward of an op node" })?;
         let saved = op.saved();
-        let in_place = self.plan.in_place_backward[id.index()];
+        let in_place = self.checked_in_place(&node, &op, self.plan.in_place_backward[id.index()])?;
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut values = [None; MAX_INPUTS];
@@ -382,7 +406,10 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         };
         op.backward(b)?;
         match node.inputs().get(1) {
-            Some(&w) if self.plan.update_in_backward[w.index()] => self.update_linear_weight_by_rows(id, w),
+            Some(&w) if self.plan.update_in_backward[w.index()] => match op {
+                crate::ops::Op::Linear(_) => self.update_linear_weight_by_rows(id, w),
+                _ => Err(Error::PlanMismatch { expected: "row updates in the backward of linear layers only" }),
+            },
             _ => Ok(()),
         }
     }

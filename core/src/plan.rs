@@ -6,6 +6,7 @@
 //! accumulated, and each parameter is updated as soon as its gradient is complete, so no
 //! full gradient buffer is ever live.
 
+mod bytes;
 mod lifetimes;
 mod memory;
 
@@ -67,8 +68,9 @@ pub struct MemoryReport {
     pub peak_gradient_bytes: usize,
 }
 
-/// A plan for one graph: plain data, built on the host or on the device.
-#[derive(Clone, Debug)]
+/// A plan for one graph: plain data, built on the host or on the device, and written as
+/// bytes ([`Plan::to_bytes`]) for a device that should only execute it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) steps: heapless::Vec<Step, S>,
     pub(crate) value_at: [Option<Offset>; N],
@@ -104,6 +106,8 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) writes_params: bool,
     pub(crate) nodes_len: usize,
     pub(crate) params_len: usize,
+    /// [`Graph::fingerprint`] of the graph the plan was built from.
+    pub(crate) graph_fingerprint: u32,
 }
 
 /// Marks `roots` and every node they depend on.
@@ -137,7 +141,13 @@ fn consumer_counts<const N: usize>(g: &Graph<N>, needed: &[bool; N]) -> [u8; N] 
 }
 
 impl<const N: usize, const S: usize> Plan<N, S> {
-    fn empty<const M: usize>(g: &Graph<M>, mode: Mode) -> Self {
+    fn empty(g: &Graph<N>, mode: Mode) -> Self {
+        let mut plan = Self::empty_sized(g.nodes().len(), g.params_len(), mode);
+        plan.graph_fingerprint = g.fingerprint();
+        plan
+    }
+
+    fn empty_sized(nodes_len: usize, params_len: usize, mode: Mode) -> Self {
         Plan {
             steps: heapless::Vec::new(),
             value_at: [None; N],
@@ -161,8 +171,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             optimizer: None,
             optimizer_len: 0,
             writes_params: false,
-            nodes_len: g.nodes().len(),
-            params_len: g.params_len(),
+            nodes_len,
+            params_len,
+            graph_fingerprint: 0,
         }
     }
 

@@ -1,0 +1,145 @@
+//! Plans as bytes (the host plans, the device executes): every plan round-trips exactly and
+//! runs identically; truncated, flipped or foreign plan bytes get a typed error, and a
+//! decoded plan that survives flipped bytes still never panics the executor.
+
+use mote_core::{Error, Executor, Graph, Mode, Optimizer, Plan, Rng};
+use mote_tests::nets::{line_convnet, mlp20, Net};
+
+/// mnist-cnn's shape at batch 2: two fused conv → relu → maxpool blocks and a linear layer.
+fn small_cnn(g: &mut Graph) -> Net {
+    let x = g.input(&[2, 1, 12, 12]).unwrap();
+    let c1 = g.conv2d(x, 4, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let r1 = g.relu(c1).unwrap();
+    let p1 = g.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
+    let c2 = g.conv2d(p1, 6, [3, 3], [1, 1], [1, 1], true).unwrap();
+    let r2 = g.relu(c2).unwrap();
+    let p2 = g.maxpool2d(r2, [2, 2], [2, 2], [0, 0]).unwrap();
+    let f = g.flatten(p2).unwrap();
+    let logits = g.linear(f, 3, true).unwrap();
+    let labels = g.labels(2).unwrap();
+    Net { x, labels, logits, loss: g.cross_entropy(logits, labels).unwrap() }
+}
+
+fn encode(plan: &Plan) -> Vec<u8> {
+    let mut bytes = vec![0u8; plan.encoded_len()];
+    assert_eq!(plan.to_bytes(&mut bytes).unwrap(), bytes.len());
+    bytes
+}
+
+/// The plans of three networks: inference, training without and with optimizers.
+fn plans(g: &Graph, net: Net) -> Vec<Plan> {
+    vec![
+        Plan::inference(g, &[net.logits], Mode::Eval).unwrap(),
+        Plan::training(g, net.loss, &[net.logits], None).unwrap(),
+        Plan::training(g, net.loss, &[net.logits], Some(Optimizer::momentum(0.05, 0.9))).unwrap(),
+        Plan::training(g, net.loss, &[], Some(Optimizer::adamw(0.01, 0.1))).unwrap(),
+    ]
+}
+
+/// Weights after three training steps with `plan` (its arena poisoned with NaN first).
+fn train(g: &Graph, net: Net, plan: &Plan) -> Vec<u32> {
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 3).unwrap();
+    let mut state = vec![0.0; plan.optimizer_len()];
+    let mut arena = vec![f32::NAN; plan.arena_len()];
+    let mut ex = Executor::new(g, plan, &mut params, &mut state, &mut arena).unwrap();
+    let mut rng = Rng::new(9);
+    let batch = g.shape(net.labels).unwrap().numel();
+    for _ in 0..3 {
+        let n = g.shape(net.x).unwrap().numel();
+        ex.set_input(net.x, &(0..n).map(|_| rng.uniform()).collect::<Vec<_>>()).unwrap();
+        ex.set_input(net.labels, &(0..batch).map(|i| (i % 3) as f32).collect::<Vec<_>>()).unwrap();
+        ex.run().unwrap();
+    }
+    ex.params().iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn plans_round_trip_and_run_identically() {
+    let builders: [fn(&mut Graph) -> Net; 3] = [|g| mlp20(g, 5), |g| line_convnet(g, 3), small_cnn];
+    for build in builders {
+        let mut g: Graph = Graph::new();
+        let net = build(&mut g);
+        for plan in plans(&g, net) {
+            let decoded = Plan::from_bytes(&encode(&plan)).unwrap();
+            assert_eq!(decoded, plan);
+            if plan.optimizer().is_some() {
+                assert_eq!(train(&g, net, &decoded), train(&g, net, &plan));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_plan_runs_only_against_its_own_graph() {
+    let (mut a, mut b): (Graph, Graph) = (Graph::new(), Graph::new());
+    let net = small_cnn(&mut a);
+    small_cnn(&mut b);
+    // Same structure: same fingerprint, the plan is accepted.
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    let plan: Plan = Plan::inference(&a, &[net.logits], Mode::Eval).unwrap();
+    let decoded: Plan = Plan::from_bytes(&encode(&plan)).unwrap();
+    let params = vec![0.0; b.params_len()];
+    let mut arena = vec![0.0; plan.arena_len()];
+    assert!(Executor::read_only(&b, &decoded, &params, &mut arena).is_ok());
+    // tanh instead of the second relu: same nodes and parameters, another graph.
+    let mut c: Graph = Graph::new();
+    let x = c.input(&[2, 1, 12, 12]).unwrap();
+    let c1 = c.conv2d(x, 4, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let r1 = c.relu(c1).unwrap();
+    let p1 = c.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
+    let c2 = c.conv2d(p1, 6, [3, 3], [1, 1], [1, 1], true).unwrap();
+    let t2 = c.tanh(c2).unwrap();
+    let p2 = c.maxpool2d(t2, [2, 2], [2, 2], [0, 0]).unwrap();
+    let f = c.flatten(p2).unwrap();
+    let logits = c.linear(f, 3, true).unwrap();
+    let labels = c.labels(2).unwrap();
+    c.cross_entropy(logits, labels).unwrap();
+    assert_eq!((c.nodes().len(), c.params_len()), (a.nodes().len(), a.params_len()));
+    assert_ne!(c.fingerprint(), a.fingerprint());
+    let params = vec![0.0; c.params_len()];
+    let err = Executor::read_only(&c, &decoded, &params, &mut arena).err().unwrap();
+    assert!(matches!(err, Error::PlanMismatch { .. }), "{err}");
+}
+
+#[test]
+fn damaged_plan_bytes_get_typed_errors_and_never_panic() {
+    let mut g: Graph = Graph::new();
+    let net = small_cnn(&mut g);
+    let plan: Plan = Plan::training(&g, net.loss, &[], Some(Optimizer::momentum(0.05, 0.9))).unwrap();
+    let bytes = encode(&plan);
+    for len in 0..bytes.len() {
+        let err = Plan::<64, 256>::from_bytes(&bytes[..len]).unwrap_err();
+        assert!(matches!(err, Error::PlanBytes { .. }), "{len}: {err}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(Plan::<64, 256>::from_bytes(&longer).unwrap_err(), Error::PlanBytes { what: "length (trailing bytes)" });
+    // A plan for more nodes than the decoder's capacity.
+    assert!(matches!(Plan::<8, 256>::from_bytes(&bytes).unwrap_err(), Error::CapacityExceeded { what: "plan nodes", .. }));
+    // Random flips of one to three bytes: an error, or a plan that the executor runs or
+    // refuses, but no panic.
+    let mut rng = Rng::new(17);
+    let (mut refused, mut ran) = (0, 0);
+    for _ in 0..3000 {
+        let mut damaged = bytes.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(damaged.len());
+            damaged[at] ^= 1u8 << rng.below(8);
+        }
+        let Ok(decoded) = Plan::<64, 256>::from_bytes(&damaged) else {
+            refused += 1;
+            continue;
+        };
+        let mut params = vec![0.1; g.params_len()];
+        let mut state = vec![0.0; decoded.optimizer_len().min(1 << 16)];
+        let mut arena = vec![0.0; decoded.arena_len().min(1 << 16)];
+        if let Ok(mut ex) = Executor::new(&g, &decoded, &mut params, &mut state, &mut arena) {
+            let _ = ex.set_input(net.x, &[0.5; 288]);
+            let _ = ex.set_input(net.labels, &[1.0, 2.0]);
+            let _ = ex.run();
+            ran += 1;
+        }
+    }
+    assert!(refused > 100 && ran > 100, "refused {refused}, ran {ran}");
+}
