@@ -327,7 +327,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "forward of an op node" })?;
         let mode = self.plan.mode;
-        let in_place = self.checked_in_place(&node, &op, self.plan.in_place_forward[id.index()])?;
+        let in_place = self.checked_in_place(&node, op, self.plan.in_place_forward[id.index()])?;
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut regions = [None; MAX_INPUTS];
@@ -373,7 +373,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let node = *self.graph.node(id)?;
         let op = node.op().ok_or(Error::PlanMismatch { expected: "backward of an op node" })?;
         let saved = op.saved();
-        let in_place = self.checked_in_place(&node, &op, self.plan.in_place_backward[id.index()])?;
+        let in_place = self.checked_in_place(&node, op, self.plan.in_place_backward[id.index()])?;
         let mut access = Access::new();
         let mut shapes = [Shape::default(); MAX_INPUTS];
         let mut values = [None; MAX_INPUTS];
