@@ -1,5 +1,7 @@
-//! Build script: links `memory.x`, and sizes the static arenas from the plans of the exported
-//! model (`model/model.mote`, written by `mote export`), so RAM is known at link time.
+//! Build script: links `memory.x`, plans the exported model (`model/model.mote`, written by
+//! `mote export`) for inference and for a training step, writes both plans as bytes for the
+//! firmware to execute (the device never plans), and sizes the static arenas from them, so
+//! RAM is known at link time.
 
 use mote_core::model::read_model;
 use mote_core::{Graph, Mode, Optimizer, Plan};
@@ -21,12 +23,21 @@ fn main() {
     let mut g = Graph::<NODES>::new();
     let built = view.spec.build(&mut g, 1).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
     let infer = Plan::<NODES, STEPS>::inference(&g, &[built.output], Mode::Eval).unwrap();
-    let train = Plan::<NODES, STEPS>::training(&g, built.loss, &[built.output], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
+    // The firmware's recipe: batch 1, SGD with momentum (its settings can be changed on the
+    // device; the optimizer kind and state layout cannot).
+    let train = Plan::<NODES, STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
+    for (plan, file) in [(&infer, "infer.plan"), (&train, "train.plan")] {
+        let mut bytes = vec![0u8; plan.encoded_len()];
+        plan.to_bytes(&mut bytes).unwrap();
+        std::fs::write(out.join(file), bytes).unwrap();
+    }
     let sizes = format!(
         "/// Graph node capacity.\npub const NODES: usize = {NODES};\n/// Plan step capacity.\npub const STEPS: usize = {STEPS};\n\
          /// Values of the inference arena.\npub const INFER_ARENA: usize = {};\n/// Values of the training arena.\npub const TRAIN_ARENA: usize = {};\n\
          /// Values of parameters and state.\npub const PARAMS: usize = {};\n/// Values of SGD-momentum state.\npub const OPTIMIZER: usize = {};\n\
-         /// Trainable parameter values.\npub const TRAINABLE: usize = {};\n",
+         /// Trainable parameter values.\npub const TRAINABLE: usize = {};\n\
+         /// The inference plan, as bytes.\npub static INFER_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/infer.plan\"));\n\
+         /// The training plan, as bytes.\npub static TRAIN_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/train.plan\"));\n",
         infer.arena_len(),
         train.arena_len(),
         g.params_len(),

@@ -1,12 +1,14 @@
 //! The model exported by `mote export`, embedded in flash: its graph is built straight from
 //! the file's spec bytes, and its parameters are used in place (no copy to RAM).
 //!
-//! Building the graph and planning are not inlined into their callers: their temporaries
-//! must not stay in the frames that are live while the model runs (the stack is measured).
+//! The plans were made on the host by `build.rs`; the device only decodes them (the
+//! executor checks they belong to the graph built here). Building and decoding are not
+//! inlined into their callers: their temporaries must not stay in the frames that are live
+//! while the model runs (the stack is measured).
 
-use crate::sizes::{NODES, STEPS};
+use crate::sizes::{INFER_PLAN, NODES, STEPS, TRAIN_PLAN};
 use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
-use mote_core::{Graph, Mode, Optimizer, Plan};
+use mote_core::{Graph, Plan};
 
 /// Bytes aligned to 4 so the parameters can be read as f32 in place.
 #[repr(C, align(4))]
@@ -34,14 +36,15 @@ pub fn params() -> Result<&'static [f32], ModelError> {
     Ok(floats)
 }
 
-/// The inference plan of the built model (evaluation mode).
+/// The inference plan of the model (evaluation mode), made on the host.
 #[inline(never)]
-pub fn inference_plan(g: &Graph<NODES>, built: &BuiltModel) -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::inference(g, &[built.output], Mode::Eval).map_err(|_| "inference plan")
+pub fn inference_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::from_bytes(INFER_PLAN).map_err(|_| "embedded inference plan")
 }
 
-/// The training plan of the built model: batch 1, SGD with momentum.
+/// The training plan of the model (batch 1, SGD with momentum), made on the host; the
+/// executor may change its learning rate and momentum.
 #[inline(never)]
-pub fn training_plan(g: &Graph<NODES>, built: &BuiltModel, lr: f32, momentum: f32) -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::training(g, built.loss, &[], Some(Optimizer::momentum(lr, momentum))).map_err(|_| "training plan")
+pub fn training_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::from_bytes(TRAIN_PLAN).map_err(|_| "embedded training plan")
 }

@@ -5,9 +5,10 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::{Executor, Graph};
+use mote_core::model::BuiltModel;
+use mote_core::{Executor, Graph, Plan};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
-use mote_firmware::sizes::{INFER_ARENA, NODES};
+use mote_firmware::sizes::{INFER_ARENA, NODES, STEPS};
 use mote_firmware::{board, model};
 
 static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
@@ -21,11 +22,31 @@ fn run() -> Result<(), &'static str> {
     let params = model::params().map_err(|_| "embedded parameters are not aligned")?;
     let mut g = Graph::<NODES>::new();
     let built = model::build(&mut g, 1)?;
-    let plan = model::inference_plan(&g, &built)?;
+    let plan = model::inference_plan()?;
+    let (correct, samples, insns) = classify(&g, &plan, &built, params)?;
+    let ram = board::static_ram_bytes() + board::stack_high_water_bytes();
+    defmt::println!(
+        "result accuracy={=f32} samples={=u32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} flash_bytes={=u32} insns_per_inference={=u64}",
+        correct as f32 / samples.max(1) as f32,
+        samples as u32,
+        (INFER_ARENA * 4) as u32,
+        ram as u32,
+        board::static_ram_bytes() as u32,
+        board::stack_high_water_bytes() as u32,
+        board::flash_bytes() as u32,
+        insns / samples.max(1) as u64
+    );
+    Ok(())
+}
+
+/// Classifies the streamed test digits and sends the predictions back; returns (correct,
+/// samples, instructions). Not inlined, so the executor's frame is not stacked on top of
+/// the plan decoding's.
+#[inline(never)]
+fn classify(g: &Graph<NODES>, plan: &Plan<NODES, STEPS>, built: &BuiltModel, params: &[f32]) -> Result<(u32, usize, u64), &'static str> {
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let mut ex = Executor::read_only(&g, &plan, params, arena).map_err(|_| "arena smaller than the plan")?;
-
+    let mut ex = Executor::read_only(g, plan, params, arena).map_err(|_| "the plan does not fit the model or the arena")?;
     let mut link = SemihostingLink::default();
     let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?;
     link.begin_upload(Upload::Predictions).map_err(|_| "cannot send predictions")?;
@@ -39,17 +60,5 @@ fn run() -> Result<(), &'static str> {
         correct += (predicted == label as usize) as u32;
         link.upload(&[predicted as u8]).map_err(|_| "cannot send a prediction")?;
     }
-    let ram = board::static_ram_bytes() + board::stack_high_water_bytes();
-    defmt::println!(
-        "result accuracy={=f32} samples={=u32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} flash_bytes={=u32} insns_per_inference={=u64}",
-        correct as f32 / samples as f32,
-        samples as u32,
-        (INFER_ARENA * 4) as u32,
-        ram as u32,
-        board::static_ram_bytes() as u32,
-        board::stack_high_water_bytes() as u32,
-        board::flash_bytes() as u32,
-        insns / samples as u64
-    );
-    Ok(())
+    Ok((correct, samples, insns))
 }

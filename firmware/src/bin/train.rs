@@ -10,7 +10,7 @@
 
 use cortex_m_rt::entry;
 use mote_core::model::{check_model, model_header, BuiltModel};
-use mote_core::{Executor, Graph};
+use mote_core::{Executor, Graph, Optimizer};
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
@@ -126,7 +126,7 @@ fn train(
     opt_state: &mut [f32],
     arena: &mut [f32],
 ) -> Result<TrainStats, &'static str> {
-    let plan = model::training_plan(g, built, s.lr, s.momentum)?;
+    let plan = model::training_plan()?;
     let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
     let steps = s.steps.min(available);
     defmt::println!(
@@ -138,7 +138,8 @@ fn train(
     );
     let mut t = TrainStats { steps, insns: 0, first_loss: f32::NAN, last_loss: f32::NAN, memory: plan.memory() };
     let mut window = 0.0f32;
-    let mut ex = Executor::new(g, &plan, params, opt_state, arena).map_err(|_| "buffers smaller than the plan")?;
+    let mut ex = Executor::new(g, &plan, params, opt_state, arena).map_err(|_| "the plan does not fit the model or its buffers")?;
+    ex.set_optimizer(Optimizer::momentum(s.lr, s.momentum)).map_err(|_| "optimizer")?;
     ex.set_seed(s.seed);
     for step in 0..steps {
         let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
@@ -171,7 +172,7 @@ fn evaluate(
     params: &[f32],
     arena: &mut [f32],
 ) -> Result<(u32, usize), &'static str> {
-    let infer = model::inference_plan(g, built)?;
+    let infer = model::inference_plan()?;
     let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?.min(s.eval);
     let mut correct = 0u32;
     let mut ex = Executor::read_only(g, &infer, params, arena).map_err(|_| "arena")?;
