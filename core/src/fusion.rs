@@ -44,17 +44,25 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
     fused
 }
 
-/// The conv2d and maxpool2d kernel parameters of the fused step of pool node `p` absorbing conv node `c`.
+/// The conv2d and maxpool2d kernel parameters of the fused step of pool node `p` absorbing
+/// conv node `c`, whose inputs have `shapes`; `None` unless the graph really holds conv `c` →
+/// relu → maxpool `p` (a plan read from bytes is checked here before any kernel runs).
 pub(crate) fn layers<const N: usize>(
     g: &Graph<N>,
     p: NodeId,
     c: NodeId,
     shapes: &[Shape],
 ) -> Option<(mote_kernels::Conv2dParams, mote_kernels::Pool2dParams)> {
-    let (Some(Op::Conv2d(conv)), Some(Op::Pool2d(pool))) = (g.nodes().get(c.index())?.op(), g.nodes().get(p.index())?.op()) else {
+    let (pool_node, conv_node) = (g.nodes().get(p.index())?, g.nodes().get(c.index())?);
+    let relu = g.nodes().get(pool_node.inputs().first()?.index())?;
+    let chained = matches!(relu.op(), Some(Op::Pointwise(Pointwise::Relu))) && relu.inputs().first() == Some(&c);
+    let (Some(Op::Conv2d(conv)), Some(Op::Pool2d(pool)), true) = (conv_node.op(), pool_node.op(), chained) else {
         return None;
     };
-    let conv_shape = g.nodes()[c.index()].shape;
+    if pool.kind != PoolKind::Max || conv_node.inputs().iter().zip(shapes).any(|(k, s)| g.nodes()[k.index()].shape != *s) {
+        return None;
+    }
+    let conv_shape = conv_node.shape;
     Some((conv.params(*shapes.first()?, *shapes.get(1)?), pool.params(conv_shape)))
 }
 

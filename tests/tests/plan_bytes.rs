@@ -143,3 +143,33 @@ fn damaged_plan_bytes_get_typed_errors_and_never_panic() {
     }
     assert!(refused > 100 && ran > 100, "refused {refused}, ran {ran}");
 }
+
+#[test]
+fn a_fused_step_pointed_at_the_wrong_conv_is_refused() {
+    // Hand-edit the decoded plan's fused steps to absorb each other's conv: the executor must
+    // refuse before any kernel runs (the shapes do not fit).
+    let mut g: Graph = Graph::new();
+    let net = small_cnn(&mut g);
+    for plan in
+        [Plan::inference(&g, &[net.logits], Mode::Eval).unwrap(), Plan::training(&g, net.loss, &[], Some(Optimizer::sgd(0.1))).unwrap()]
+    {
+        let mut bytes = encode(&plan);
+        let nodes = g.nodes().len();
+        let records = bytes.len() - 31 * nodes;
+        // Each node record ends with its fused conv (u16, 0xFFFF for none).
+        let fused: Vec<usize> = (0..nodes).filter(|i| bytes[records + 31 * i + 29..records + 31 * i + 31] != [0xFF, 0xFF]).collect();
+        assert_eq!(fused.len(), 2);
+        let conv_of = |bytes: &[u8], i: usize| [bytes[records + 31 * i + 29], bytes[records + 31 * i + 30]];
+        let (first, second) = (conv_of(&bytes, fused[0]), conv_of(&bytes, fused[1]));
+        bytes[records + 31 * fused[0] + 29..records + 31 * fused[0] + 31].copy_from_slice(&second);
+        bytes[records + 31 * fused[1] + 29..records + 31 * fused[1] + 31].copy_from_slice(&first);
+        let swapped: Plan = Plan::from_bytes(&bytes).unwrap();
+        let mut params = vec![0.1; g.params_len()];
+        let mut state = vec![0.0; swapped.optimizer_len()];
+        let mut arena = vec![0.0; swapped.arena_len()];
+        let mut ex = Executor::new(&g, &swapped, &mut params, &mut state, &mut arena).unwrap();
+        ex.set_input(net.x, &[0.5; 288]).unwrap();
+        let _ = ex.set_input(net.labels, &[1.0, 2.0]);
+        assert!(matches!(ex.run(), Err(Error::PlanMismatch { .. })));
+    }
+}
