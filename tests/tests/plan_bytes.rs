@@ -146,30 +146,28 @@ fn damaged_plan_bytes_get_typed_errors_and_never_panic() {
 
 #[test]
 fn a_fused_step_pointed_at_the_wrong_conv_is_refused() {
-    // Hand-edit the decoded plan's fused steps to absorb each other's conv: the executor must
-    // refuse before any kernel runs (the shapes do not fit).
+    // x → conv a → relu → maxpool (fused) beside x → conv b (another shape) → global pool.
+    // Edit the plan bytes so the fused step absorbs conv b instead: the executor must refuse
+    // before any kernel runs, since the kernel would be sized from conv b's shapes.
     let mut g: Graph = Graph::new();
-    let net = small_cnn(&mut g);
-    for plan in
-        [Plan::inference(&g, &[net.logits], Mode::Eval).unwrap(), Plan::training(&g, net.loss, &[], Some(Optimizer::sgd(0.1))).unwrap()]
-    {
-        let mut bytes = encode(&plan);
-        let nodes = g.nodes().len();
-        let records = bytes.len() - 31 * nodes;
-        // Each node record ends with its fused conv (u16, 0xFFFF for none).
-        let fused: Vec<usize> = (0..nodes).filter(|i| bytes[records + 31 * i + 29..records + 31 * i + 31] != [0xFF, 0xFF]).collect();
-        assert_eq!(fused.len(), 2);
-        let conv_of = |bytes: &[u8], i: usize| [bytes[records + 31 * i + 29], bytes[records + 31 * i + 30]];
-        let (first, second) = (conv_of(&bytes, fused[0]), conv_of(&bytes, fused[1]));
-        bytes[records + 31 * fused[0] + 29..records + 31 * fused[0] + 31].copy_from_slice(&second);
-        bytes[records + 31 * fused[1] + 29..records + 31 * fused[1] + 31].copy_from_slice(&first);
-        let swapped: Plan = Plan::from_bytes(&bytes).unwrap();
-        let mut params = vec![0.1; g.params_len()];
-        let mut state = vec![0.0; swapped.optimizer_len()];
-        let mut arena = vec![0.0; swapped.arena_len()];
-        let mut ex = Executor::new(&g, &swapped, &mut params, &mut state, &mut arena).unwrap();
-        ex.set_input(net.x, &[0.5; 288]).unwrap();
-        let _ = ex.set_input(net.labels, &[1.0, 2.0]);
-        assert!(matches!(ex.run(), Err(Error::PlanMismatch { .. })));
-    }
+    let x = g.input(&[1, 1, 8, 8]).unwrap();
+    let a = g.conv2d(x, 2, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let ra = g.relu(a).unwrap();
+    let pa = g.maxpool2d(ra, [2, 2], [2, 2], [0, 0]).unwrap();
+    let b = g.conv2d(x, 4, [3, 3], [1, 1], [1, 1], true).unwrap();
+    let gb = g.global_avgpool(b).unwrap();
+    let plan: Plan = Plan::inference(&g, &[pa, gb], Mode::Eval).unwrap();
+    assert_eq!(plan.fused_steps(), 1);
+    let mut bytes = encode(&plan);
+    // Node records (31 bytes each) close the encoding; each ends with its fused conv (u16).
+    let record = |i: usize| bytes.len() - 31 * (g.nodes().len() - i);
+    let at = record(pa.index()) + 29;
+    assert_eq!(u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize, a.index());
+    bytes[at..at + 2].copy_from_slice(&(b.index() as u16).to_le_bytes());
+    let edited: Plan = Plan::from_bytes(&bytes).unwrap();
+    let params = vec![0.1; g.params_len()];
+    let mut arena = vec![0.0; edited.arena_len()];
+    let mut ex = Executor::read_only(&g, &edited, &params, &mut arena).unwrap();
+    ex.set_input(x, &[0.5; 64]).unwrap();
+    assert!(matches!(ex.run(), Err(Error::PlanMismatch { .. })));
 }
