@@ -278,18 +278,31 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         }
         plan.forward_steps(g, &ancestors(g, &roots)?, &roots, true, in_place)?;
 
-        // Gradients flow through nodes upstream of the loss that require them; the backward
-        // steps run in reverse node order, fused-away nodes having none.
+        let started = plan.backward_steps(g, loss, in_place)?;
+        let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
+        for (i, node) in g.nodes().iter().enumerate() {
+            plan.kept_grad[i] = started[i] && (grad_input(i) || (node.is_trainable() && optimizer.is_none()));
+        }
+        plan.place(g)?;
+        plan.place_optimizer_state(g)?;
+        Ok(plan)
+    }
+
+    /// Appends the backward steps of a training plan (seed, zeroed and accumulated gradients,
+    /// updates) and returns which nodes get a gradient. Gradients flow through nodes upstream
+    /// of `loss` that require them; the steps run in reverse node order, fused-away nodes
+    /// having none.
+    fn backward_steps(&mut self, g: &Graph<N>, loss: NodeId, in_place: bool) -> Result<[bool; N]> {
         let upstream = ancestors(g, &[loss])?;
         let flows = |i: usize| upstream[i] && g.nodes()[i].requires_grad;
-        let fused_away = plan.fused_away(g);
+        let fused_away = self.fused_away(g);
         let backward_order = || (0..g.nodes().len()).rev().filter(|&c| flows(c) && !fused_away[c] && g.nodes()[c].op().is_some());
         // The last backward step (in backward order) contributing to each node's gradient,
         // and how many backward steps contribute to it.
         let mut last_contributor = [usize::MAX; N];
         let mut contributors = [0u8; N];
         for c in backward_order() {
-            for &k in plan.step_inputs(g, NodeId(c as u16)) {
+            for &k in self.step_inputs(g, NodeId(c as u16)) {
                 last_contributor[k.index()] = c;
                 contributors[k.index()] = contributors[k.index()].saturating_add(1);
             }
@@ -299,13 +312,13 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         // weight and bias.
         for c in backward_order() {
             let id = NodeId(c as u16);
-            for &k in plan.rows_updated_in_backward(g, id) {
+            for &k in self.rows_updated_in_backward(g, id) {
                 let k = k.index();
-                plan.update_in_backward[k] = in_place && optimizer.is_some() && g.nodes()[k].is_trainable() && contributors[k] == 1;
+                self.update_in_backward[k] = in_place && self.optimizer.is_some() && g.nodes()[k].is_trainable() && contributors[k] == 1;
             }
         }
         let grad_input = |k: usize| matches!(g.nodes()[k].kind, NodeKind::Input { requires_grad: true });
-        plan.push(Step::SeedGrad(loss))?;
+        self.push(Step::SeedGrad(loss))?;
         let mut started = [false; N];
         started[loss.index()] = true;
         for c in backward_order() {
@@ -316,7 +329,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             let k = node.inputs()[0].index();
             let input = &g.nodes()[k];
             if in_place
-                && plan.fused_conv[c].is_none()
+                && self.fused_conv[c].is_none()
                 && op.in_place()
                 && flows(k)
                 && contributors[k] == 1
@@ -324,32 +337,27 @@ impl<const N: usize, const S: usize> Plan<N, S> {
                 && input.shape == node.shape
                 && !grad_input(k)
             {
-                plan.in_place_backward[c] = true;
+                self.in_place_backward[c] = true;
                 started[k] = true;
             }
-            for &k in plan.step_inputs(g, id) {
-                if flows(k.index()) && !started[k.index()] && !plan.update_in_backward[k.index()] {
+            for &k in self.step_inputs(g, id) {
+                if flows(k.index()) && !started[k.index()] && !self.update_in_backward[k.index()] {
                     started[k.index()] = true;
-                    plan.push(Step::ZeroGrad(k))?;
+                    self.push(Step::ZeroGrad(k))?;
                 }
             }
-            plan.push(Step::Backward(id))?;
-            for &k in plan.step_inputs(g, id) {
+            self.push(Step::Backward(id))?;
+            for &k in self.step_inputs(g, id) {
                 let trainable = g.nodes()[k.index()].is_trainable();
-                if trainable && optimizer.is_some() && last_contributor[k.index()] == c {
-                    if !plan.update_in_backward[k.index()] {
-                        plan.push(Step::Update(k))?;
+                if trainable && self.optimizer.is_some() && last_contributor[k.index()] == c {
+                    if !self.update_in_backward[k.index()] {
+                        self.push(Step::Update(k))?;
                     }
-                    plan.writes_params = true;
+                    self.writes_params = true;
                 }
             }
         }
-        for (i, node) in g.nodes().iter().enumerate() {
-            plan.kept_grad[i] = started[i] && (grad_input(i) || (node.is_trainable() && optimizer.is_none()));
-        }
-        plan.place(g)?;
-        plan.place_optimizer_state(g)?;
-        Ok(plan)
+        Ok(started)
     }
 
     /// Places the optimizer state of every parameter the plan updates, in update order.
