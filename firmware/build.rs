@@ -26,7 +26,10 @@ fn main() {
     // The firmware's recipe: batch 1, SGD with momentum (its settings can be changed on the
     // device; the optimizer kind and state layout cannot).
     let train = Plan::<NODES, STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
-    for (plan, file) in [(&infer, "infer.plan"), (&train, "train.plan")] {
+    // The benchmark's baselines: the same steps, every tensor out of place, nothing fused.
+    let infer_ref = Plan::<NODES, STEPS>::inference_out_of_place(&g, &[built.output], Mode::Eval).unwrap();
+    let train_ref = Plan::<NODES, STEPS>::training_out_of_place(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
+    for (plan, file) in [(&infer, "infer.plan"), (&train, "train.plan"), (&infer_ref, "infer_ref.plan"), (&train_ref, "train_ref.plan")] {
         let mut bytes = vec![0u8; plan.encoded_len()];
         plan.to_bytes(&mut bytes).unwrap();
         std::fs::write(out.join(file), bytes).unwrap();
@@ -37,12 +40,16 @@ fn main() {
          /// Values of parameters and state.\npub const PARAMS: usize = {};\n/// Values of SGD-momentum state.\npub const OPTIMIZER: usize = {};\n\
          /// Trainable parameter values.\npub const TRAINABLE: usize = {};\n\
          /// The inference plan, as bytes.\npub static INFER_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/infer.plan\"));\n\
-         /// The training plan, as bytes.\npub static TRAIN_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/train.plan\"));\n",
+         /// The training plan, as bytes.\npub static TRAIN_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/train.plan\"));\n\
+         /// The benchmark's baseline inference plan (out of place, unfused), as bytes.\npub static INFER_REF_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/infer_ref.plan\"));\n\
+         /// The benchmark's baseline training plan (out of place, unfused, no updates in the backward), as bytes.\npub static TRAIN_REF_PLAN: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/train_ref.plan\"));\n\
+         /// Values of the largest arena of the four plans (the benchmark's).\npub const BENCH_ARENA: usize = {};\n",
         infer.arena_len(),
         train.arena_len(),
         g.params_len(),
         train.optimizer_len(),
-        g.trainable_params()
+        g.trainable_params(),
+        [&infer, &train, &infer_ref, &train_ref].iter().map(|p| p.arena_len()).max().unwrap_or(0)
     );
     std::fs::write(out.join("sizes.rs"), sizes).unwrap();
 }

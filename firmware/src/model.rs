@@ -36,15 +36,19 @@ pub fn params() -> Result<&'static [f32], ModelError> {
     Ok(floats)
 }
 
-/// The inference plan of the model (evaluation mode), made on the host.
+/// A plan made on the host by `build.rs` (one of `sizes::*_PLAN`).
 #[inline(never)]
-pub fn inference_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::from_bytes(INFER_PLAN).map_err(|_| "embedded inference plan")
+pub fn plan(bytes: &[u8]) -> Result<Plan<NODES, STEPS>, &'static str> {
+    Plan::from_bytes(bytes).map_err(|_| "embedded plan")
 }
 
-/// The training plan of the model (batch 1, SGD with momentum), made on the host; the
-/// executor may change its learning rate and momentum.
-#[inline(never)]
+/// The inference plan of the model (evaluation mode).
+pub fn inference_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
+    plan(INFER_PLAN)
+}
+
+/// The training plan of the model (batch 1, SGD with momentum); the executor may change its
+/// learning rate and momentum.
 pub fn training_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::from_bytes(TRAIN_PLAN).map_err(|_| "embedded training plan")
+    plan(TRAIN_PLAN)
 }

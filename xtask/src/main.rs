@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             eprintln!("  qemu infer [--json]            the test digits on the emulated Cortex-M4");
             eprintln!("  qemu train [--json] [--steps N] [--eval N] [--lr X] [--finetune]   on-device training");
             eprintln!("  qemu golden [--json]           every op on the M4, bit for bit against the host");
+            eprintln!("  qemu bench [--json] [--steps N]   plans against their unfused out-of-place baselines on the M4");
             eprintln!("  demo   data, host training, export, firmware inference and training");
             return ExitCode::from(2);
         }
@@ -67,7 +68,8 @@ fn qemu_command(args: &[String]) -> Result<(), String> {
             qemu::train(steps, eval, finetune, lr, false)?
         }
         Some("golden") => qemu::golden()?,
-        _ => return Err("usage: cargo xtask qemu <infer | train | golden> [--json]".into()),
+        Some("bench") => qemu::bench(qemu::flag(args, "--steps").unwrap_or(20), false)?,
+        _ => return Err("usage: cargo xtask qemu <infer | train | golden | bench> [--json]".into()),
     };
     if json {
         println!("{report}");
@@ -168,7 +170,7 @@ fn test() -> Result<(), String> {
 /// digits with the host's predictions, and a short on-device training run whose loss falls.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 3] = [
+    let checks: [Check; 4] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -189,8 +191,12 @@ fn qemu_tests() -> Result<(), String> {
                 Err(format!("loss did not fall: {r}"))
             }
         }),
+        ("fused, in-place plans equal their baselines on the device", || {
+            let r = qemu::bench(5, true)?;
+            Ok(format!("same logits and weights; {} and {} of the baselines' instructions", r["infer_insns_ratio"], r["train_insns_ratio"]))
+        }),
     ];
-    let mut failed = 0;
+    let (total, mut failed) = (checks.len(), 0);
     for (name, check) in checks {
         match check() {
             Ok(detail) => eprintln!("qemu test {name} ... ok ({detail})"),
@@ -200,7 +206,7 @@ fn qemu_tests() -> Result<(), String> {
             }
         }
     }
-    println!("qemu: {} passed, {failed} failed", 3 - failed);
+    println!("qemu: {} passed, {failed} failed", total - failed);
     if failed > 0 {
         return Err(format!("{failed} QEMU test(s) failed"));
     }

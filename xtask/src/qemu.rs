@@ -170,9 +170,10 @@ pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<
 }
 
 fn to_json(map: &BTreeMap<String, String>) -> Map<String, Value> {
-    let value = |v: &String| match (v.parse::<u64>(), v.parse::<f64>()) {
-        (Ok(n), _) => json!(n),
-        (_, Ok(x)) => json!(x),
+    let value = |v: &String| match (v.parse::<u64>(), v.parse::<f64>(), v.parse::<bool>()) {
+        (Ok(n), _, _) => json!(n),
+        (_, Ok(x), _) => json!(x),
+        (_, _, Ok(b)) => json!(b),
         _ => json!(v),
     };
     map.iter().map(|(k, v)| (k.clone(), value(v))).collect()
@@ -249,6 +250,30 @@ pub fn golden() -> Result<Value, String> {
     let mut out = to_json(&result);
     out.insert("bit_exact".into(), json!(true));
     out.insert("cases".into(), json!(names.iter().collect::<std::collections::BTreeSet<_>>().len()));
+    Ok(Value::Object(out))
+}
+
+/// `qemu bench`: the plans against their out-of-place, unfused baselines in the same run on
+/// the M4 (instructions and arena bytes, with ratios); fails if they disagree.
+pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    shuffled_training_stream(7)?;
+    let result = run_qemu("bench", &[&format!("steps={steps}")], Duration::from_secs(900))?;
+    let mut out = to_json(&result);
+    for (a, b, name) in [
+        ("infer_insns", "infer_ref_insns", "infer_insns_ratio"),
+        ("infer_arena_bytes", "infer_ref_arena_bytes", "infer_arena_ratio"),
+        ("train_insns", "train_ref_insns", "train_insns_ratio"),
+        ("train_arena_bytes", "train_ref_arena_bytes", "train_arena_ratio"),
+    ] {
+        let (a, b) = (out[a].as_f64().unwrap_or(f64::NAN), out[b].as_f64().unwrap_or(f64::NAN));
+        out.insert(name.into(), json!((a / b * 1000.0).round() / 1000.0));
+    }
+    if out["same_logits"] != json!(true) || out["same_weights"] != json!(true) {
+        return Err(format!("the plans and their baselines disagree on the device: {}", Value::Object(out)));
+    }
     Ok(Value::Object(out))
 }
 
