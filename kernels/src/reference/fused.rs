@@ -95,7 +95,7 @@ pub fn conv2d_relu_maxpool2d_f32(
     let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
     let (row, rest) = scratch.split_at_mut(cw);
     let (best, rest) = rest.split_at_mut(pw);
-    // Window offsets of the best values, small integers held exactly as f32.
+    // Window offsets of the best values, kept as the bit patterns of f32 slots.
     let best_at = &mut rest[..pw];
     for b in 0..conv.batch {
         for oc in 0..conv.out_c {
@@ -110,7 +110,7 @@ pub fn conv2d_relu_maxpool2d_f32(
                         for cx in cols.clone() {
                             if replaces(row[cx], *slot) {
                                 *slot = row[cx];
-                                *at = ((cy - rows.start) * pool.kernel_w + cx - cols.start) as f32;
+                                *at = f32::from_bits(((cy - rows.start) * pool.kernel_w + cx - cols.start) as u32);
                             }
                         }
                     }
@@ -118,7 +118,7 @@ pub fn conv2d_relu_maxpool2d_f32(
                 y[plane + py * pw..][..pw].copy_from_slice(best);
                 if let Some(argmax) = argmax.as_deref_mut() {
                     let slots = &mut argmax[plane + py * pw..][..pw];
-                    slots.iter_mut().zip(best.iter().zip(best_at.iter())).for_each(|(s, (&v, &at))| *s = recorded(v, at as u8));
+                    slots.iter_mut().zip(best.iter().zip(best_at.iter())).for_each(|(s, (&v, &at))| *s = recorded(v, at.to_bits() as u8));
                 }
             }
         }
