@@ -3,7 +3,7 @@
 
 use mote_cli::model::{build, load_model_bytes, save, CliPlan};
 use mote_cli::spec_file::read_spec_file;
-use mote_core::model::{read_model, ModelError, HEADER_LEN};
+use mote_core::model::{model_len_from_header, read_model, ModelError, HEADER_LEN};
 use mote_core::{Executor, Mode, Rng};
 use std::path::Path;
 
@@ -134,4 +134,27 @@ fn streaming_spec_build_matches_the_decoded_spec() {
     assert_eq!(built_a.layers, built_b.layers);
     assert_eq!((built_a.output, built_a.loss), (built_b.output, built_b.loss));
     assert!(build_from_postcard(&parts.spec_bytes[..parts.spec_bytes.len() - 1], &mut mote_core::Graph::<64>::new(), 1).is_err());
+}
+
+/// A receiver (the firmware loading a model over its link) reads the header first: it must
+/// learn the file's exact length from it, or a typed error.
+#[test]
+fn the_header_gives_the_file_length_or_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, params) = real_model(dir.path());
+    let header = &bytes[..HEADER_LEN];
+    assert_eq!(model_len_from_header(header), Ok(bytes.len()));
+    assert_eq!(model_len_from_header(&bytes), Ok(bytes.len()));
+    // By hand: 20 header bytes, 4 per parameter, then the spec.
+    assert!(bytes.len() > HEADER_LEN + 4 * params.len());
+    for len in 0..HEADER_LEN {
+        let err = model_len_from_header(&header[..len]).unwrap_err();
+        assert!(matches!(err, ModelError::Empty | ModelError::Truncated { .. }), "{len}: {err}");
+    }
+    let mut huge = header.to_vec();
+    huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(model_len_from_header(&huge), Err(ModelError::Oversized { .. })));
+    let mut other = header.to_vec();
+    other[0] = b'X';
+    assert!(matches!(model_len_from_header(&other), Err(ModelError::BadMagic { .. })));
 }

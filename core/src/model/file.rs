@@ -121,38 +121,45 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
     Ok(ModelView { spec, param_bytes: parts.param_bytes })
 }
 
-/// Checks magic, version, sizes and CRC and splits the file, without decoding the spec.
-pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
-    if bytes.is_empty() {
+/// The length of the whole model file whose first bytes are `header` (at least the 20-byte
+/// header), after checking magic, version and sizes: how much a receiver must read.
+pub fn model_len_from_header(header: &[u8]) -> Result<usize, ModelError> {
+    if header.is_empty() {
         return Err(ModelError::Empty);
     }
-    if bytes.len() < 4 || bytes[..4] != MAGIC {
+    if header.len() < 4 || header[..4] != MAGIC {
         let mut found = [0; 4];
-        let n = bytes.len().min(4);
-        found[..n].copy_from_slice(&bytes[..n]);
-        if bytes.len() < 4 && MAGIC.starts_with(&bytes[..n]) {
-            return Err(ModelError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+        let n = header.len().min(4);
+        found[..n].copy_from_slice(&header[..n]);
+        if header.len() < 4 && MAGIC.starts_with(&header[..n]) {
+            return Err(ModelError::Truncated { needed: HEADER_LEN, got: header.len() });
         }
         return Err(ModelError::BadMagic { found });
     }
-    if bytes.len() < HEADER_LEN {
-        return Err(ModelError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+    if header.len() < HEADER_LEN {
+        return Err(ModelError::Truncated { needed: HEADER_LEN, got: header.len() });
     }
-    let version = u16_at(bytes, 4);
+    let version = u16_at(header, 4);
     if version != FORMAT_VERSION {
         return Err(ModelError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    let reserved = u16_at(bytes, 6);
+    let reserved = u16_at(header, 6);
     if reserved != 0 {
         return Err(ModelError::ReservedNotZero { found: reserved });
     }
-    let (params, spec_len) = (u32_at(bytes, 8), u32_at(bytes, 12));
-    let total = (params as usize)
+    let (params, spec_len) = (u32_at(header, 8), u32_at(header, 12));
+    (params as usize)
         .checked_mul(4)
         .and_then(|p| p.checked_add(HEADER_LEN))
         .and_then(|p| p.checked_add(spec_len as usize))
         .filter(|_| (spec_len as usize) <= MAX_SPEC_LEN)
-        .ok_or(ModelError::Oversized { params, spec_len })?;
+        .ok_or(ModelError::Oversized { params, spec_len })
+}
+
+/// Checks magic, version, sizes and CRC and splits the file, without decoding the spec.
+pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
+    let total = model_len_from_header(bytes)?;
+    let params = u32_at(bytes, 8);
     if bytes.len() < total {
         return Err(ModelError::Truncated { needed: total, got: bytes.len() });
     }

@@ -5,7 +5,7 @@ mod file;
 mod spec;
 
 pub use file::{
-    check_model, model_file_len, model_header, read_model, write_model, ModelError, ModelParts, ModelView, FORMAT_VERSION, HEADER_LEN,
-    MAGIC,
+    check_model, model_file_len, model_header, model_len_from_header, read_model, write_model, ModelError, ModelParts, ModelView,
+    FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
 pub use spec::{build_from_postcard, BuiltModel, Layer, LayerOp, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS};
