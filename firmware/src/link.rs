@@ -27,6 +27,10 @@ pub trait HostLink {
     fn open(&mut self, split: Split) -> Result<usize, LinkError>;
     /// The next sample: pixels scaled to [0, 1] into `image`, and its label.
     fn next_sample(&mut self, image: &mut [f32]) -> Result<u8, LinkError>;
+    /// Starts receiving `what` from the host.
+    fn begin_download(&mut self, what: Download) -> Result<(), LinkError>;
+    /// Fills `buf` with the next bytes of the current download.
+    fn download(&mut self, buf: &mut [u8]) -> Result<(), LinkError>;
     /// Starts sending `what` to the host.
     fn begin_upload(&mut self, what: Upload) -> Result<(), LinkError>;
     /// Sends the next bytes of the current upload.
@@ -44,11 +48,19 @@ pub enum Upload {
     Golden,
 }
 
+/// What comes from the host besides samples.
+#[derive(Clone, Copy, Debug, defmt::Format, PartialEq, Eq)]
+pub enum Download {
+    /// A model file to run instead of the one in flash.
+    Model,
+}
+
 /// The MNIST IDX files of `data/mnist/`, read through semihosting.
 #[derive(Default)]
 pub struct SemihostingLink {
     images: Option<File>,
     labels: Option<File>,
+    inputs: Option<File>,
     outputs: Option<File>,
 }
 
@@ -100,6 +112,19 @@ impl HostLink for SemihostingLink {
         let mut label = [0u8];
         labels.read_exact(&mut label).map_err(|_| LinkError::Read("label"))?;
         Ok(label[0])
+    }
+
+    fn begin_download(&mut self, what: Download) -> Result<(), LinkError> {
+        let path = match what {
+            Download::Model => c"target/qemu/to-device.mote",
+        };
+        self.inputs = Some(File::open(path).map_err(|_| LinkError::Open("download"))?);
+        Ok(())
+    }
+
+    fn download(&mut self, buf: &mut [u8]) -> Result<(), LinkError> {
+        let input = self.inputs.as_mut().ok_or(LinkError::Read("no download begun"))?;
+        input.read_exact(buf).map_err(|_| LinkError::Read("download"))
     }
 
     fn begin_upload(&mut self, what: Upload) -> Result<(), LinkError> {

@@ -6,9 +6,11 @@
 //! inlined into their callers: their temporaries must not stay in the frames that are live
 //! while the model runs (the stack is measured).
 
+use crate::board;
+use crate::link::{HostLink, Split, Upload};
 use crate::sizes::{INFER_PLAN, NODES, STEPS, TRAIN_PLAN};
 use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
-use mote_core::{Graph, Plan};
+use mote_core::{Executor, Graph, Plan};
 
 /// Bytes aligned to 4 so the parameters can be read as f32 in place.
 #[repr(C, align(4))]
@@ -51,4 +53,40 @@ pub fn inference_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
 /// learning rate and momentum.
 pub fn training_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
     plan(TRAIN_PLAN)
+}
+
+/// What classifying the test digits measured.
+pub struct Classified {
+    pub correct: u32,
+    pub samples: usize,
+    /// Instructions of all the inferences (the executor's runs only).
+    pub insns: u64,
+}
+
+/// Classifies the test digits `link` streams with `plan` over read-only `params`, and sends
+/// each prediction back. Not inlined, so the executor's frame is not stacked on the callers'
+/// setup frames.
+#[inline(never)]
+pub fn classify_test_digits(
+    g: &Graph<NODES>,
+    plan: &Plan<NODES, STEPS>,
+    built: &BuiltModel,
+    params: &[f32],
+    arena: &mut [f32],
+    link: &mut impl HostLink,
+) -> Result<Classified, &'static str> {
+    let mut ex = Executor::read_only(g, plan, params, arena).map_err(|_| "the plan does not fit the model or the arena")?;
+    let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?;
+    link.begin_upload(Upload::Predictions).map_err(|_| "cannot send predictions")?;
+    let (mut correct, mut insns) = (0u32, 0u64);
+    for _ in 0..samples {
+        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+        let start = board::instructions();
+        ex.run().map_err(|_| "run")?;
+        insns += board::instructions() - start;
+        let predicted = mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?);
+        correct += (predicted == label as usize) as u32;
+        link.upload(&[predicted as u8]).map_err(|_| "cannot send a prediction")?;
+    }
+    Ok(Classified { correct, samples, insns })
 }

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             eprintln!("  qemu train [--json] [--steps N] [--eval N] [--lr X] [--finetune]   on-device training");
             eprintln!("  qemu golden [--json]           every op on the M4, bit for bit against the host");
             eprintln!("  qemu bench [--json] [--steps N]   plans against their unfused out-of-place baselines on the M4");
+            eprintln!("  qemu load [--json] [--model FILE]   a model sent to the device at run time (heap)");
             eprintln!("  demo   data, host training, export, firmware inference and training");
             return ExitCode::from(2);
         }
@@ -69,7 +70,11 @@ fn qemu_command(args: &[String]) -> Result<(), String> {
         }
         Some("golden") => qemu::golden()?,
         Some("bench") => qemu::bench(qemu::flag(args, "--steps").unwrap_or(20), false)?,
-        _ => return Err("usage: cargo xtask qemu <infer | train | golden | bench> [--json]".into()),
+        Some("load") => {
+            let model = args.iter().position(|a| a == "--model").and_then(|i| args.get(i + 1));
+            qemu::load(model.map(String::as_str), false)?
+        }
+        _ => return Err("usage: cargo xtask qemu <infer | train | golden | bench | load> [--json]".into()),
     };
     if json {
         println!("{report}");
@@ -170,7 +175,7 @@ fn test() -> Result<(), String> {
 /// digits with the host's predictions, and a short on-device training run whose loss falls.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 4] = [
+    let checks: [Check; 5] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -189,6 +194,13 @@ fn qemu_tests() -> Result<(), String> {
                 Ok(format!("mean loss {first:.3} → {last:.3} over 400 steps; host reads the sent-back model"))
             } else {
                 Err(format!("loss did not fall: {r}"))
+            }
+        }),
+        ("a model sent at run time classifies like the host", || {
+            let r = qemu::load(None, true)?;
+            match r["predictions_differing_from_host"].as_u64() {
+                Some(0) => Ok(format!("accuracy {}; heap peak {} of {} bytes", r["accuracy"], r["heap_peak_bytes"], r["heap_bytes"])),
+                _ => Err(format!("device and host disagree: {r}")),
             }
         }),
         ("fused, in-place plans equal their baselines on the device", || {

@@ -186,8 +186,28 @@ pub fn infer(quick_model: bool) -> Result<Value, String> {
     ensure_model(quick_model)?;
     build_firmware()?;
     let result = run_qemu("infer", &[], Duration::from_secs(900))?;
+    compare_predictions(result, MODEL)
+}
+
+/// `qemu load`: the device receives `model` over its link at run time (not the one in flash)
+/// and classifies the test digits with it, compared sample for sample with the host.
+pub fn load(model: Option<&str>, quick_model: bool) -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    let model = model.unwrap_or(MODEL);
+    std::fs::copy(root().join(model), root().join("target/qemu/to-device.mote")).map_err(|e| format!("{model}: {e}"))?;
+    let result = run_qemu("load", &[], Duration::from_secs(900))?;
+    let mut out = compare_predictions(result, model)?;
+    out["model_file"] = json!(model);
+    Ok(out)
+}
+
+/// The device's result with its predictions (`target/qemu/predictions.bin`) compared with
+/// the host's `mote eval` of `model`.
+fn compare_predictions(result: BTreeMap<String, String>, model: &str) -> Result<Value, String> {
     let device = std::fs::read(root().join("target/qemu/predictions.bin")).map_err(|e| format!("predictions: {e}"))?;
-    let host = mote_json(&["eval", MODEL, "--data", "data/mnist", "--json"])?;
+    let host = mote_json(&["eval", model, "--data", "data/mnist", "--json"])?;
     let host_predictions: Vec<u64> = host["predictions"].as_array().ok_or("host predictions")?.iter().filter_map(Value::as_u64).collect();
     if host_predictions.len() != device.len() {
         return Err(format!("device sent {} predictions, host made {}", device.len(), host_predictions.len()));
