@@ -7,8 +7,8 @@ use mote_core::model::read_model;
 use mote_core::{Graph, Mode, Optimizer, Plan};
 use std::path::PathBuf;
 
-const NODES: usize = 32;
-const STEPS: usize = 64;
+const NODES: usize = mote_core::model::FIRMWARE_NODES;
+const STEPS: usize = mote_core::model::FIRMWARE_STEPS;
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());

@@ -1,18 +1,24 @@
 //! `mote export`: checks a model file and writes it where the firmware build embeds it
 //! (`firmware/model/model.mote`), reporting what it will cost on the chip.
 
-use crate::model::{build, load_model_bytes, save, CliPlan};
-use mote_core::{Mode, Optimizer};
+use crate::model::{load_model_bytes, save};
+use mote_core::model::{FIRMWARE_NODES, FIRMWARE_STEPS};
+use mote_core::{Graph, Mode, Optimizer, Plan};
 use std::path::Path;
 
-/// Validates `model` and writes it to `out`.
+/// Validates `model`, checks it fits the firmware's graph and plan capacities (the plans the
+/// firmware build will make), and writes it to `out`.
 pub fn run(model: &Path, out: &Path) -> Result<(), String> {
     let bytes = std::fs::read(model).map_err(|e| format!("{}: cannot read: {e}", model.display()))?;
     let (spec, params) = load_model_bytes(model, &bytes)?;
-    let (g, built) = build(model, &spec, 1)?;
-    let core = |e: mote_core::Error| format!("{}: {e}", model.display());
-    let infer = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(core)?;
-    let train = CliPlan::training(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).map_err(core)?;
+    let too_big = |e: &dyn std::fmt::Display| {
+        format!("{}: does not fit the firmware (graphs of {FIRMWARE_NODES} nodes, plans of {FIRMWARE_STEPS} steps): {e}", model.display())
+    };
+    let mut g = Box::new(Graph::<FIRMWARE_NODES>::new());
+    let built = spec.build(&mut g, 1).map_err(|e| too_big(&e))?;
+    let infer = Plan::<FIRMWARE_NODES, FIRMWARE_STEPS>::inference(&g, &[built.output], Mode::Eval).map_err(|e| too_big(&e))?;
+    let train = Plan::<FIRMWARE_NODES, FIRMWARE_STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9)))
+        .map_err(|e| too_big(&e))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }

@@ -131,3 +131,35 @@ fn bad_input_exits_non_zero_naming_the_problem() {
     fails(&["train", "models/mnist-cnn.toml", "--data", "data/mnist", "--out", "x.mote", "--lr", "fast"], &["--lr", "fast"]);
     fails(&["frobnicate"], &["unknown command"]);
 }
+
+/// `mote export` refuses a model the firmware cannot hold, naming its capacities, and writes
+/// nothing; a model that fits is exported.
+#[test]
+fn export_refuses_models_too_big_for_the_firmware() {
+    use mote_cli::model::{build, save};
+    use mote_cli::spec_file::read_spec_file;
+    let dir = tempfile::tempdir().unwrap();
+    // Twelve linear layers: 3 nodes each (weight, bias, op), 36 in all plus input and loss,
+    // over the firmware's 32.
+    let mut toml = String::from("name = \"deep\"\ninput = [16]\n");
+    for _ in 0..12 {
+        toml.push_str("[[layer]]\nop = \"linear\"\nout = 16\n");
+    }
+    toml.push_str("[loss]\nop = \"cross_entropy\"\n");
+    let spec_path = dir.path().join("deep.toml");
+    std::fs::write(&spec_path, toml).unwrap();
+    let spec = read_spec_file(&spec_path).unwrap().spec;
+    let (g, _) = build(&spec_path, &spec, 1).unwrap();
+    let model = dir.path().join("deep.mote");
+    save(&model, &spec, &vec![0.0; g.params_len()]).unwrap();
+    let out = dir.path().join("out.mote");
+    let (model_arg, out_arg) = (model.to_str().unwrap(), out.to_str().unwrap());
+    fails(&["export", model_arg, "--out", out_arg], &["deep.mote", "does not fit the firmware", "32 nodes"]);
+    assert!(!out.exists());
+    let shipped = root().join("models/mnist-cnn.toml");
+    let spec = read_spec_file(&shipped).unwrap().spec;
+    let (g, _) = build(&shipped, &spec, 1).unwrap();
+    save(&model, &spec, &vec![0.0; g.params_len()]).unwrap();
+    let ok = mote(&["export", model_arg, "--out", out_arg]);
+    assert!(ok.status.success() && out.exists(), "{}", String::from_utf8_lossy(&ok.stderr));
+}

@@ -9,3 +9,8 @@ pub use file::{
     FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
 pub use spec::{build_from_postcard, BuiltModel, Layer, LayerOp, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS};
+
+/// Graph capacity (nodes) of the firmware: `mote export` refuses a model that does not fit.
+pub const FIRMWARE_NODES: usize = 32;
+/// Plan capacity (steps) of the firmware.
+pub const FIRMWARE_STEPS: usize = 64;
