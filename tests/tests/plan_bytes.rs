@@ -171,3 +171,32 @@ fn a_fused_step_pointed_at_the_wrong_conv_is_refused() {
     ex.set_input(x, &[0.5; 64]).unwrap();
     assert!(matches!(ex.run(), Err(Error::PlanMismatch { .. })));
 }
+
+/// The firmware embeds a training plan made on the host and sets its own learning rate and
+/// momentum: the executor takes new settings of the same optimizer kind and state layout,
+/// and refuses another kind or layout.
+#[test]
+fn a_decoded_plan_takes_new_optimizer_settings_of_the_same_layout() {
+    let mut g: Graph = Graph::new();
+    let net = small_cnn(&mut g);
+    let baked: Plan = Plan::training(&g, net.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
+    let decoded: Plan = Plan::from_bytes(&encode(&baked)).unwrap();
+    let wanted: Plan = Plan::training(&g, net.loss, &[], Some(Optimizer::momentum(0.05, 0.5))).unwrap();
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 3).unwrap();
+    let mut state = vec![0.0; decoded.optimizer_len()];
+    let mut arena = vec![f32::NAN; decoded.arena_len()];
+    let mut ex = Executor::new(&g, &decoded, &mut params, &mut state, &mut arena).unwrap();
+    for other in [Optimizer::adam(0.01), Optimizer::sgd(0.05)] {
+        assert!(matches!(ex.set_optimizer(other), Err(Error::PlanMismatch { .. })), "{other:?}");
+    }
+    ex.set_optimizer(Optimizer::momentum(0.05, 0.5)).unwrap();
+    let mut rng = Rng::new(9);
+    for _ in 0..3 {
+        ex.set_input(net.x, &(0..288).map(|_| rng.uniform()).collect::<Vec<_>>()).unwrap();
+        ex.set_input(net.labels, &[0.0, 1.0]).unwrap();
+        ex.run().unwrap();
+    }
+    let got: Vec<u32> = ex.params().iter().map(|v| v.to_bits()).collect();
+    assert_eq!(got, train(&g, net, &wanted));
+}
