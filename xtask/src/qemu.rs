@@ -104,15 +104,23 @@ fn shuffled_training_stream(seed: u64) -> Result<(), String> {
     }
     let out_images: Vec<u8> = order.iter().flat_map(|&i| images.data[i * pixels..(i + 1) * pixels].iter().copied()).collect();
     let out_labels: Vec<u8> = order.iter().map(|&i| labels.data[i]).collect();
-    let dir = root().join("target/qemu");
+    let dir = qemu_dir()?;
     std::fs::write(dir.join("train-images-idx3-ubyte"), encode_idx(&images.dims, &out_images)).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("train-labels-idx1-ubyte"), encode_idx(&labels.dims, &out_labels)).map_err(|e| e.to_string())
+}
+
+/// `target/qemu/`, created if missing: the files the firmware reads and writes through
+/// semihosting.
+fn qemu_dir() -> Result<std::path::PathBuf, String> {
+    let dir = root().join("target/qemu");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Runs firmware binary `bin` under QEMU with semihosting `args`, echoes its decoded log to
 /// stderr, and returns the `result key=value ...` line as a map.
 pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<String, String>, String> {
-    std::fs::create_dir_all(root().join("target/qemu")).map_err(|e| e.to_string())?;
+    qemu_dir()?;
     let elf = root().join(ELF_DIR).join(bin);
     let mut semihosting = format!("enable=on,target=native,arg={bin}");
     for a in args {
@@ -196,7 +204,7 @@ pub fn load(model: Option<&str>, quick_model: bool) -> Result<Value, String> {
     ensure_model(quick_model)?;
     build_firmware()?;
     let model = model.unwrap_or(MODEL);
-    std::fs::copy(root().join(model), root().join("target/qemu/to-device.mote")).map_err(|e| format!("{model}: {e}"))?;
+    std::fs::copy(root().join(model), qemu_dir()?.join("to-device.mote")).map_err(|e| format!("{model}: {e}"))?;
     let result = run_qemu("load", &[], Duration::from_secs(900))?;
     let mut out = compare_predictions(result, model)?;
     out["model_file"] = json!(model);
