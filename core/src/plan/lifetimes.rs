@@ -21,7 +21,8 @@ pub(super) enum Kind {
     BackwardScratch,
 }
 
-/// One arena tensor: a node's value, gradient or argmax, alive over steps `first..=last`.
+/// One arena tensor of a node (its value, gradient, or a buffer one of its steps needs),
+/// alive over steps `first..=last`.
 /// Compact (16 bytes on a 32-bit target): the planner holds one per tensor on the stack.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Tensor {
