@@ -281,6 +281,31 @@ mod tests {
         (conv, pool)
     }
 
+    /// Case `seed`'s inputs (batch 2, 3 → 4 channels, kernel 3×2) and the unfused kernels'
+    /// conv → relu → maxpool forward.
+    struct Unfused {
+        x: Vec<f32>,
+        w: Vec<f32>,
+        bias: Vec<f32>,
+        relu: Vec<f32>,
+        pooled: Vec<f32>,
+    }
+
+    impl Unfused {
+        fn run(conv: &Conv2dParams, pool: &Pool2dParams, seed: u32) -> Unfused {
+            let x = values(2 * 3 * conv.in_h * conv.in_w, seed);
+            let w = values(4 * 3 * 3 * 2, 100 + seed);
+            let bias = values(4, 200 + seed);
+            let conv_len = 2 * 4 * conv.out_h() * conv.out_w();
+            let (mut c, mut relu) = (std::vec![0.0; conv_len], std::vec![0.0; conv_len]);
+            conv2d_f32(conv, &x, &w, Some(&bias), &mut c);
+            pointwise_f32(Pointwise::Relu, &c, &mut relu);
+            let mut pooled = std::vec![0.0; 2 * 4 * pool.out_h() * pool.out_w()];
+            maxpool2d_f32(pool, &relu, &mut pooled);
+            Unfused { x, w, bias, relu, pooled }
+        }
+    }
+
     /// The forward's scratch, exactly as long as it asks for.
     fn scratch(conv: &Conv2dParams, pool: &Pool2dParams) -> Vec<f32> {
         std::vec![f32::NAN; conv2d_relu_maxpool2d_scratch_len(conv, pool)]
@@ -314,21 +339,15 @@ mod tests {
         let cases = [(1, 0, 2, 2, 0, 7), (2, 1, 3, 2, 1, 7), (1, 1, 3, 1, 1, 7), (1, 0, 2, 1, 0, 7), (1, 1, 3, 2, 1, 141)];
         for (k, &(cs, cp, pk, ps, pp, width)) in cases.iter().enumerate() {
             let (conv, pool) = layers(cs, cp, pk, ps, pp, width);
-            let x = values(2 * 3 * 9 * width, k as u32);
-            let w = values(4 * 3 * 3 * 2, 100 + k as u32);
-            let bias = values(4, 200 + k as u32);
-            let conv_len = 2 * 4 * conv.out_h() * conv.out_w();
-            let (mut c, mut r) = (std::vec![0.0; conv_len], std::vec![0.0; conv_len]);
-            conv2d_f32(&conv, &x, &w, Some(&bias), &mut c);
-            pointwise_f32(Pointwise::Relu, &c, &mut r);
-            let pooled = 2 * 4 * pool.out_h() * pool.out_w();
-            let (mut want, mut got) = (std::vec![0.0f32; pooled], std::vec![1.0f32; pooled]);
-            maxpool2d_f32(&pool, &r, &mut want);
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, None, &mut scratch(&conv, &pool)));
-            assert_eq!(bits(&got), bits(&want), "case {k}");
+            let u = Unfused::run(&conv, &pool, k as u32);
+            let (x, w, bias, want) = (&u.x, &u.w, &u.bias, &u.pooled);
+            let mut got = std::vec![1.0f32; want.len()];
+            let pooled = want.len();
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, x, w, Some(bias), &mut got, None, &mut scratch(&conv, &pool)));
+            assert_eq!(bits(&got), bits(want), "case {k}");
             let mut argmax = std::vec![0u8; pooled];
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut argmax), &mut scratch(&conv, &pool)));
-            assert_eq!(bits(&got), bits(&want), "case {k} recording argmax");
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, x, w, Some(bias), &mut got, Some(&mut argmax), &mut scratch(&conv, &pool)));
+            assert_eq!(bits(&got), bits(want), "case {k} recording argmax");
         }
     }
 
@@ -341,30 +360,25 @@ mod tests {
         let (mut off, mut on) = (0, 0);
         for (k, &(cs, cp, pk, ps, pp, width)) in cases.iter().enumerate() {
             let (conv, pool) = layers(cs, cp, pk, ps, pp, width);
-            let x = values(2 * 3 * 9 * width, k as u32);
-            let w = values(4 * 3 * 3 * 2, 100 + k as u32);
-            let bias = values(4, 200 + k as u32);
-            let conv_len = 2 * 4 * conv.out_h() * conv.out_w();
-            let pooled = 2 * 4 * pool.out_h() * pool.out_w();
+            let u = Unfused::run(&conv, &pool, k as u32);
+            let (x, w, bias, r) = (&u.x, &u.w, &u.bias, &u.relu);
+            let (conv_len, pooled) = (r.len(), u.pooled.len());
             let dy = values(pooled, 300 + k as u32);
-            // Unfused: conv, relu, maxpool forward; maxpool, relu (in place), conv backward.
-            let (mut c, mut r, mut y) = (std::vec![0.0; conv_len], std::vec![0.0; conv_len], std::vec![0.0; pooled]);
-            conv2d_f32(&conv, &x, &w, Some(&bias), &mut c);
-            pointwise_f32(Pointwise::Relu, &c, &mut r);
-            maxpool2d_f32(&pool, &r, &mut y);
+            // Unfused backward: maxpool, relu (in place), conv.
+            let mut y = std::vec![0.0; pooled];
             let mut dc = std::vec![0.0; conv_len];
-            maxpool2d_backward_f32(&pool, &r, &dy, &mut dc);
-            pointwise_backward_in_place_f32(Pointwise::Relu, &[], &r, &mut dc);
+            maxpool2d_backward_f32(&pool, r, &dy, &mut dc);
+            pointwise_backward_in_place_f32(Pointwise::Relu, &[], r, &mut dc);
             let (mut want_dx, mut want_dw, mut want_db) = (std::vec![0.0; x.len()], std::vec![0.0; w.len()], std::vec![0.0; 4]);
-            conv2d_backward_weight_f32(&conv, &x, &dc, &mut want_dw);
-            conv2d_backward_input_f32(&conv, &dc, &w, &mut want_dx);
+            conv2d_backward_weight_f32(&conv, x, &dc, &mut want_dw);
+            conv2d_backward_input_f32(&conv, &dc, w, &mut want_dx);
             sum_channels_f32(2, 4, conv.out_h() * conv.out_w(), &dc, &mut want_db);
             let mut argmax = std::vec![0u8; pooled];
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax), &mut scratch(&conv, &pool)));
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, x, w, Some(bias), &mut y, Some(&mut argmax), &mut scratch(&conv, &pool)));
             off += argmax.iter().filter(|&&a| a == NO_ARGMAX).count();
             on += argmax.iter().filter(|&&a| a != NO_ARGMAX).count();
             let (mut dx, mut dw, mut db) = (std::vec![0.0; x.len()], std::vec![0.0; w.len()], std::vec![0.0; 4]);
-            assert!(backward_all_channels(&conv, &pool, &x, &w, &argmax, &dy, &mut dx, &mut dw, &mut db));
+            assert!(backward_all_channels(&conv, &pool, x, w, &argmax, &dy, &mut dx, &mut dw, &mut db));
             // Equal as numbers: a sum of only zeros may differ in its sign.
             assert_eq!(dw, want_dw, "case {k} weight");
             assert_eq!(dx, want_dx, "case {k} input");
