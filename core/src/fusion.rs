@@ -5,7 +5,7 @@
 //! output gradients never take arena space either. Tested against the unfused plans.
 
 use crate::ops::{Op, PoolKind};
-use crate::{Graph, NodeId, Shape};
+use crate::{Graph, NodeId};
 use mote_kernels::{
     conv2d_relu_maxpool2d_backward_scratch_len, conv2d_relu_maxpool2d_f32, conv2d_relu_maxpool2d_scratch_len, Pointwise,
     MAX_RECORDED_WINDOW,
@@ -45,13 +45,12 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
 }
 
 /// The conv2d and maxpool2d kernel parameters of the fused step of pool node `p` absorbing
-/// conv node `c`, whose inputs have `shapes`; `None` unless the graph really holds conv `c` →
+/// conv node `c`, from the graph's shapes; `None` unless the graph really holds conv `c` →
 /// relu → maxpool `p` (a plan read from bytes is checked here before any kernel runs).
 pub(crate) fn layers<const N: usize>(
     g: &Graph<N>,
     p: NodeId,
     c: NodeId,
-    shapes: &[Shape],
 ) -> Option<(mote_kernels::Conv2dParams, mote_kernels::Pool2dParams)> {
     let (pool_node, conv_node) = (g.nodes().get(p.index())?, g.nodes().get(c.index())?);
     let relu = g.nodes().get(pool_node.inputs().first()?.index())?;
@@ -59,37 +58,33 @@ pub(crate) fn layers<const N: usize>(
     let (Some(Op::Conv2d(conv)), Some(Op::Pool2d(pool)), true) = (conv_node.op(), pool_node.op(), chained) else {
         return None;
     };
-    if pool.kind != PoolKind::Max || conv_node.inputs().iter().zip(shapes).any(|(k, s)| g.nodes()[k.index()].shape != *s) {
+    if pool.kind != PoolKind::Max {
         return None;
     }
-    let conv_shape = conv_node.shape;
-    Some((conv.params(*shapes.first()?, *shapes.get(1)?), pool.params(conv_shape)))
+    let shape = |pos: usize| Some(g.nodes()[conv_node.inputs().get(pos)?.index()].shape);
+    Some((conv.params(shape(0)?, shape(1)?), pool.params(conv_node.shape)))
 }
 
 /// Scratch values the fused step of pool node `p` absorbing conv node `c` needs in its
 /// forward and in its backward (zero where the graph does not hold that step).
 pub(crate) fn scratch_lens<const N: usize>(g: &Graph<N>, p: NodeId, c: NodeId) -> (usize, usize) {
-    let shapes = g.nodes().get(c.index()).map(|conv| conv.inputs().iter().map(|&k| g.nodes()[k.index()].shape));
-    let mut buf = [Shape::default(); 2];
-    shapes.into_iter().flatten().zip(buf.iter_mut()).for_each(|(s, b)| *b = s);
-    match layers(g, p, c, &buf) {
+    match layers(g, p, c) {
         Some((cp, pp)) => (conv2d_relu_maxpool2d_scratch_len(&cp, &pp), conv2d_relu_maxpool2d_backward_scratch_len(&cp)),
         None => (0, 0),
     }
 }
 
 /// Runs the fused step of pool node `p` absorbing conv node `c`: `inputs` are the conv's
-/// (x, weight, optional bias) and `shapes` theirs; `argmax` (training) records each pooled
+/// (x, weight, optional bias); `argmax` (training) records each pooled
 /// value's origin for the backward, one byte each; `scratch` is the plan's.
 pub(crate) fn run_conv_relu_maxpool<const N: usize>(
     g: &Graph<N>,
     (p, c): (NodeId, NodeId),
-    shapes: &[Shape],
     inputs: &[&[f32]],
     out: &mut [f32],
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> Option<()> {
-    let (cp, pp) = layers(g, p, c, shapes)?;
+    let (cp, pp) = layers(g, p, c)?;
     conv2d_relu_maxpool2d_f32(&cp, &pp, inputs[0], inputs[1], inputs.get(2).copied(), out, argmax, scratch).then_some(())
 }

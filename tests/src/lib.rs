@@ -64,6 +64,22 @@ pub fn run_once<const N: usize>(g: &Graph<N>, plan: &Plan<N>, params: &[f32], fe
     ex.value(read).expect("value").to_vec()
 }
 
+/// Runs `steps` training steps of `plan` (optimizer state zeroed, arena poisoned with NaN)
+/// on a copy of `params`, the same `feeds` each step, and returns the weights.
+pub fn train_steps<const N: usize>(g: &Graph<N>, plan: &Plan<N>, params: &[f32], feeds: &[(NodeId, Vec<f32>)], steps: usize) -> Vec<f32> {
+    let mut p = params.to_vec();
+    let mut state = vec![0.0; plan.optimizer_len()];
+    let mut arena = vec![f32::NAN; plan.arena_len()];
+    let mut ex = Executor::new(g, plan, &mut p, &mut state, &mut arena).expect("executor");
+    for _ in 0..steps {
+        for (id, data) in feeds {
+            ex.set_input(*id, data).expect("input");
+        }
+        ex.run().expect("run");
+    }
+    p
+}
+
 /// What a gradient check compared.
 #[derive(Debug, Default)]
 pub struct GradReport {

@@ -2,17 +2,22 @@
 //! runs identically; truncated, flipped or foreign plan bytes get a typed error, and a
 //! decoded plan that survives flipped bytes still never panics the executor.
 
-use mote_core::{Error, Executor, Graph, Mode, Optimizer, Plan, Rng};
+use mote_core::{Error, Executor, Graph, Mode, NodeId, Optimizer, Plan, Rng};
 use mote_tests::nets::{line_convnet, mlp20, Net};
 
 /// mnist-cnn's shape at batch 2: two fused conv → relu → maxpool blocks and a linear layer.
 fn small_cnn(g: &mut Graph) -> Net {
+    small_cnn_with(g, |g, c| g.relu(c))
+}
+
+/// [`small_cnn`] with `second` in place of its second relu.
+fn small_cnn_with(g: &mut Graph, second: fn(&mut Graph, NodeId) -> mote_core::Result<NodeId>) -> Net {
     let x = g.input(&[2, 1, 12, 12]).unwrap();
     let c1 = g.conv2d(x, 4, [3, 3], [1, 1], [0, 0], true).unwrap();
     let r1 = g.relu(c1).unwrap();
     let p1 = g.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
     let c2 = g.conv2d(p1, 6, [3, 3], [1, 1], [1, 1], true).unwrap();
-    let r2 = g.relu(c2).unwrap();
+    let r2 = second(g, c2).unwrap();
     let p2 = g.maxpool2d(r2, [2, 2], [2, 2], [0, 0]).unwrap();
     let f = g.flatten(p2).unwrap();
     let logits = g.linear(f, 3, true).unwrap();
@@ -84,17 +89,7 @@ fn a_plan_runs_only_against_its_own_graph() {
     assert!(Executor::read_only(&b, &decoded, &params, &mut arena).is_ok());
     // tanh instead of the second relu: same nodes and parameters, another graph.
     let mut c: Graph = Graph::new();
-    let x = c.input(&[2, 1, 12, 12]).unwrap();
-    let c1 = c.conv2d(x, 4, [3, 3], [1, 1], [0, 0], true).unwrap();
-    let r1 = c.relu(c1).unwrap();
-    let p1 = c.maxpool2d(r1, [2, 2], [2, 2], [0, 0]).unwrap();
-    let c2 = c.conv2d(p1, 6, [3, 3], [1, 1], [1, 1], true).unwrap();
-    let t2 = c.tanh(c2).unwrap();
-    let p2 = c.maxpool2d(t2, [2, 2], [2, 2], [0, 0]).unwrap();
-    let f = c.flatten(p2).unwrap();
-    let logits = c.linear(f, 3, true).unwrap();
-    let labels = c.labels(2).unwrap();
-    c.cross_entropy(logits, labels).unwrap();
+    small_cnn_with(&mut c, |g, x| g.tanh(x));
     assert_eq!((c.nodes().len(), c.params_len()), (a.nodes().len(), a.params_len()));
     assert_ne!(c.fingerprint(), a.fingerprint());
     let params = vec![0.0; c.params_len()];

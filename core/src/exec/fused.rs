@@ -4,7 +4,7 @@
 //! at a time.
 
 use super::{Access, Executor, Region, Space};
-use crate::{Error, NodeId, Result, Shape, BYTES_PER_VALUE, MAX_INPUTS};
+use crate::{Error, NodeId, Result, BYTES_PER_VALUE, MAX_INPUTS};
 use mote_kernels::{conv2d_relu_maxpool2d_backward_channel_f32, ChannelGrads};
 
 impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
@@ -45,28 +45,21 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     }
 
     /// Adds the value regions of the conv inputs of fused step `id` to `access` (read only,
-    /// or all but the input writable when `params_writable`), with their shapes.
-    fn conv_inputs(
-        &self,
-        id: NodeId,
-        access: &mut Access,
-        params_writable: bool,
-    ) -> Result<([Shape; MAX_INPUTS], [Option<Region>; MAX_INPUTS], usize)> {
-        let mut shapes = [Shape::default(); MAX_INPUTS];
+    /// or all but the input writable when `params_writable`); returns them and their count.
+    fn conv_inputs(&self, id: NodeId, access: &mut Access, params_writable: bool) -> Result<([Option<Region>; MAX_INPUTS], usize)> {
         let mut regions = [None; MAX_INPUTS];
         let inputs = self.plan.step_inputs(self.graph, id);
         for (pos, &k) in inputs.iter().enumerate() {
-            shapes[pos] = self.node_shape(k)?;
             regions[pos] = Some(access.add(self.value_region(k)?, params_writable && pos > 0)?);
         }
-        Ok((shapes, regions, inputs.len()))
+        Ok((regions, inputs.len()))
     }
 
     /// A conv2d → relu → maxpool2d step: reads the conv's inputs, writes the pooled output
     /// (and in training plans the argmax its backward reads).
     pub(super) fn forward_fused(&mut self, id: NodeId, conv: NodeId) -> Result<()> {
         let mut access = Access::new();
-        let (shapes, regions, n) = self.conv_inputs(id, &mut access, false)?;
+        let (regions, n) = self.conv_inputs(id, &mut access, false)?;
         let out = access.add(self.value_region(id)?, true)?;
         let argmax = match self.plan.argmax_at[id.index()] {
             Some(_) => Some(access.add(self.argmax_region(id)?, true)?),
@@ -78,7 +71,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
         let (out, scratch) = unsafe { (self.view_mut(out), self.view_mut(scratch)) };
         let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
-        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &shapes[..n], &views[..n], out, argmax, scratch)
+        crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &views[..n], out, argmax, scratch)
             .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
     }
 
@@ -89,7 +82,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let updating = inputs.get(1).is_some_and(|w| self.plan.update_in_backward[w.index()]);
         let opt = if updating { Some(self.optimizer_or_mismatch()?) } else { None };
         let mut access = Access::new();
-        let (shapes, regions, n) = self.conv_inputs(id, &mut access, updating)?;
+        let (regions, _) = self.conv_inputs(id, &mut access, updating)?;
         // Per conv input: its gradient, or with in-backward updates (weight and bias) its
         // gradient row and optimizer state.
         let (mut grads, mut states) = ([None; MAX_INPUTS], [None; MAX_INPUTS]);
@@ -106,7 +99,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let scratch = access.add(self.scratch_region(id, true)?, true)?;
         self.validate(&access)?;
         let mismatch = Error::PlanMismatch { expected: "a fused backward over conv2d, relu and maxpool2d" };
-        let (cp, pp) = crate::fusion::layers(self.graph, id, conv, &shapes[..n]).ok_or(mismatch)?;
+        let (cp, pp) = crate::fusion::layers(self.graph, id, conv).ok_or(mismatch)?;
         let [Some(x), Some(w), bias, ..] = regions else { return Err(mismatch) };
         let [dx, Some(dw), db, ..] = grads else { return Err(mismatch) };
         let per_channel = cp.in_c * cp.kernel_h * cp.kernel_w;
