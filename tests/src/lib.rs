@@ -165,6 +165,7 @@ pub fn node_id<const N: usize>(g: &Graph<N>, index: usize) -> NodeId {
 }
 
 pub mod nets;
+pub mod every_op;
 
 /// A classifier graph: samples in, logits out, cross-entropy against labels.
 pub struct Classifier<'g, const N: usize> {
