@@ -17,6 +17,9 @@ pub enum Error {
     ShapeMismatch { op: &'static str, left: Shape, right: Shape, expected: &'static str },
     /// A shape an op cannot take.
     InvalidShape { op: &'static str, shape: Shape, expected: &'static str },
+    /// A size computed from the op's settings overflows this machine's arithmetic (a huge
+    /// padding, say: on a 32-bit device smaller values overflow than on the host).
+    TooLarge { op: &'static str, what: &'static str },
     /// A hyper-parameter out of its range.
     InvalidArgument { op: &'static str, expected: &'static str },
     /// An op got the wrong number of inputs.
@@ -63,6 +66,7 @@ impl fmt::Display for Error {
             Error::InvalidShape { op, shape, expected } => {
                 write!(f, "{op}: shape {shape} not allowed: expected {expected}")
             }
+            Error::TooLarge { op, what } => write!(f, "{op}: {what} is too large (its size overflows usize)"),
             Error::InvalidArgument { op, expected } => write!(f, "{op}: invalid argument: expected {expected}"),
             Error::InputCount { op, expected, got } => {
                 write!(f, "{op}: got {got} inputs, expected {expected}")

@@ -28,7 +28,10 @@ struct Region {
 
 impl Region {
     fn overlaps(&self, other: &Region) -> bool {
-        self.space == other.space && self.offset < other.offset + other.len && other.offset < self.offset + self.len
+        // Saturating: only called on regions already checked to lie inside their buffers.
+        self.space == other.space
+            && self.offset < other.offset.saturating_add(other.len)
+            && other.offset < self.offset.saturating_add(self.len)
     }
 }
 
@@ -126,7 +129,10 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             return Err(Error::BufferLength { what: "optimizer state", needed: plan.optimizer_len, got: optimizer });
         }
         if arena < plan.arena_len {
-            return Err(Error::ArenaTooSmall { needed_bytes: plan.arena_len * BYTES_PER_VALUE, got_bytes: arena * BYTES_PER_VALUE });
+            return Err(Error::ArenaTooSmall {
+                needed_bytes: plan.arena_len.saturating_mul(BYTES_PER_VALUE),
+                got_bytes: arena.saturating_mul(BYTES_PER_VALUE),
+            });
         }
         Ok(())
     }
@@ -206,7 +212,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// Checks every region is in bounds, writable where it must be, and that no mutable
     /// region overlaps any other region of the step.
     fn validate(&self, access: &Access) -> Result<()> {
-        for (i, (r, mutable)) in access.regions.iter().enumerate() {
+        for (r, mutable) in &access.regions {
             let buf = self.buffer(r.space);
             if r.offset.checked_add(r.len).is_none_or(|end| end > buf.len) {
                 return Err(Error::PlanMismatch { expected: "offsets inside the buffers" });
@@ -214,6 +220,8 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             if *mutable && !buf.writable {
                 return Err(Error::ReadOnlyParams);
             }
+        }
+        for (i, (r, mutable)) in access.regions.iter().enumerate() {
             for (other, other_mut) in &access.regions[i + 1..] {
                 if (*mutable || *other_mut) && r.overlaps(other) {
                     return Err(Error::PlanMismatch { expected: "no tensor written while another view of it is live" });

@@ -27,7 +27,7 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
     for (p, node) in g.nodes().iter().enumerate() {
         let Some(Op::Pool2d(pool)) = node.op().filter(|_| needed[p]) else { continue };
         let overlapping = pool.stride[0] < pool.kernel[0] || pool.stride[1] < pool.kernel[1];
-        let unrecordable = pool.kernel[0] * pool.kernel[1] > MAX_RECORDED_WINDOW;
+        let unrecordable = pool.kernel[0].checked_mul(pool.kernel[1]).is_none_or(|window| window > MAX_RECORDED_WINDOW);
         if pool.kind != PoolKind::Max || (training && (overlapping || unrecordable)) {
             continue;
         }

@@ -372,7 +372,10 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             };
             for &k in updated.iter().filter(|k| matches!(step, Step::Update(_)) || self.update_in_backward[k.index()]) {
                 at[k.index()] = Some(Offset::new(len)?);
-                len += opt.slots() * g.nodes()[k.index()].shape.numel();
+                let state = opt.slots().checked_mul(g.nodes()[k.index()].shape.numel());
+                len = state
+                    .and_then(|s| s.checked_add(len))
+                    .ok_or(Error::CapacityExceeded { what: "optimizer state", capacity: usize::MAX })?;
             }
         }
         (self.optimizer_at, self.optimizer_len) = (at, len);
@@ -384,6 +387,10 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         let mut tensors = heapless::Vec::<lifetimes::Tensor, S>::new();
         lifetimes::tensors(g, self, &mut tensors)?;
         let placed = memory::place_greedy(&mut tensors);
+        // Every offset fits in u32 (`Offset::new`), and the arena's bytes in usize.
+        if placed.len.checked_mul(BYTES_PER_VALUE).is_none_or(|bytes| bytes == usize::MAX) {
+            return Err(Error::CapacityExceeded { what: "arena bytes", capacity: usize::MAX });
+        }
         for t in &tensors {
             let slot = match t.kind {
                 lifetimes::Kind::Value => &mut self.value_at,
@@ -473,22 +480,22 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// Bytes of arena, its lower bound, parameters and optimizer state.
     pub fn memory(&self) -> MemoryReport {
         MemoryReport {
-            arena_bytes: self.arena_len * BYTES_PER_VALUE,
-            arena_lower_bound_bytes: self.lower_bound * BYTES_PER_VALUE,
-            params_bytes: self.params_len * BYTES_PER_VALUE,
-            optimizer_bytes: self.optimizer_len * BYTES_PER_VALUE,
-            peak_activation_bytes: self.peak_values * BYTES_PER_VALUE,
-            peak_gradient_bytes: self.peak_grads * BYTES_PER_VALUE,
+            arena_bytes: self.arena_len.saturating_mul(BYTES_PER_VALUE),
+            arena_lower_bound_bytes: self.lower_bound.saturating_mul(BYTES_PER_VALUE),
+            params_bytes: self.params_len.saturating_mul(BYTES_PER_VALUE),
+            optimizer_bytes: self.optimizer_len.saturating_mul(BYTES_PER_VALUE),
+            peak_activation_bytes: self.peak_values.saturating_mul(BYTES_PER_VALUE),
+            peak_gradient_bytes: self.peak_grads.saturating_mul(BYTES_PER_VALUE),
         }
     }
-    /// Multiply-accumulates of the forward pass.
+    /// Multiply-accumulates of the forward pass (saturating: a report, never a size).
     pub fn forward_macs(&self, g: &Graph<N>) -> Result<usize> {
         let mut total = 0;
         for step in &self.steps {
             if let Step::Forward(id) = *step {
-                total += g.node_macs(id)?;
+                total = g.node_macs(id)?.saturating_add(total);
                 if let Some(conv) = self.fused_conv[id.index()] {
-                    total += g.node_macs(conv)?;
+                    total = g.node_macs(conv)?.saturating_add(total);
                 }
             }
         }

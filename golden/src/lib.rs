@@ -4,6 +4,7 @@
 //! Rust on both sides).
 #![no_std]
 
+use mote_core::model::LayerOp;
 use mote_core::{Error, Executor, Graph, NodeId, Plan, Result, Rng};
 
 /// Capacity of a case's graph.
@@ -13,52 +14,64 @@ const ARENA: usize = 2048;
 const PARAMS: usize = 512;
 
 type G = Graph<NODES>;
-type Build = fn(&mut G, NodeId, NodeId) -> Result<NodeId>;
+/// The fused case's builder.
+type Build = fn(&mut G, NodeId) -> Result<NodeId>;
 
-/// (name, dims of input a, dims of input b (empty: none), op over (a, b)).
-const CASES: &[(&str, &[usize], &[usize], Build)] = &[
-    ("linear", &[3, 5], &[], |g, a, _| g.linear(a, 4, true)),
-    ("matmul", &[3, 5], &[5, 4], |g, a, b| g.matmul(a, b)),
-    ("add_broadcast", &[2, 3, 3, 3], &[3, 1, 1], |g, a, b| g.add(a, b)),
-    ("sub", &[3, 5], &[3, 5], |g, a, b| g.sub(a, b)),
-    ("mul_broadcast", &[3, 5], &[5], |g, a, b| g.mul(a, b)),
-    ("relu", &[3, 7], &[], |g, a, _| g.relu(a)),
-    ("leaky_relu", &[3, 7], &[], |g, a, _| g.leaky_relu(a, 0.1)),
-    ("sigmoid", &[3, 7], &[], |g, a, _| g.sigmoid(a)),
-    ("tanh", &[3, 7], &[], |g, a, _| g.tanh(a)),
-    ("exp", &[3, 7], &[], |g, a, _| g.exp(a)),
-    ("square", &[3, 7], &[], |g, a, _| g.square(a)),
-    ("conv2d", &[2, 2, 7, 5], &[], |g, a, _| g.conv2d(a, 3, [3, 2], [2, 2], [1, 1], true)),
-    ("maxpool2d", &[2, 2, 7, 5], &[], |g, a, _| g.maxpool2d(a, [3, 3], [2, 2], [1, 1])),
-    ("avgpool2d", &[2, 2, 7, 5], &[], |g, a, _| g.avgpool2d(a, [3, 3], [2, 2], [1, 1])),
-    ("global_avgpool", &[2, 3, 5, 3], &[], |g, a, _| g.global_avgpool(a)),
-    ("flatten", &[2, 3, 2, 2], &[], |g, a, _| g.flatten(a)),
-    ("softmax", &[3, 7], &[], |g, a, _| g.softmax(a)),
-    ("log_softmax", &[3, 7], &[], |g, a, _| g.log_softmax(a)),
-    ("layernorm", &[3, 7], &[], |g, a, _| g.layernorm(a, 1e-5, true)),
-    ("batchnorm2d", &[3, 2, 3, 3], &[], |g, a, _| g.batchnorm(a, 1e-5, 0.1, true)),
-    ("dropout", &[3, 7], &[], |g, a, _| g.dropout(a, 0.3)),
-    // Planned as one fused step with one fused backward (padded conv and pool).
-    ("conv_relu_maxpool", &[2, 2, 9, 7], &[], |g, a, _| {
-        let c = g.conv2d(a, 3, [3, 2], [1, 1], [1, 1], true)?;
-        let r = g.relu(c)?;
-        g.maxpool2d(r, [2, 2], [2, 2], [1, 1])
-    }),
+/// (name, op, dims of input a, dims of input b (empty: none)): one case or more per op of
+/// the op table, built through the table (`LayerOp::add_to`); [`ops_covered`] lists them.
+const CASES: &[(&str, LayerOp, &[usize], &[usize])] = &[
+    ("linear", LayerOp::Linear { out: 4, bias: true }, &[3, 5], &[]),
+    ("matmul", LayerOp::MatMul {}, &[3, 5], &[5, 4]),
+    ("add_broadcast", LayerOp::Add {}, &[2, 3, 3, 3], &[3, 1, 1]),
+    ("sub", LayerOp::Sub {}, &[3, 5], &[3, 5]),
+    ("mul_broadcast", LayerOp::Mul {}, &[3, 5], &[5]),
+    ("relu", LayerOp::Relu {}, &[3, 7], &[]),
+    ("leaky_relu", LayerOp::LeakyRelu { slope: 0.1 }, &[3, 7], &[]),
+    ("sigmoid", LayerOp::Sigmoid {}, &[3, 7], &[]),
+    ("tanh", LayerOp::Tanh {}, &[3, 7], &[]),
+    ("exp", LayerOp::Exp {}, &[3, 7], &[]),
+    ("square", LayerOp::Square {}, &[3, 7], &[]),
+    ("conv2d", LayerOp::Conv2d { out_channels: 3, kernel: [3, 2], stride: [2, 2], padding: [1, 1], bias: true }, &[2, 2, 7, 5], &[]),
+    ("maxpool2d", LayerOp::MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: [1, 1] }, &[2, 2, 7, 5], &[]),
+    ("avgpool2d", LayerOp::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: [1, 1] }, &[2, 2, 7, 5], &[]),
+    ("global_avgpool", LayerOp::GlobalAvgPool {}, &[2, 3, 5, 3], &[]),
+    ("flatten", LayerOp::Flatten {}, &[2, 3, 2, 2], &[]),
+    ("softmax", LayerOp::Softmax {}, &[3, 7], &[]),
+    ("log_softmax", LayerOp::LogSoftmax {}, &[3, 7], &[]),
+    ("layernorm", LayerOp::LayerNorm { eps: 1e-5, affine: true }, &[3, 7], &[]),
+    ("batchnorm2d", LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }, &[3, 2, 3, 3], &[]),
+    ("dropout", LayerOp::Dropout { p: 0.3 }, &[3, 7], &[]),
 ];
+
+/// Planned as one fused step with one fused backward (padded conv and pool).
+const FUSED: (&str, &[usize], Build) = ("conv_relu_maxpool", &[2, 2, 9, 7], |g, a| {
+    let c = g.conv2d(a, 3, [3, 2], [1, 1], [1, 1], true)?;
+    let r = g.relu(c)?;
+    g.maxpool2d(r, [2, 2], [2, 2], [1, 1])
+});
+
+/// The spec names of the ops the golden cases cover (a test checks every op of the table is
+/// among them).
+pub fn ops_covered() -> impl Iterator<Item = &'static str> {
+    CASES.iter().map(|(_, op, _, _)| op.name())
+}
 
 /// Runs every case, emitting `(name, values)`: for each case its loss, then the gradient of
 /// each input and of each trainable parameter. Returns the number of vectors emitted.
 pub fn run_all(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
     let mut count = 0;
-    for (i, &(name, da, db, build)) in CASES.iter().enumerate() {
+    for (i, &(name, op, da, db)) in CASES.iter().enumerate() {
         let mut g = G::new();
         let a = g.input_with_grad(da)?;
         let b = if db.is_empty() { a } else { g.input_with_grad(db)? };
-        let y = build(&mut g, a, b)?;
-        let target = g.input(g.shape(y)?.dims())?;
-        let loss = g.mse(y, target)?;
-        count += run_case(name, &g, loss, &[a, b, target], i as u64, emit)?;
+        let y = op.add_to(&mut g, [a, b])?;
+        count += run_mse_case(name, &mut g, y, [a, b], i as u64, emit)?;
     }
+    let (name, dims, build) = FUSED;
+    let mut g = G::new();
+    let a = g.input_with_grad(dims)?;
+    let y = build(&mut g, a)?;
+    count += run_mse_case(name, &mut g, y, [a, a], CASES.len() as u64, emit)?;
     // Cross-entropy with integer labels.
     let mut g = G::new();
     let logits = g.input_with_grad(&[4, 5])?;
@@ -67,6 +80,13 @@ pub fn run_all(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
     count += run_case("cross_entropy", &g, loss, &[logits, labels], 99, emit)?;
     count += run_training_steps(emit)?;
     Ok(count)
+}
+
+/// Runs a case whose output `y` is scored by MSE against a random target.
+fn run_mse_case(name: &str, g: &mut G, y: NodeId, inputs: [NodeId; 2], seed: u64, emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
+    let target = g.input(g.shape(y)?.dims())?;
+    let loss = g.mse(y, target)?;
+    run_case(name, g, loss, &[inputs[0], inputs[1], target], seed, emit)
 }
 
 /// Three SGD-momentum steps of a small convnet whose plan fuses conv → relu → maxpool and
@@ -167,5 +187,12 @@ mod tests {
         assert!(a.len() > 50, "{}", a.len());
         assert!(a.iter().all(|(_, v)| v.iter().all(|&b| f32::from_bits(b).is_finite())));
         assert_eq!(a, collect());
+    }
+
+    #[test]
+    fn every_op_of_the_table_has_a_golden_case() {
+        for info in mote_core::model::LAYER_OPS {
+            assert!(super::ops_covered().any(|name| name == info.name), "{} has no golden case", info.name);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Reads a model spec from TOML: the layer list, the loss and the `[train]` defaults. Every
 //! problem names the file, the layer (index and name) and what was expected.
 
-use mote_core::model::{Layer, LayerOp, Loss, ModelSpec, Name};
+use mote_core::model::{Layer, Loss, ModelSpec, Name, OpInfo, Setting, SettingKind, SettingValue, LAYER_OPS};
 use mote_core::Init;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -241,6 +241,16 @@ impl<'a> Keys<'a> {
             _ => Err(format!("`{key}` must be an integer or [h, w], got {}", self.table[key])),
         }
     }
+    /// The value a spec gives for `setting`, read as its kind (ranges are the core's check).
+    fn setting(&self, setting: &Setting) -> Result<Option<SettingValue>, String> {
+        let key = setting.key;
+        Ok(match setting.kind {
+            SettingKind::Int { .. } => self.int(key)?.map(|n| SettingValue::Int(n as u32)),
+            SettingKind::Pair { .. } => self.pair(key)?.map(SettingValue::Pair),
+            SettingKind::Bool => self.bool(key)?.map(SettingValue::Bool),
+            SettingKind::Real { .. } => self.float(key)?.map(SettingValue::Real),
+        })
+    }
     fn names(&self, key: &str) -> Result<heapless::Vec<Name, 2>, String> {
         let Some(v) = self.table.get(key) else { return Ok(heapless::Vec::new()) };
         let Value::Array(a) = v else { return Err(format!("`{key}` must be a list of layer names, got {v}")) };
@@ -254,35 +264,17 @@ impl<'a> Keys<'a> {
     }
 }
 
-fn required<T>(v: Option<T>, op: &str, key: &str, what: &str) -> Result<T, String> {
-    v.ok_or_else(|| format!("{op} needs `{key}` ({what})"))
+/// The spec names of every op, for error messages.
+fn op_names() -> String {
+    LAYER_OPS.iter().map(|op| op.name).collect::<Vec<_>>().join(", ")
 }
-
-/// The keys each op accepts besides `op`, `name` and `inputs`.
-fn op_keys(op: &str) -> Option<&'static [&'static str]> {
-    Some(match op {
-        "linear" => &["out", "bias"],
-        "conv2d" => &["out_channels", "kernel", "stride", "padding", "bias"],
-        "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
-        "leaky_relu" => &["slope"],
-        "layernorm" => &["eps", "affine"],
-        "batchnorm" => &["eps", "momentum", "affine"],
-        "dropout" => &["p"],
-        "global_avgpool" | "flatten" | "relu" | "sigmoid" | "tanh" | "exp" | "square" | "softmax" | "log_softmax" | "add" | "sub"
-        | "mul" => &[],
-        _ => return None,
-    })
-}
-
-const OPS: &str = "linear, conv2d, maxpool2d, avgpool2d, global_avgpool, flatten, relu, leaky_relu, sigmoid, tanh, exp, square, \
-                   softmax, log_softmax, layernorm, batchnorm, dropout, add, sub, mul";
 
 fn parse_layer(i: usize, value: &Value) -> ParseResult<Layer> {
     let Value::Table(t) = value else { return Err((Some((i, "?".into())), "a layer must be a table".into())) };
     let op = match t.get("op") {
         Some(Value::String(s)) => s.as_str(),
         Some(v) => return Err((Some((i, "?".into())), format!("`op` must be a string, got {v}"))),
-        None => return Err((Some((i, "?".into())), format!("missing `op`: expected one of {OPS}"))),
+        None => return Err((Some((i, "?".into())), format!("missing `op`: expected one of {}", op_names()))),
     };
     let default_name = format!("{op}_{i}");
     let name = match t.get("name") {
@@ -291,61 +283,14 @@ fn parse_layer(i: usize, value: &Value) -> ParseResult<Layer> {
         None => default_name,
     };
     let at = |m: String| (Some((i, name.clone())), m);
-    let extra = op_keys(op).ok_or_else(|| at(format!("unknown op `{op}`: expected one of {OPS}")))?;
-    let allowed: Vec<&str> = ["op", "name", "inputs"].iter().chain(extra).copied().collect();
+    let info = OpInfo::by_name(op).ok_or_else(|| at(format!("unknown op `{op}`: expected one of {}", op_names())))?;
+    let allowed: Vec<&str> = ["op", "name", "inputs"].into_iter().chain(info.settings.iter().map(|s| s.key)).collect();
     let k = Keys::new(t, &format!("a {op} layer"), &allowed).map_err(at)?;
-    let op_value = layer_op(op, &k).map_err(at)?;
+    let given = info.settings.iter().map(|s| k.setting(s)).collect::<Result<Vec<_>, _>>().map_err(at)?;
+    let op_value = info.layer_op(&given).map_err(|e| at(e.to_string()))?;
     let inputs = k.names("inputs").map_err(at)?;
     let name = Name::try_from(name.as_str()).map_err(|_| at("the name is longer than 24 bytes".into()))?;
     Ok(Layer { name, op: op_value, inputs })
-}
-
-fn layer_op(op: &str, k: &Keys<'_>) -> Result<LayerOp, String> {
-    let pool = |k: &Keys<'_>| -> Result<_, String> {
-        let kernel = required(k.pair("kernel")?, op, "kernel", "an integer or [kh, kw]")?;
-        Ok((kernel, k.pair("stride")?.unwrap_or(kernel), k.pair("padding")?.unwrap_or([0, 0])))
-    };
-    Ok(match op {
-        "linear" => LayerOp::Linear {
-            out: required(k.int("out")?, op, "out", "the number of output features")? as u32,
-            bias: k.bool("bias")?.unwrap_or(true),
-        },
-        "conv2d" => LayerOp::Conv2d {
-            out_channels: required(k.int("out_channels")?, op, "out_channels", "the number of filters")? as u32,
-            kernel: required(k.pair("kernel")?, op, "kernel", "an integer or [kh, kw]")?,
-            stride: k.pair("stride")?.unwrap_or([1, 1]),
-            padding: k.pair("padding")?.unwrap_or([0, 0]),
-            bias: k.bool("bias")?.unwrap_or(true),
-        },
-        "maxpool2d" => {
-            let (kernel, stride, padding) = pool(k)?;
-            LayerOp::MaxPool2d { kernel, stride, padding }
-        }
-        "avgpool2d" => {
-            let (kernel, stride, padding) = pool(k)?;
-            LayerOp::AvgPool2d { kernel, stride, padding }
-        }
-        "global_avgpool" => LayerOp::GlobalAvgPool,
-        "flatten" => LayerOp::Flatten,
-        "relu" => LayerOp::Relu,
-        "leaky_relu" => LayerOp::LeakyRelu { slope: k.float("slope")?.unwrap_or(0.01) },
-        "sigmoid" => LayerOp::Sigmoid,
-        "tanh" => LayerOp::Tanh,
-        "exp" => LayerOp::Exp,
-        "square" => LayerOp::Square,
-        "softmax" => LayerOp::Softmax,
-        "log_softmax" => LayerOp::LogSoftmax,
-        "layernorm" => LayerOp::LayerNorm { eps: k.float("eps")?.unwrap_or(1e-5), affine: k.bool("affine")?.unwrap_or(true) },
-        "batchnorm" => LayerOp::BatchNorm {
-            eps: k.float("eps")?.unwrap_or(1e-5),
-            momentum: k.float("momentum")?.unwrap_or(0.1),
-            affine: k.bool("affine")?.unwrap_or(true),
-        },
-        "dropout" => LayerOp::Dropout { p: k.float("p")?.unwrap_or(0.5) },
-        "add" => LayerOp::Add,
-        "sub" => LayerOp::Sub,
-        _ => LayerOp::Mul,
-    })
 }
 
 fn parse_train(t: &Table) -> Result<TrainConfig, String> {

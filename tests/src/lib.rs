@@ -164,8 +164,8 @@ pub fn node_id<const N: usize>(g: &Graph<N>, index: usize) -> NodeId {
     g.node_ids().nth(index).expect("node index in range")
 }
 
-pub mod nets;
 pub mod every_op;
+pub mod nets;
 
 /// A classifier graph: samples in, logits out, cross-entropy against labels.
 pub struct Classifier<'g, const N: usize> {

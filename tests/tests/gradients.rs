@@ -1,6 +1,7 @@
 //! Central finite-difference checks of every op's backward, for every input and parameter,
 //! on random shapes with odd sizes, stride 2 and padding.
 
+use mote_core::model::{LayerOp, LAYER_OPS};
 use mote_core::{Graph, NodeId, Rng};
 use mote_tests::{away_from_zero, distinct, grad_check, uniform};
 
@@ -36,100 +37,80 @@ fn smooth(rng: &mut Rng, n: usize) -> Vec<f32> {
     uniform(rng, n, -1.5, 1.5)
 }
 
-#[test]
-fn linear_with_and_without_bias() {
-    check_unary(&[3, 5], 1, smooth, |g, x| g.linear(x, 7, true).unwrap());
-    check_unary(&[5], 2, smooth, |g, x| g.linear(x, 3, false).unwrap());
-    check_unary(&[2, 3, 5], 3, smooth, |g, x| g.linear(x, 3, true).unwrap());
-}
+type Values = fn(&mut Rng, usize) -> Vec<f32>;
+type Case = (LayerOp, &'static [usize], &'static [usize], Values, u64);
+
+/// Finite-difference cases of the op table's ops, built through the table (`LayerOp::add_to`):
+/// (op, dims of input a, dims of input b (empty: one-input op), input values, seed). Odd sizes,
+/// stride 2 and padding; kinks avoided (`away_from_zero`, `distinct` for pooling maxima).
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    (LayerOp::Linear { out: 7, bias: true }, &[3, 5], &[], smooth, 1),
+    (LayerOp::Linear { out: 3, bias: false }, &[5], &[], smooth, 2),
+    (LayerOp::Linear { out: 3, bias: true }, &[2, 3, 5], &[], smooth, 3),
+    (LayerOp::MatMul {}, &[3, 5], &[5, 7], smooth, 4),
+    // add / sub / mul: same shape, per-channel over NCHW, per-feature over [B, F], b first.
+    (LayerOp::Add {}, &[3, 5], &[3, 5], smooth, 10),
+    (LayerOp::Add {}, &[2, 3, 3, 5], &[3, 1, 1], smooth, 11),
+    (LayerOp::Add {}, &[3, 5], &[5], smooth, 12),
+    (LayerOp::Add {}, &[5], &[3, 5], smooth, 13),
+    (LayerOp::Sub {}, &[3, 5], &[3, 5], smooth, 20),
+    (LayerOp::Sub {}, &[2, 3, 3, 5], &[3, 1, 1], smooth, 21),
+    (LayerOp::Sub {}, &[5], &[3, 5], smooth, 22),
+    (LayerOp::Mul {}, &[3, 5], &[3, 5], smooth, 30),
+    (LayerOp::Mul {}, &[2, 3, 3, 5], &[3, 1, 1], smooth, 31),
+    (LayerOp::Mul {}, &[3, 5], &[5], smooth, 32),
+    (LayerOp::Relu {}, &[3, 7], &[], away_from_zero, 20),
+    (LayerOp::LeakyRelu { slope: 0.1 }, &[3, 7], &[], away_from_zero, 21),
+    (LayerOp::Sigmoid {}, &[3, 7], &[], smooth, 22),
+    (LayerOp::Tanh {}, &[3, 7], &[], smooth, 23),
+    (LayerOp::Exp {}, &[3, 7], &[], smooth, 24),
+    (LayerOp::Square {}, &[3, 7], &[], smooth, 25),
+    // 7x9 input, 3x2 kernel, stride 2, padding (1, 2), with bias; square kernel, no bias.
+    (LayerOp::Conv2d { out_channels: 5, kernel: [3, 2], stride: [2, 2], padding: [1, 2], bias: true }, &[2, 3, 7, 9], &[], smooth, 30),
+    (LayerOp::Conv2d { out_channels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], bias: false }, &[1, 2, 5, 5], &[], smooth, 31),
+    (LayerOp::MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: [1, 1] }, &[2, 3, 7, 5], &[], distinct, 40),
+    (LayerOp::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: [1, 1] }, &[2, 3, 7, 5], &[], smooth, 41),
+    (LayerOp::GlobalAvgPool {}, &[2, 3, 5, 7], &[], smooth, 42),
+    (LayerOp::Flatten {}, &[2, 3, 3, 5], &[], smooth, 50),
+    (LayerOp::Softmax {}, &[3, 7], &[], smooth, 60),
+    (LayerOp::LogSoftmax {}, &[3, 7], &[], smooth, 61),
+    (LayerOp::LayerNorm { eps: 1e-5, affine: true }, &[3, 7], &[], smooth, 70),
+    (LayerOp::LayerNorm { eps: 1e-5, affine: false }, &[2, 3, 5], &[], smooth, 71),
+    // Batchnorm in training mode, 1d and 2d.
+    (LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }, &[5, 3], &[], smooth, 80),
+    (LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }, &[3, 3, 3, 5], &[], smooth, 81),
+    (LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: false }, &[3, 2, 3, 3], &[], smooth, 82),
+    (LayerOp::Dropout { p: 0.3 }, &[3, 7], &[], smooth, 90),
+];
 
 #[test]
-fn matmul_both_operands() {
-    let mut rng = Rng::new(4);
-    let mut g = Graph::new();
-    let mut feeds = Vec::new();
-    let a = grad_input(&mut g, &[3, 5], smooth(&mut rng, 15), &mut feeds);
-    let b = grad_input(&mut g, &[5, 7], smooth(&mut rng, 35), &mut feeds);
-    let y = g.matmul(a, b).unwrap();
-    let loss = mse_loss(&mut g, y, &mut rng, &mut feeds);
-    assert_eq!(grad_check(&g, loss, &feeds, 4).entries, 50);
-}
-
-#[test]
-fn add_sub_mul_same_shape_and_broadcast() {
-    type Build = fn(&mut Graph, NodeId, NodeId) -> mote_core::Result<NodeId>;
-    let ops: [Build; 3] = [Graph::add, Graph::sub, Graph::mul];
-    // (a, b): same shape, per-channel over NCHW, per-feature over [B, F], and b broadcast first.
-    let cases: [(&[usize], &[usize]); 4] = [(&[3, 5], &[3, 5]), (&[2, 3, 3, 5], &[3, 1, 1]), (&[3, 5], &[5]), (&[5], &[3, 5])];
-    for (k, op) in ops.iter().enumerate() {
-        for (c, (da, db)) in cases.iter().enumerate() {
-            let seed = (10 * k + c) as u64;
-            let mut rng = Rng::new(seed);
-            let mut g = Graph::new();
-            let mut feeds = Vec::new();
-            let a = grad_input(&mut g, da, smooth(&mut rng, da.iter().product()), &mut feeds);
-            let b = grad_input(&mut g, db, smooth(&mut rng, db.iter().product()), &mut feeds);
-            let y = op(&mut g, a, b).unwrap();
-            let loss = mse_loss(&mut g, y, &mut rng, &mut feeds);
-            let report = grad_check(&g, loss, &feeds, seed);
-            assert_eq!(report.tensors, 2);
-        }
+fn every_table_op_against_finite_differences() {
+    for &(op, da, db, values, seed) in CASES {
+        let mut rng = Rng::new(seed);
+        let mut g = Graph::new();
+        let mut feeds = Vec::new();
+        let a = grad_input(&mut g, da, values(&mut rng, da.iter().product()), &mut feeds);
+        let b = if db.is_empty() { a } else { grad_input(&mut g, db, values(&mut rng, db.iter().product()), &mut feeds) };
+        let y = op.add_to(&mut g, [a, b]).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        let loss = mse_loss(&mut g, y, &mut rng, &mut feeds);
+        let report = grad_check(&g, loss, &feeds, seed);
+        let inputs: usize = [da, db].iter().filter(|d| !d.is_empty()).map(|d| d.iter().product::<usize>()).sum();
+        // Every entry of every grad input is checked (and those of the op's parameters).
+        assert!(report.entries >= inputs, "{op:?}: {report:?}");
     }
 }
 
 #[test]
-fn pointwise_ops() {
-    check_unary(&[3, 7], 20, away_from_zero, |g, x| g.relu(x).unwrap());
-    check_unary(&[3, 7], 21, away_from_zero, |g, x| g.leaky_relu(x, 0.1).unwrap());
-    check_unary(&[3, 7], 22, smooth, |g, x| g.sigmoid(x).unwrap());
-    check_unary(&[3, 7], 23, smooth, |g, x| g.tanh(x).unwrap());
-    check_unary(&[3, 7], 24, smooth, |g, x| g.exp(x).unwrap());
-    check_unary(&[3, 7], 25, smooth, |g, x| g.square(x).unwrap());
+fn every_op_of_the_table_has_a_gradient_check() {
+    for info in LAYER_OPS {
+        assert!(CASES.iter().any(|(op, ..)| op.name() == info.name), "{} has no finite-difference case", info.name);
+    }
 }
 
 #[test]
-fn conv2d_odd_sizes_stride_two_padding() {
-    // 7x9 input, 3x2 kernel, stride 2, padding (1, 2), with bias.
-    check_unary(&[2, 3, 7, 9], 30, smooth, |g, x| g.conv2d(x, 5, [3, 2], [2, 2], [1, 2], true).unwrap());
-    // Square 3x3 kernel, stride 1, padding 1, no bias.
-    check_unary(&[1, 2, 5, 5], 31, smooth, |g, x| g.conv2d(x, 3, [3, 3], [1, 1], [1, 1], false).unwrap());
-}
-
-#[test]
-fn pooling_odd_sizes_stride_two_padding() {
-    check_unary(&[2, 3, 7, 5], 40, distinct, |g, x| g.maxpool2d(x, [3, 3], [2, 2], [1, 1]).unwrap());
-    check_unary(&[2, 3, 7, 5], 41, smooth, |g, x| g.avgpool2d(x, [3, 3], [2, 2], [1, 1]).unwrap());
-    check_unary(&[2, 3, 5, 7], 42, smooth, |g, x| g.global_avgpool(x).unwrap());
-}
-
-#[test]
-fn flatten_and_reshape() {
-    check_unary(&[2, 3, 3, 5], 50, smooth, |g, x| g.flatten(x).unwrap());
+fn reshape_outside_the_table() {
     check_unary(&[3, 5], 51, smooth, |g, x| g.reshape(x, &[5, 3]).unwrap());
-}
-
-#[test]
-fn softmax_and_log_softmax() {
-    check_unary(&[3, 7], 60, smooth, |g, x| g.softmax(x).unwrap());
-    check_unary(&[3, 7], 61, smooth, |g, x| g.log_softmax(x).unwrap());
-}
-
-#[test]
-fn layernorm_affine_and_plain() {
-    check_unary(&[3, 7], 70, smooth, |g, x| g.layernorm(x, 1e-5, true).unwrap());
-    check_unary(&[2, 3, 5], 71, smooth, |g, x| g.layernorm(x, 1e-5, false).unwrap());
-}
-
-#[test]
-fn batchnorm_1d_and_2d_in_training_mode() {
-    check_unary(&[5, 3], 80, smooth, |g, x| g.batchnorm(x, 1e-5, 0.1, true).unwrap());
-    check_unary(&[3, 3, 3, 5], 81, smooth, |g, x| g.batchnorm(x, 1e-5, 0.1, true).unwrap());
-    check_unary(&[3, 2, 3, 3], 82, smooth, |g, x| g.batchnorm(x, 1e-5, 0.1, false).unwrap());
-}
-
-#[test]
-fn dropout_in_training_mode() {
-    check_unary(&[3, 7], 90, smooth, |g, x| g.dropout(x, 0.3).unwrap());
 }
 
 #[test]

@@ -2,13 +2,20 @@
 //! file that stores it with its parameters (postcard, magic, version, CRC-32).
 
 mod file;
+mod layer_macro;
+mod op_info;
+mod op_table;
+pub(crate) mod settings;
 mod spec;
 
 pub use file::{
     check_model, model_file_len, model_header, model_len_from_header, read_model, write_model, ModelError, ModelParts, ModelView,
     FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
-pub use spec::{build_from_postcard, BuiltModel, Layer, LayerOp, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS};
+pub use op_info::OpInfo;
+pub use op_table::{LayerOp, LAYER_OPS};
+pub use settings::{Setting, SettingDefault, SettingError, SettingKind, SettingProblem, SettingValue, MAX_SETTINGS};
+pub use spec::{build_from_postcard, BuiltModel, Layer, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS};
 
 /// Graph capacity (nodes) of the firmware: `mote export` refuses a model that does not fit.
 pub const FIRMWARE_NODES: usize = 32;

@@ -6,7 +6,8 @@
 // without a heap there is nothing to box it into, and it is only built on the error path.
 #![allow(clippy::result_large_err)]
 
-use crate::{Error, Graph, NodeId, Result};
+use super::{LayerOp, SettingError};
+use crate::{Error, Graph, NodeId};
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
@@ -14,66 +15,6 @@ use serde::{Deserialize, Serialize};
 pub const MAX_LAYERS: usize = 48;
 /// A layer name.
 pub type Name = heapless::String<24>;
-
-/// One layer's op and hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum LayerOp {
-    Linear { out: u32, bias: bool },
-    Conv2d { out_channels: u32, kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2], bias: bool },
-    MaxPool2d { kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2] },
-    AvgPool2d { kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2] },
-    GlobalAvgPool,
-    Flatten,
-    Relu,
-    LeakyRelu { slope: f32 },
-    Sigmoid,
-    Tanh,
-    Exp,
-    Square,
-    Softmax,
-    LogSoftmax,
-    LayerNorm { eps: f32, affine: bool },
-    BatchNorm { eps: f32, momentum: f32, affine: bool },
-    Dropout { p: f32 },
-    Add,
-    Sub,
-    Mul,
-}
-
-impl LayerOp {
-    /// The op's name as written in specs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            LayerOp::Linear { .. } => "linear",
-            LayerOp::Conv2d { .. } => "conv2d",
-            LayerOp::MaxPool2d { .. } => "maxpool2d",
-            LayerOp::AvgPool2d { .. } => "avgpool2d",
-            LayerOp::GlobalAvgPool => "global_avgpool",
-            LayerOp::Flatten => "flatten",
-            LayerOp::Relu => "relu",
-            LayerOp::LeakyRelu { .. } => "leaky_relu",
-            LayerOp::Sigmoid => "sigmoid",
-            LayerOp::Tanh => "tanh",
-            LayerOp::Exp => "exp",
-            LayerOp::Square => "square",
-            LayerOp::Softmax => "softmax",
-            LayerOp::LogSoftmax => "log_softmax",
-            LayerOp::LayerNorm { .. } => "layernorm",
-            LayerOp::BatchNorm { .. } => "batchnorm",
-            LayerOp::Dropout { .. } => "dropout",
-            LayerOp::Add => "add",
-            LayerOp::Sub => "sub",
-            LayerOp::Mul => "mul",
-        }
-    }
-    /// How many inputs the op takes (2 for add / sub / mul, else 1).
-    pub fn arity(&self) -> usize {
-        match self {
-            LayerOp::Add | LayerOp::Sub | LayerOp::Mul => 2,
-            _ => 1,
-        }
-    }
-}
 
 /// A layer: a name, an op, and the names of its inputs (empty: the previous layer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +57,8 @@ pub struct SpecError {
 pub enum SpecErrorKind {
     /// The graph refused the layer (shape mismatch, bad argument, no room).
     Graph(Error),
+    /// A setting out of its range (a model file may carry anything).
+    Setting(SettingError),
     /// An input names no earlier layer.
     UnknownInput(Name),
     /// The op got the wrong number of inputs.
@@ -134,6 +77,7 @@ impl fmt::Display for SpecError {
         }
         match &self.kind {
             SpecErrorKind::Graph(e) => write!(f, "{e}"),
+            SpecErrorKind::Setting(e) => write!(f, "{e}"),
             SpecErrorKind::UnknownInput(n) => write!(f, "input `{n}` is not the name of an earlier layer (or `input`)"),
             SpecErrorKind::Arity { expected, got } => write!(f, "takes {expected} input(s), got {got}"),
             SpecErrorKind::NoLayers => write!(f, "the model has no layers"),
@@ -154,14 +98,6 @@ pub struct BuiltModel {
     /// Class labels `[batch]` (cross-entropy) or the target (mse).
     pub target: NodeId,
     pub loss: NodeId,
-}
-
-fn u(v: u32) -> usize {
-    v as usize
-}
-
-fn pair(v: [u32; 2]) -> [usize; 2] {
-    [u(v[0]), u(v[1])]
 }
 
 impl ModelSpec {
@@ -224,7 +160,7 @@ fn build_layers<const N: usize>(
     let model_err = |kind| SpecError { layer: None, name: Name::try_from("input").unwrap_or_default(), kind };
     let mut dims = [batch; 4];
     for (d, &v) in dims[1..].iter_mut().zip(input) {
-        *d = u(v);
+        *d = v as usize;
     }
     let x = g.input(&dims[..1 + input.len().min(3)]).map_err(|e| model_err(SpecErrorKind::Graph(e)))?;
     // Names of the layers so far, for `inputs = [...]`.
@@ -249,7 +185,8 @@ fn build_layers<const N: usize>(
             }
             (n, a) => return Err(err(SpecErrorKind::Arity { expected: a, got: n })),
         }
-        let node = add_layer(g, layer.op, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
+        layer.op.check().map_err(|e| err(SpecErrorKind::Setting(e)))?;
+        let node = layer.op.add_to(g, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
         let full = || err(SpecErrorKind::Graph(Error::CapacityExceeded { what: "layers", capacity: MAX_LAYERS }));
         nodes.push(node).map_err(|_| full())?;
         named.push((layer.name.clone(), node)).map_err(|_| full())?;
@@ -282,33 +219,4 @@ fn add_loss<const N: usize>(
         }
     };
     Ok(BuiltModel { x, layers, output, target, loss })
-}
-
-/// Adds one layer's op over `ins` (the second is used by binary ops only).
-fn add_layer<const N: usize>(g: &mut Graph<N>, op: LayerOp, ins: [NodeId; 2]) -> Result<NodeId> {
-    let x = ins[0];
-    match op {
-        LayerOp::Linear { out, bias } => g.linear(x, u(out), bias),
-        LayerOp::Conv2d { out_channels, kernel, stride, padding, bias } => {
-            g.conv2d(x, u(out_channels), pair(kernel), pair(stride), pair(padding), bias)
-        }
-        LayerOp::MaxPool2d { kernel, stride, padding } => g.maxpool2d(x, pair(kernel), pair(stride), pair(padding)),
-        LayerOp::AvgPool2d { kernel, stride, padding } => g.avgpool2d(x, pair(kernel), pair(stride), pair(padding)),
-        LayerOp::GlobalAvgPool => g.global_avgpool(x),
-        LayerOp::Flatten => g.flatten(x),
-        LayerOp::Relu => g.relu(x),
-        LayerOp::LeakyRelu { slope } => g.leaky_relu(x, slope),
-        LayerOp::Sigmoid => g.sigmoid(x),
-        LayerOp::Tanh => g.tanh(x),
-        LayerOp::Exp => g.exp(x),
-        LayerOp::Square => g.square(x),
-        LayerOp::Softmax => g.softmax(x),
-        LayerOp::LogSoftmax => g.log_softmax(x),
-        LayerOp::LayerNorm { eps, affine } => g.layernorm(x, eps, affine),
-        LayerOp::BatchNorm { eps, momentum, affine } => g.batchnorm(x, eps, momentum, affine),
-        LayerOp::Dropout { p } => g.dropout(x, p),
-        LayerOp::Add => g.add(x, ins[1]),
-        LayerOp::Sub => g.sub(x, ins[1]),
-        LayerOp::Mul => g.mul(x, ins[1]),
-    }
 }

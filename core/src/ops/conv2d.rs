@@ -1,7 +1,7 @@
 //! `conv2d`: NCHW cross-correlation with stride and zero padding, bias optional (PyTorch's
 //! nn.Conv2d with groups = 1, dilation = 1).
 
-use super::{expect_inputs, expect_shape, optional, Backward, Forward, OpKind, Saved};
+use super::{expect_inputs, expect_shape, optional, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32, sum_channels_f32, Conv2dParams};
 
@@ -55,14 +55,15 @@ impl OpKind for Conv2d {
         if self.stride.contains(&0) {
             return Err(Error::InvalidArgument { op: NAME, expected: "stride ≥ 1" });
         }
-        if x.dim(2) + 2 * self.padding[0] < w.dim(2) || x.dim(3) + 2 * self.padding[1] < w.dim(3) {
+        let out_h = window_positions(NAME, x.dim(2), self.padding[0], w.dim(2), self.stride[0])?;
+        let out_w = window_positions(NAME, x.dim(3), self.padding[1], w.dim(3), self.stride[1])?;
+        let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
             return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "a kernel no larger than the padded input" });
-        }
+        };
         if let Some(&b) = inputs.get(2) {
             expect_shape(NAME, b, &[w.dim(0)], "bias [out_c]")?;
         }
-        let p = self.params(x, w);
-        Shape::new(&[p.batch, p.out_c, p.out_h(), p.out_w()])
+        Shape::new(&[x.dim(0), w.dim(0), out_h, out_w])
     }
     fn saved(&self) -> Saved {
         Saved::inputs(&[0, 1])
@@ -88,7 +89,7 @@ impl OpKind for Conv2d {
     }
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
         let w = inputs[1];
-        out.numel() * w.dim(1) * w.dim(2) * w.dim(3)
+        out.numel().saturating_mul(w.numel() / w.dim(0))
     }
 }
 

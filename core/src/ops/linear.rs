@@ -66,7 +66,7 @@ impl OpKind for Linear {
         Ok(())
     }
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
-        out.numel() * inputs[0].last()
+        out.numel().saturating_mul(inputs[0].last())
     }
 }
 

@@ -42,7 +42,7 @@ impl OpKind for MatMul {
         Ok(())
     }
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
-        out.numel() * inputs[0].dim(1)
+        out.numel().saturating_mul(inputs[0].dim(1))
     }
 }
 

@@ -202,6 +202,14 @@ pub(crate) fn expect_inputs(op: &'static str, inputs: &[Shape], min: usize, max:
     Ok(())
 }
 
+/// How many positions a window of `kernel` takes, sliding by `stride` ≥ 1 over `len` values
+/// padded with `pad` on both sides: `(len + 2·pad − kernel) / stride + 1`. `Ok(None)` when the
+/// window is larger than the padded input; an error when the padded length overflows `usize`.
+pub(crate) fn window_positions(op: &'static str, len: usize, pad: usize, kernel: usize, stride: usize) -> Result<Option<usize>> {
+    let padded = pad.checked_mul(2).and_then(|p| p.checked_add(len)).ok_or(Error::TooLarge { op, what: "the padded input" })?;
+    Ok(padded.checked_sub(kernel).map(|room| room / stride.max(1) + 1))
+}
+
 /// Checks a parameter shape equals the one the op needs.
 pub(crate) fn expect_shape(op: &'static str, got: Shape, want: &[usize], expected: &'static str) -> Result<()> {
     if got.dims() != want {

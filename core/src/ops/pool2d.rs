@@ -1,7 +1,7 @@
 //! `maxpool2d` and `avgpool2d`: NCHW pooling with kernel, stride and padding (PyTorch
 //! semantics; padding at most half the kernel; average pooling counts padding).
 
-use super::{expect_inputs, Backward, Forward, OpKind, Saved};
+use super::{expect_inputs, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{avgpool2d_backward_f32, avgpool2d_f32, maxpool2d_backward_f32, maxpool2d_f32, Pool2dParams};
 
@@ -58,11 +58,12 @@ impl OpKind for Pool2d {
         if self.padding[0] > self.kernel[0] / 2 || self.padding[1] > self.kernel[1] / 2 {
             return Err(Error::InvalidArgument { op, expected: "padding at most half the kernel" });
         }
-        if x.dim(2) + 2 * self.padding[0] < self.kernel[0] || x.dim(3) + 2 * self.padding[1] < self.kernel[1] {
+        let out_h = window_positions(op, x.dim(2), self.padding[0], self.kernel[0], self.stride[0])?;
+        let out_w = window_positions(op, x.dim(3), self.padding[1], self.kernel[1], self.stride[1])?;
+        let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
             return Err(Error::InvalidShape { op, shape: x, expected: "an input at least as large as the kernel" });
-        }
-        let p = self.params(x);
-        Shape::new(&[p.batch, p.channels, p.out_h(), p.out_w()])
+        };
+        Shape::new(&[x.dim(0), x.dim(1), out_h, out_w])
     }
     fn saved(&self) -> Saved {
         match self.kind {

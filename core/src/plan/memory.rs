@@ -40,26 +40,30 @@ pub(super) fn place_greedy(tensors: &mut [Tensor]) -> Placement {
         let (placed, rest) = tensors.split_at_mut(i);
         let t = &mut rest[0];
         // Candidate offsets: 0 and the end of every placed tensor alive at the same time.
-        let conflicts =
-            |offset: usize| placed.iter().any(|p| overlaps_in_time(p, t) && offset < p.offset + p.len && p.offset < offset + t.len);
-        let candidates = core::iter::once(0).chain(placed.iter().filter(|p| overlaps_in_time(p, t)).map(|p| p.offset + p.len));
+        // Ends saturate: a plan whose arena reaches usize::MAX is refused by the caller.
+        let conflicts = |offset: usize| {
+            placed
+                .iter()
+                .any(|p| overlaps_in_time(p, t) && offset < p.offset.saturating_add(p.len) && p.offset < offset.saturating_add(t.len))
+        };
+        let candidates =
+            core::iter::once(0).chain(placed.iter().filter(|p| overlaps_in_time(p, t)).map(|p| p.offset.saturating_add(p.len)));
         let offset = candidates.filter(|&o| !conflicts(o)).min().unwrap_or(0);
         t.offset = offset;
-        arena = arena.max(offset + t.len);
+        arena = arena.max(offset.saturating_add(t.len));
     }
     let last_step = tensors.iter().map(|t| t.last).max().unwrap_or(0);
     let live = |s: u16, grad: bool| {
         tensors
             .iter()
             .filter(|t| t.first <= s && s <= t.last && matches!(t.kind, Kind::Grad | Kind::GradRow) == grad)
-            .map(|t| t.len)
-            .sum::<usize>()
+            .fold(0usize, |sum, t| sum.saturating_add(t.len))
     };
     let mut placement = Placement { len: arena, ..Placement::default() };
     for s in 0..=last_step {
         let (values, grads) = (live(s, false), live(s, true));
-        if values + grads > placement.lower_bound {
-            placement = Placement { len: arena, lower_bound: values + grads, peak_values: values, peak_grads: grads };
+        if values.saturating_add(grads) > placement.lower_bound {
+            placement = Placement { len: arena, lower_bound: values.saturating_add(grads), peak_values: values, peak_grads: grads };
         }
     }
     placement
