@@ -4,7 +4,7 @@
 //! RAM is known at link time.
 
 use mote_core::model::read_model;
-use mote_core::{Graph, Mode, Optimizer, Plan};
+use mote_core::{Graph, Isa, Mode, Optimizer, Plan};
 use std::path::PathBuf;
 
 const NODES: usize = mote_core::model::FIRMWARE_NODES;
@@ -22,10 +22,12 @@ fn main() {
     let view = read_model(&bytes).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
     let mut g = Graph::<NODES>::new();
     let built = view.spec.build(&mut g, 1).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
-    let infer = Plan::<NODES, STEPS>::inference(&g, &[built.output], Mode::Eval).unwrap();
+    // The kernels the firmware runs (its cargo features): scratch sizes depend on them.
+    let isa = if std::env::var_os("CARGO_FEATURE_DSP").is_some() { Isa::Dsp } else { Isa::Reference };
+    let infer = Plan::<NODES, STEPS>::inference_for(isa, &g, &[built.output], Mode::Eval).unwrap();
     // The firmware's recipe: batch 1, SGD with momentum (its settings can be changed on the
     // device; the optimizer kind and state layout cannot).
-    let train = Plan::<NODES, STEPS>::training(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
+    let train = Plan::<NODES, STEPS>::training_for(isa, &g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
     // The benchmark's baselines: the same steps, every tensor out of place, nothing fused.
     let infer_ref = Plan::<NODES, STEPS>::inference_out_of_place(&g, &[built.output], Mode::Eval).unwrap();
     let train_ref = Plan::<NODES, STEPS>::training_out_of_place(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();

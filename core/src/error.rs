@@ -9,6 +9,7 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 /// Everything that can go wrong when building a graph, planning it or running a plan.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// Dimensions that do not make a shape (empty, rank > 4, a zero dimension, or more than
     /// `u32::MAX` elements).
@@ -92,3 +93,5 @@ impl fmt::Display for Error {
         }
     }
 }
+
+impl core::error::Error for Error {}

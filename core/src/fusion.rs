@@ -6,6 +6,7 @@
 
 use crate::ops::{Op, PoolKind};
 use crate::{Graph, NodeId};
+use mote_kernels::dispatch::Isa;
 use mote_kernels::{
     conv2d_relu_maxpool2d_backward_scratch_len, conv2d_relu_maxpool2d_f32, conv2d_relu_maxpool2d_scratch_len, Pointwise,
     MAX_RECORDED_WINDOW,
@@ -67,9 +68,9 @@ pub(crate) fn layers<const N: usize>(
 
 /// Scratch values the fused step of pool node `p` absorbing conv node `c` needs in its
 /// forward and in its backward (zero where the graph does not hold that step).
-pub(crate) fn scratch_lens<const N: usize>(g: &Graph<N>, p: NodeId, c: NodeId) -> (usize, usize) {
+pub(crate) fn scratch_lens<const N: usize>(g: &Graph<N>, p: NodeId, c: NodeId, isa: Isa) -> (usize, usize) {
     match layers(g, p, c) {
-        Some((cp, pp)) => (conv2d_relu_maxpool2d_scratch_len(&cp, &pp), conv2d_relu_maxpool2d_backward_scratch_len(&cp)),
+        Some((cp, pp)) => (conv2d_relu_maxpool2d_scratch_len(&cp, &pp, isa), conv2d_relu_maxpool2d_backward_scratch_len(&cp, isa)),
         None => (0, 0),
     }
 }

@@ -22,6 +22,7 @@ pub use exec::{f32_arena_from_bytes, Executor};
 pub use graph::{Graph, Node, NodeId, NodeKind, MAX_INPUTS};
 pub use init::Init;
 pub use mote_kernels::argmax_f32;
+pub use mote_kernels::dispatch::Isa;
 pub use optim::Optimizer;
 pub use plan::{MemoryReport, Mode, Plan, Step};
 pub use rng::Rng;

@@ -12,6 +12,7 @@ mod memory;
 
 use crate::ops::{Op, OpKind};
 use crate::{Error, Graph, NodeId, NodeKind, Optimizer, Result, BYTES_PER_VALUE};
+use mote_kernels::dispatch::{active as active_isa, Isa};
 
 /// Whether batchnorm and dropout behave as in training or in evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub struct Plan<const N: usize = 64, const S: usize = 256> {
     pub(crate) peak_values: usize,
     pub(crate) peak_grads: usize,
     pub(crate) mode: Mode,
+    /// The instruction set whose kernels' scratch sizes the plan holds.
+    pub(crate) isa: Isa,
     pub(crate) optimizer: Option<Optimizer>,
     pub(crate) optimizer_len: usize,
     pub(crate) writes_params: bool,
@@ -141,9 +144,10 @@ fn consumer_counts<const N: usize>(g: &Graph<N>, needed: &[bool; N]) -> [u8; N] 
 }
 
 impl<const N: usize, const S: usize> Plan<N, S> {
-    fn empty(g: &Graph<N>, mode: Mode) -> Self {
+    fn empty(g: &Graph<N>, mode: Mode, isa: Isa) -> Self {
         let mut plan = Self::empty_sized(g.nodes().len(), g.params_len(), mode);
         plan.graph_fingerprint = g.fingerprint();
+        plan.isa = isa;
         plan
     }
 
@@ -168,6 +172,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             peak_values: 0,
             peak_grads: 0,
             mode,
+            isa: Isa::Reference,
             optimizer: None,
             optimizer_len: 0,
             writes_params: false,
@@ -228,19 +233,25 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         away
     }
 
-    /// A forward-only plan computing `outputs` (batchnorm and dropout obey `mode`).
+    /// A forward-only plan computing `outputs` (batchnorm and dropout obey `mode`), for the
+    /// kernels active now ([`mote_kernels::dispatch::active`]).
     pub fn inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
-        Self::build_inference(g, outputs, mode, true)
+        Self::build_inference(g, outputs, mode, true, active_isa())
+    }
+
+    /// [`Plan::inference`] for the kernels of `isa`: a plan made on the host for a device.
+    pub fn inference_for(isa: Isa, g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
+        Self::build_inference(g, outputs, mode, true, isa)
     }
 
     /// [`Plan::inference`] with every step out of place: the reference the in-place plan is
     /// tested against.
     pub fn inference_out_of_place(g: &Graph<N>, outputs: &[NodeId], mode: Mode) -> Result<Self> {
-        Self::build_inference(g, outputs, mode, false)
+        Self::build_inference(g, outputs, mode, false, active_isa())
     }
 
-    fn build_inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode, in_place: bool) -> Result<Self> {
-        let mut plan = Self::empty(g, mode);
+    fn build_inference(g: &Graph<N>, outputs: &[NodeId], mode: Mode, in_place: bool, isa: Isa) -> Result<Self> {
+        let mut plan = Self::empty(g, mode, isa);
         let needed = ancestors(g, outputs)?;
         plan.forward_steps(g, &needed, outputs, false, in_place)?;
         plan.place(g)?;
@@ -252,16 +263,28 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// `outputs` (e.g. logits) stay readable after a run, as does the loss. Without an
     /// optimizer the parameter gradients stay readable instead (for gradient checks).
     pub fn training(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
-        Self::build_training(g, loss, outputs, optimizer, true)
+        Self::build_training(g, loss, outputs, optimizer, true, active_isa())
+    }
+
+    /// [`Plan::training`] for the kernels of `isa`: a plan made on the host for a device.
+    pub fn training_for(isa: Isa, g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
+        Self::build_training(g, loss, outputs, optimizer, true, isa)
     }
 
     /// [`Plan::training`] with every step out of place: the reference the in-place plan is
     /// tested against.
     pub fn training_out_of_place(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>) -> Result<Self> {
-        Self::build_training(g, loss, outputs, optimizer, false)
+        Self::build_training(g, loss, outputs, optimizer, false, active_isa())
     }
 
-    fn build_training(g: &Graph<N>, loss: NodeId, outputs: &[NodeId], optimizer: Option<Optimizer>, in_place: bool) -> Result<Self> {
+    fn build_training(
+        g: &Graph<N>,
+        loss: NodeId,
+        outputs: &[NodeId],
+        optimizer: Option<Optimizer>,
+        in_place: bool,
+        isa: Isa,
+    ) -> Result<Self> {
         let loss_shape = g.shape(loss)?;
         if loss_shape.numel() != 1 {
             return Err(Error::LossNotScalar { shape: loss_shape });
@@ -269,7 +292,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         if !g.node(loss)?.requires_grad {
             return Err(Error::NothingToTrain);
         }
-        let mut plan = Self::empty(g, Mode::Train);
+        let mut plan = Self::empty(g, Mode::Train, isa);
         plan.optimizer = optimizer;
         let mut roots: heapless::Vec<NodeId, 9> = heapless::Vec::new();
         roots.push(loss).map_err(|_| Error::CapacityExceeded { what: "plan outputs", capacity: 9 })?;
@@ -436,7 +459,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// (only fused steps have any).
     pub(crate) fn scratch_lens(&self, g: &Graph<N>, id: NodeId) -> (usize, usize) {
         match self.fused_conv[id.index()] {
-            Some(c) => crate::fusion::scratch_lens(g, id, c),
+            Some(c) => crate::fusion::scratch_lens(g, id, c, self.isa),
             None => (0, 0),
         }
     }
@@ -472,6 +495,10 @@ impl<const N: usize, const S: usize> Plan<N, S> {
     /// The optimizer, if this is a training plan with updates.
     pub fn optimizer(&self) -> Option<Optimizer> {
         self.optimizer
+    }
+    /// The instruction set whose kernels the plan's scratch is sized for.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
     /// Training or evaluation behaviour.
     pub fn mode(&self) -> Mode {

@@ -1,6 +1,7 @@
 //! Board support: instruction counting from SysTick, stack painting, RAM and flash usage from
 //! the linker symbols, and exits that end QEMU with a status (non-zero on panic or fault).
 
+use crate::error::FirmwareError;
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{exception, ExceptionFrame};
@@ -39,12 +40,12 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 
 /// The body of every binary's `main`: initializes the board, runs `body`, and exits with 0,
 /// or logs the error and exits with 1.
-pub fn run_main(name: &str, body: fn() -> Result<(), &'static str>) -> ! {
+pub fn run_main(name: &str, body: fn() -> Result<(), FirmwareError>) -> ! {
     init();
     match body() {
         Ok(()) => exit(0),
         Err(e) => {
-            defmt::error!("{=str} failed: {=str}", name, e);
+            defmt::error!("{=str} failed: {}", name, e);
             exit(1)
         }
     }

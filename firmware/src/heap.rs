@@ -29,6 +29,12 @@ impl PeakHeap {
         unsafe { self.heap.init(memory.as_mut_ptr() as usize, memory.len()) }
     }
 
+    /// Bytes not in use now (a single allocation of this size may still fail if the free
+    /// memory is fragmented).
+    pub fn free_bytes(&self) -> usize {
+        self.heap.free()
+    }
+
     /// The most bytes in use at once so far.
     pub fn peak_bytes(&self) -> usize {
         self.peak.load(Ordering::Relaxed)

@@ -3,6 +3,7 @@
 #![no_std]
 
 pub mod board;
+pub mod error;
 pub mod heap;
 pub mod link;
 pub mod model;

@@ -7,6 +7,7 @@
 //! while the model runs (the stack is measured).
 
 use crate::board;
+use crate::error::FirmwareError;
 use crate::link::{HostLink, Split, Upload};
 use crate::sizes::{INFER_PLAN, NODES, STEPS, TRAIN_PLAN};
 use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
@@ -21,9 +22,9 @@ pub static MODEL_FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model
 
 /// Builds the embedded model for `batch` samples into `g`.
 #[inline(never)]
-pub fn build(g: &mut Graph<NODES>, batch: usize) -> Result<BuiltModel, &'static str> {
-    let parts = check_model(&MODEL_FILE.0).map_err(|_| "embedded model file is corrupted")?;
-    build_from_postcard(parts.spec_bytes, g, batch).map_err(|_| "embedded spec does not build")
+pub fn build(g: &mut Graph<NODES>, batch: usize) -> Result<BuiltModel, FirmwareError> {
+    let parts = check_model(&MODEL_FILE.0)?;
+    Ok(build_from_postcard(parts.spec_bytes, g, batch)?)
 }
 
 /// The embedded model's parameters, in place in flash.
@@ -40,18 +41,18 @@ pub fn params() -> Result<&'static [f32], ModelError> {
 
 /// A plan made on the host by `build.rs` (one of `sizes::*_PLAN`).
 #[inline(never)]
-pub fn plan(bytes: &[u8]) -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::from_bytes(bytes).map_err(|_| "embedded plan")
+pub fn plan(bytes: &[u8]) -> Result<Plan<NODES, STEPS>, FirmwareError> {
+    Ok(Plan::from_bytes(bytes)?)
 }
 
 /// The inference plan of the model (evaluation mode).
-pub fn inference_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
+pub fn inference_plan() -> Result<Plan<NODES, STEPS>, FirmwareError> {
     plan(INFER_PLAN)
 }
 
 /// The training plan of the model (batch 1, SGD with momentum); the executor may change its
 /// learning rate and momentum.
-pub fn training_plan() -> Result<Plan<NODES, STEPS>, &'static str> {
+pub fn training_plan() -> Result<Plan<NODES, STEPS>, FirmwareError> {
     plan(TRAIN_PLAN)
 }
 
@@ -74,19 +75,19 @@ pub fn classify_test_digits(
     params: &[f32],
     arena: &mut [f32],
     link: &mut impl HostLink,
-) -> Result<Classified, &'static str> {
-    let mut ex = Executor::read_only(g, plan, params, arena).map_err(|_| "the plan does not fit the model or the arena")?;
-    let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?;
-    link.begin_upload(Upload::Predictions).map_err(|_| "cannot send predictions")?;
+) -> Result<Classified, FirmwareError> {
+    let mut ex = Executor::read_only(g, plan, params, arena)?;
+    let samples = link.open(Split::Test)?;
+    link.begin_upload(Upload::Predictions)?;
     let (mut correct, mut insns) = (0u32, 0u64);
     for _ in 0..samples {
-        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+        let label = link.next_sample(ex.input_mut(built.x)?)?;
         let start = board::instructions();
-        ex.run().map_err(|_| "run")?;
+        ex.run()?;
         insns += board::instructions() - start;
-        let predicted = mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?);
+        let predicted = mote_core::argmax_f32(ex.value(built.output)?);
         correct += (predicted == label as usize) as u32;
-        link.upload(&[predicted as u8]).map_err(|_| "cannot send a prediction")?;
+        link.upload(&[predicted as u8])?;
     }
     Ok(Classified { correct, samples, insns })
 }

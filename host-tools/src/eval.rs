@@ -2,6 +2,7 @@
 //! data set's test split; also the batched prediction loop `mote train` evaluates with.
 
 use crate::dataset::{load_split, Split};
+use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliGraph, CliPlan};
 use mote_core::model::BuiltModel;
 use mote_core::{argmax_f32, Executor, Mode};
@@ -10,21 +11,21 @@ use std::path::Path;
 
 /// Arg-max class of every sample of `split`, from an evaluation-mode forward pass in batches
 /// of the graph's batch size (the last batch padded with zeros, its padding ignored).
-pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: &Split) -> Result<Vec<usize>, String> {
-    let plan = CliPlan::inference(g, &[built.output], Mode::Eval).map_err(|e| e.to_string())?;
+pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: &Split) -> CliResult<Vec<usize>> {
+    let plan = CliPlan::inference(g, &[built.output], Mode::Eval)?;
     let mut arena = vec![0.0; plan.arena_len()];
-    let mut ex = Executor::read_only(g, &plan, params, &mut arena).map_err(|e| e.to_string())?;
-    let x_shape = g.shape(built.x).map_err(|e| e.to_string())?;
+    let mut ex = Executor::read_only(g, &plan, params, &mut arena)?;
+    let x_shape = g.shape(built.x)?;
     let (batch, per) = (x_shape.dim(0), x_shape.per_sample());
-    let classes = g.shape(built.output).map_err(|e| e.to_string())?.last();
+    let classes = g.shape(built.output)?.last();
     let mut out = Vec::with_capacity(split.len());
     for start in (0..split.len()).step_by(batch) {
         let n = batch.min(split.len() - start);
-        let input = ex.input_mut(built.x).map_err(|e| e.to_string())?;
+        let input = ex.input_mut(built.x)?;
         input.fill(0.0);
         input[..n * per].copy_from_slice(&split.images[start * per..(start + n) * per]);
-        ex.run().map_err(|e| e.to_string())?;
-        let logits = ex.value(built.output).map_err(|e| e.to_string())?;
+        ex.run()?;
+        let logits = ex.value(built.output)?;
         out.extend(logits.chunks_exact(classes).take(n).map(argmax_f32));
     }
     Ok(out)
@@ -51,12 +52,12 @@ pub fn score(predictions: &[usize], labels: &[u8], classes: usize) -> Scores {
 }
 
 /// `mote eval MODEL --data DIR`.
-pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> Result<(), String> {
-    let bytes = std::fs::read(model_path).map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> CliResult<()> {
+    let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
-    let test = load_split(data, "t10k").map_err(|e| e.to_string())?;
+    let test = load_split(data, "t10k")?;
     let (g, built) = build(model_path, &spec, 100)?;
-    let classes = g.shape(built.output).map_err(|e| e.to_string())?.last();
+    let classes = g.shape(built.output)?.last();
     let predictions = predict_classes(&g, &built, &params, &test)?;
     let s = score(&predictions, &test.labels, classes);
     println!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len());

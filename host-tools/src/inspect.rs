@@ -1,16 +1,17 @@
 //! `mote inspect`: per-layer parameters, output shapes and MACs, and what the model costs on
 //! a chip (arena for inference and for a training step, flash for the weights).
 
+use crate::error::{CliError, CliResult};
 use crate::model::{build, load, CliPlan};
 use mote_core::{Mode, BYTES_PER_VALUE};
 use serde_json::json;
 use std::path::Path;
 
 /// Prints the report for `path` at `batch`; with `json`, the last stdout line is JSON.
-pub fn run(path: &Path, batch: usize, json: bool) -> Result<(), String> {
+pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
     let loaded = load(path)?;
     let (g, built) = build(path, &loaded.spec, batch)?;
-    let core = |e: mote_core::Error| format!("{}: {e}", path.display());
+    let core = CliError::core(path);
     let infer = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(core)?;
     let train = CliPlan::training(&g, built.loss, &[], Some(loaded.train.optimizer())).map_err(core)?;
     let (im, tm) = (infer.memory(), train.memory());

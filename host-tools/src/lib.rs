@@ -2,6 +2,7 @@
 //! (`inspect`, `train`, `eval`, `predict`) the binary dispatches to.
 
 pub mod dataset;
+pub mod error;
 pub mod eval;
 pub mod export;
 pub mod idx;

@@ -1,6 +1,7 @@
 //! PNG charts without a plotting dependency: training curves (loss, accuracy per epoch) and a
 //! confusion-matrix heat map, labelled with a small built-in 3×5 pixel font.
 
+use crate::error::{CliError, CliResult};
 use crate::train::Epoch;
 use std::path::Path;
 
@@ -89,14 +90,15 @@ impl Canvas {
             }
         }
     }
-    fn save(&self, path: &Path) -> Result<(), String> {
-        let file = std::fs::File::create(path).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    fn save(&self, path: &Path) -> CliResult<()> {
+        let file = std::fs::File::create(path).map_err(CliError::io(path))?;
         let mut enc = png::Encoder::new(std::io::BufWriter::new(file), self.w as u32, self.h as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        let png = |e: png::EncodingError| CliError::invalid(path, format!("cannot write the PNG: {e}"));
+        let mut writer = enc.write_header().map_err(png)?;
         let data: Vec<u8> = self.px.iter().flatten().copied().collect();
-        writer.write_image_data(&data).map_err(|e| e.to_string())
+        writer.write_image_data(&data).map_err(png)
     }
 }
 
@@ -135,7 +137,7 @@ fn panel(c: &mut Canvas, x0: i64, title: &str, series: &[(&[f64], [u8; 3])], lo:
 }
 
 /// Training loss (left) and train / test accuracy (right) per epoch.
-pub fn training_png(path: &Path, epochs: &[Epoch]) -> Result<(), String> {
+pub fn training_png(path: &Path, epochs: &[Epoch]) -> CliResult<()> {
     let mut c = Canvas::new(960, 400);
     let loss: Vec<f64> = epochs.iter().map(|e| e.train_loss).collect();
     let train: Vec<f64> = epochs.iter().map(|e| e.train_accuracy).collect();
@@ -151,7 +153,7 @@ pub fn training_png(path: &Path, epochs: &[Epoch]) -> Result<(), String> {
 }
 
 /// Heat map of `confusion[true][predicted]` with the counts written in the cells.
-pub fn confusion_png(path: &Path, confusion: &[Vec<usize>]) -> Result<(), String> {
+pub fn confusion_png(path: &Path, confusion: &[Vec<usize>]) -> CliResult<()> {
     let n = confusion.len();
     let cell = 44i64;
     let (x0, y0) = (60i64, 50i64);

@@ -1,6 +1,7 @@
 //! `mote predict`: classifies PNG or PGM images (converted to the model's grayscale size) and
 //! prints the class and the probabilities.
 
+use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliPlan};
 use mote_core::{Executor, Mode};
 use std::path::Path;
@@ -13,9 +14,9 @@ pub struct Gray {
 }
 
 /// Reads a PNG (any color type, converted to gray) or a PGM (P2 or P5).
-pub fn read_image(path: &Path) -> Result<Gray, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let err = |m: String| format!("{}: {m}", path.display());
+pub fn read_image(path: &Path) -> CliResult<Gray> {
+    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
+    let err = |m: String| CliError::invalid(path, m);
     if bytes.starts_with(b"\x89PNG") {
         decode_png(&bytes).map_err(err)
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
@@ -107,15 +108,15 @@ pub fn resize(img: &Gray, w: usize, h: usize) -> Vec<f32> {
 }
 
 /// `mote predict MODEL IMAGE...`.
-pub fn run(model_path: &Path, images: &[std::path::PathBuf]) -> Result<(), String> {
-    let bytes = std::fs::read(model_path).map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+pub fn run(model_path: &Path, images: &[std::path::PathBuf]) -> CliResult<()> {
+    let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
     let (g, built) = build(model_path, &spec, 1)?;
-    let x = g.shape(built.x).map_err(|e| e.to_string())?;
+    let x = g.shape(built.x)?;
     let (h, w) = (x.dim(x.rank() - 2), x.last());
-    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(|e| e.to_string())?;
+    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval)?;
     let mut arena = vec![0.0; plan.arena_len()];
-    let mut ex = Executor::read_only(&g, &plan, &params, &mut arena).map_err(|e| e.to_string())?;
+    let mut ex = Executor::read_only(&g, &plan, &params, &mut arena)?;
     for path in images {
         let img = read_image(path)?;
         let mut pixels = resize(&img, w, h);
@@ -124,9 +125,9 @@ pub fn run(model_path: &Path, images: &[std::path::PathBuf]) -> Result<(), Strin
         if mean > 0.5 {
             pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
         }
-        ex.set_input(built.x, &pixels).map_err(|e| format!("{}: {e}", path.display()))?;
-        ex.run().map_err(|e| e.to_string())?;
-        let logits = ex.value(built.output).map_err(|e| e.to_string())?;
+        ex.set_input(built.x, &pixels).map_err(CliError::core(path))?;
+        ex.run()?;
+        let logits = ex.value(built.output)?;
         let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
         let sum: f32 = exp.iter().sum();

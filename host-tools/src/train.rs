@@ -2,6 +2,7 @@
 //! split after each epoch, and writes the model file.
 
 use crate::dataset::{load_split, Split};
+use crate::error::{CliError, CliResult};
 use crate::eval::{predict_classes, score};
 use crate::model::{build, save, CliPlan};
 use crate::spec_file::{Schedule, TrainConfig};
@@ -43,33 +44,28 @@ fn lr_at(c: &TrainConfig, step: usize, total: usize) -> f32 {
 }
 
 /// Trains and saves; returns the epochs' figures.
-pub fn run(args: &TrainArgs) -> Result<Vec<Epoch>, String> {
+pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     let c = &args.config;
     let spec = &args.spec;
-    let mut train = load_split(&args.data, "train").map_err(|e| e.to_string())?;
-    let test = load_split(&args.data, "t10k").map_err(|e| e.to_string())?;
+    let mut train = load_split(&args.data, "train")?;
+    let test = load_split(&args.data, "t10k")?;
     if let Some(limit) = args.limit {
         train = evenly_spaced(&train, limit);
     }
     let per: usize = spec.input.iter().map(|&d| d as usize).product();
     if per != train.rows * train.cols {
-        return Err(format!(
-            "{}: input {:?} does not match the data's {}×{} images",
-            args.spec_path.display(),
-            spec.input,
-            train.rows,
-            train.cols
-        ));
+        let message = format!("input {:?} does not match the data's {}×{} images", spec.input, train.rows, train.cols);
+        return Err(CliError::invalid(&args.spec_path, message));
     }
     if train.len() < c.batch {
-        return Err(format!("batch {} is larger than the {} training samples", c.batch, train.len()));
+        return Err(CliError::Usage(format!("--batch {} is larger than the {} training samples", c.batch, train.len())));
     }
     let (mut g, built) = build(&args.spec_path, spec, c.batch)?;
     let weights: Vec<_> = g.node_ids().filter(|&id| g.node(id).is_ok_and(|n| n.is_trainable() && n.shape.rank() >= 2)).collect();
     for w in weights {
-        g.set_init(w, c.init).map_err(|e| e.to_string())?;
+        g.set_init(w, c.init)?;
     }
-    let core = |e: mote_core::Error| e.to_string();
+    let core = CliError::core(&args.spec_path);
     let plan = CliPlan::training(&g, built.loss, &[built.output], Some(c.optimizer())).map_err(core)?;
     let mut params = vec![0.0; g.params_len()];
     g.init_params(&mut params, c.seed).map_err(core)?;

@@ -158,3 +158,33 @@ fn the_header_gives_the_file_length_or_a_typed_error() {
     other[0] = b'X';
     assert!(matches!(model_len_from_header(&other), Err(ModelError::BadMagic { .. })));
 }
+
+#[test]
+fn the_cli_keeps_model_and_spec_errors_typed_until_printed() {
+    use mote_cli::error::CliError;
+    use mote_core::model::SpecErrorKind;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut bytes, _) = real_model(dir.path());
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    match load_model_bytes(Path::new("bad.mote"), &bytes) {
+        Err(CliError::Model { path, source: ModelError::Checksum { .. } }) => assert_eq!(path, Path::new("bad.mote")),
+        other => panic!("expected a typed checksum error, got {other:?}"),
+    }
+    // A spec whose conv padding overflows the shape arithmetic: a typed graph error inside a
+    // typed spec error, with its source chain intact.
+    let mut spec = shipped_cnn_spec();
+    if let mote_core::model::LayerOp::Conv2d { padding, .. } = &mut spec.layers[0].op {
+        *padding = [u32::MAX, u32::MAX];
+    }
+    let err = build(Path::new("huge.toml"), &spec, 1).map(|_| ()).unwrap_err();
+    let CliError::Build { source, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(source.layer, Some(0));
+    assert!(matches!(source.kind, SpecErrorKind::Graph(_)), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+/// The shipped mnist-cnn spec (its first layer is a conv).
+fn shipped_cnn_spec() -> mote_core::model::ModelSpec {
+    read_spec_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/mnist-cnn.toml")).unwrap().spec
+}

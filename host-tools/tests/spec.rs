@@ -110,7 +110,7 @@ fn error_of(text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     match read_spec_file(&path) {
         Err(e) => e.to_string(),
-        Ok(file) => build(&path, &file.spec, 1).map(|_| ()).expect_err("the spec must be refused"),
+        Ok(file) => build(&path, &file.spec, 1).map(|_| ()).expect_err("the spec must be refused").to_string(),
     }
 }
 

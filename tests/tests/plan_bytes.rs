@@ -195,3 +195,18 @@ fn a_decoded_plan_takes_new_optimizer_settings_of_the_same_layout() {
     let got: Vec<u32> = ex.params().iter().map(|v| v.to_bits()).collect();
     assert_eq!(got, train(&g, net, &wanted));
 }
+
+#[test]
+fn a_plan_names_the_kernels_it_was_sized_for() {
+    let mut g: Graph = Graph::new();
+    let net = small_cnn(&mut g);
+    let plan: Plan = Plan::training_for(mote_core::Isa::Dsp, &g, net.loss, &[], Some(Optimizer::momentum(0.05, 0.9))).unwrap();
+    assert_eq!(plan.isa(), mote_core::Isa::Dsp);
+    let mut bytes = encode(&plan);
+    assert_eq!(Plan::<64, 256>::from_bytes(&bytes).unwrap().isa(), mote_core::Isa::Dsp);
+    // The ISA byte follows magic (4), version (1), fingerprint (4), node count (2), parameter
+    // count (4), step count (2) and mode (1).
+    assert_eq!(bytes[18], mote_core::Isa::Dsp as u8);
+    bytes[18] = 200;
+    assert_eq!(Plan::<64, 256>::from_bytes(&bytes).unwrap_err(), Error::PlanBytes { what: "isa" });
+}

@@ -44,9 +44,17 @@ pub fn mote() -> Result<String, String> {
 
 /// Runs the host CLI and returns the JSON object on the last line of its stdout.
 pub fn mote_json(args: &[&str]) -> Result<Value, String> {
+    mote_json_with_kernels("auto", args)
+}
+
+/// [`mote_json`] with the CLI's kernels set (`MOTE_KERNELS`): `reference` where its results are
+/// compared bit for bit with the device's (which runs the reference kernels).
+pub fn mote_json_with_kernels(kernels: &str, args: &[&str]) -> Result<Value, String> {
     let mote = mote()?;
-    eprintln!("$ mote {}", args.join(" "));
-    let out = Command::new(&mote).args(args).current_dir(root()).stderr(Stdio::inherit()).output().map_err(|e| format!("mote: {e}"))?;
+    eprintln!("$ MOTE_KERNELS={kernels} mote {}", args.join(" "));
+    let mut command = Command::new(&mote);
+    command.args(args).env("MOTE_KERNELS", kernels).current_dir(root()).stderr(Stdio::inherit());
+    let out = command.output().map_err(|e| format!("mote: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in stdout.lines().filter(|l| !l.starts_with('{')) {
         eprintln!("{line}");
@@ -215,7 +223,7 @@ pub fn load(model: Option<&str>, quick_model: bool) -> Result<Value, String> {
 /// the host's `mote eval` of `model`.
 fn compare_predictions(result: BTreeMap<String, String>, model: &str) -> Result<Value, String> {
     let device = std::fs::read(root().join("target/qemu/predictions.bin")).map_err(|e| format!("predictions: {e}"))?;
-    let host = mote_json(&["eval", model, "--data", "data/mnist", "--json"])?;
+    let host = mote_json_with_kernels("reference", &["eval", model, "--data", "data/mnist", "--json"])?;
     let host_predictions: Vec<u64> = host["predictions"].as_array().ok_or("host predictions")?.iter().filter_map(Value::as_u64).collect();
     if host_predictions.len() != device.len() {
         return Err(format!("device sent {} predictions, host made {}", device.len(), host_predictions.len()));

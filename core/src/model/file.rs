@@ -22,6 +22,7 @@ const MAX_SPEC_LEN: usize = 64 * 1024;
 
 /// Why a model file could not be read or written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ModelError {
     /// The file is empty.
     Empty,
@@ -71,6 +72,8 @@ impl fmt::Display for ModelError {
         }
     }
 }
+
+impl core::error::Error for ModelError {}
 
 /// A model read from bytes: the spec, and the parameters still as little-endian bytes.
 #[derive(Clone, Debug)]

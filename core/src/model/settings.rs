@@ -8,6 +8,7 @@ pub const MAX_SETTINGS: usize = 6;
 
 /// A setting's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SettingValue {
     Int(u32),
     Pair([u32; 2]),
@@ -160,6 +161,16 @@ impl fmt::Display for SettingError {
 }
 
 impl core::error::Error for SettingError {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SettingError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self.problem {
+            SettingProblem::Missing => defmt::write!(f, "{=str} needs `{=str}`", self.op, self.setting.key),
+            SettingProblem::NotAllowed(v) => defmt::write!(f, "{=str}: `{=str}` out of range: {}", self.op, self.setting.key, v),
+        }
+    }
+}
 
 /// A Rust type a setting is stored as in [`super::LayerOp`].
 pub(crate) trait SettingType: Copy {

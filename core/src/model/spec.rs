@@ -45,6 +45,7 @@ pub struct ModelSpec {
 
 /// A spec problem: which layer (index and name) and what is wrong.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SpecError {
     /// Index of the layer in the spec, `None` for the model's input or loss.
     pub layer: Option<usize>,
@@ -54,6 +55,7 @@ pub struct SpecError {
 
 /// What is wrong with a layer.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SpecErrorKind {
     /// The graph refused the layer (shape mismatch, bad argument, no room).
     Graph(Error),
@@ -82,6 +84,16 @@ impl fmt::Display for SpecError {
             SpecErrorKind::Arity { expected, got } => write!(f, "takes {expected} input(s), got {got}"),
             SpecErrorKind::NoLayers => write!(f, "the model has no layers"),
             SpecErrorKind::Decode => write!(f, "the spec bytes do not decode"),
+        }
+    }
+}
+
+impl core::error::Error for SpecError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match &self.kind {
+            SpecErrorKind::Graph(e) => Some(e),
+            SpecErrorKind::Setting(e) => Some(e),
+            _ => None,
         }
     }
 }

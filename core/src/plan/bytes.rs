@@ -6,10 +6,12 @@
 
 use super::{Mode, Offset, Plan, Step};
 use crate::{Error, Graph, NodeId, Optimizer, Result};
+use mote_kernels::dispatch::Isa;
 use mote_kernels::{AdamParams, SgdParams};
 
 const MAGIC: &[u8; 4] = b"MPLN";
-const VERSION: u8 = 1;
+/// 2: the ISA byte after the mode.
+const VERSION: u8 = 2;
 /// Bytes per node: seven offsets, the flags and the fused conv node.
 const NODE_BYTES: usize = 7 * 4 + 1 + 2;
 const NO_NODE: u16 = u16::MAX;
@@ -100,7 +102,7 @@ const UPDATE_IN_BACKWARD: u8 = 16;
 impl<const N: usize, const S: usize> Plan<N, S> {
     /// Bytes of [`Plan::to_bytes`]'s encoding.
     pub fn encoded_len(&self) -> usize {
-        4 + 1 + 4 + 2 + 4 + 2 + 1 + 1 + 6 * 4 + 2 + 6 * 4 + 1 + 3 * self.steps.len() + NODE_BYTES * self.nodes_len
+        4 + 1 + 4 + 2 + 4 + 2 + 1 + 1 + 1 + 6 * 4 + 2 + 6 * 4 + 1 + 3 * self.steps.len() + NODE_BYTES * self.nodes_len
     }
 
     /// Writes the plan into `out`, returning the bytes written; `out` needs
@@ -117,6 +119,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             Mode::Train => 0,
             Mode::Eval => 1,
         })?;
+        w.u8(self.isa as u8)?;
         match self.optimizer {
             None => w.bytes(&[0; 1 + 6 * 4 + 2])?,
             Some(Optimizer::Sgd(h)) => {
@@ -184,7 +187,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             return Err(bad("magic (expected MPLN)"));
         }
         if r.u8("version")? != VERSION {
-            return Err(bad("version (expected 1)"));
+            return Err(bad("version (expected 2)"));
         }
         let graph_fingerprint = r.u32("graph fingerprint")?;
         let nodes_len = r.u16("node count")? as usize;
@@ -201,6 +204,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             1 => Mode::Eval,
             _ => return Err(bad("mode")),
         };
+        let isa = r.u8("isa").and_then(|v| Isa::from_u8(v).ok_or(bad("isa")))?;
         let tag = r.u8("optimizer")?;
         let mut h = [0.0f32; 6];
         for v in h.iter_mut() {
@@ -215,6 +219,7 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         };
         let mut plan = Self::empty_sized(nodes_len, params_len, mode);
         plan.graph_fingerprint = graph_fingerprint;
+        plan.isa = isa;
         plan.optimizer = optimizer;
         plan.optimizer_len = r.usize("optimizer length")?;
         plan.arena_len = r.usize("arena length")?;

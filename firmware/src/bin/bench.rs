@@ -11,6 +11,7 @@
 use cortex_m_rt::entry;
 use mote_core::model::BuiltModel;
 use mote_core::{Executor, Graph, Plan, BYTES_PER_VALUE};
+use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split};
 use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
 use mote_firmware::{board, model};
@@ -35,12 +36,12 @@ struct Measured {
     result_hash: u32,
 }
 
-fn steps_argument() -> Result<usize, &'static str> {
-    let args = semihosting::experimental::env::args::<64>().map_err(|_| "no command line")?;
+fn steps_argument() -> Result<usize, FirmwareError> {
+    let args = semihosting::experimental::env::args::<64>().map_err(|_| FirmwareError::Argument("command line"))?;
     for arg in (&args).skip(1) {
-        let arg = arg.map_err(|_| "command line is not UTF-8")?;
+        let arg = arg.map_err(|_| FirmwareError::Argument("command line (UTF-8)"))?;
         if let Some(n) = arg.strip_prefix("steps=") {
-            return n.parse().map_err(|_| "steps= needs a number");
+            return n.parse().map_err(|_| FirmwareError::Argument("steps="));
         }
     }
     Ok(20)
@@ -51,7 +52,7 @@ fn hash(h: u32, values: &[f32]) -> u32 {
     values.iter().flat_map(|v| v.to_bits().to_le_bytes()).fold(h, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
-fn run() -> Result<(), &'static str> {
+fn run() -> Result<(), FirmwareError> {
     let steps = steps_argument()?;
     let mut g = Graph::<NODES>::new();
     let built = model::build(&mut g, 1)?;
@@ -79,42 +80,42 @@ fn run() -> Result<(), &'static str> {
 
 /// Classifies the first test digits with `plan`, weights in flash.
 #[inline(never)]
-fn infer_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>) -> Result<Measured, &'static str> {
-    let params = model::params().map_err(|_| "embedded parameters")?;
+fn infer_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>) -> Result<Measured, FirmwareError> {
+    let params = model::params()?;
     // SAFETY: the only reference to ARENA while this function runs (single-threaded main).
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let mut ex = Executor::read_only(g, plan, params, arena).map_err(|_| "inference plan does not fit")?;
+    let mut ex = Executor::read_only(g, plan, params, arena)?;
     let mut link = SemihostingLink::default();
-    link.open(Split::Test).map_err(|_| "cannot open the test digits")?;
+    link.open(Split::Test)?;
     let (mut insns, mut h) = (0u64, 0x811c_9dc5u32);
     for _ in 0..INFERENCES {
-        link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
+        link.next_sample(ex.input_mut(built.x)?)?;
         let start = board::instructions();
-        ex.run().map_err(|_| "run")?;
+        ex.run()?;
         insns += board::instructions() - start;
-        h = hash(h, ex.value(built.output).map_err(|_| "output")?);
+        h = hash(h, ex.value(built.output)?);
     }
     Ok(Measured { insns: insns / INFERENCES as u64, arena_bytes: plan.arena_len() * BYTES_PER_VALUE, result_hash: h })
 }
 
 /// Fine-tunes the flash weights for `steps` training digits with `plan`.
 #[inline(never)]
-fn train_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>, steps: usize) -> Result<Measured, &'static str> {
+fn train_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>, steps: usize) -> Result<Measured, FirmwareError> {
     // SAFETY: the only references to these statics while this function runs.
     let (params, state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
     };
-    params.copy_from_slice(model::params().map_err(|_| "embedded parameters")?);
+    params.copy_from_slice(model::params()?);
     state.fill(0.0);
-    let mut ex = Executor::new(g, plan, params, state, arena).map_err(|_| "training plan does not fit")?;
+    let mut ex = Executor::new(g, plan, params, state, arena)?;
     let mut link = SemihostingLink::default();
-    link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
+    link.open(Split::Train)?;
     let mut insns = 0u64;
     for _ in 0..steps {
-        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
-        ex.set_input(built.target, &[label as f32]).map_err(|_| "label")?;
+        let label = link.next_sample(ex.input_mut(built.x)?)?;
+        ex.set_input(built.target, &[label as f32])?;
         let start = board::instructions();
-        ex.run().map_err(|_| "step")?;
+        ex.run()?;
         insns += board::instructions() - start;
     }
     let result_hash = hash(0x811c_9dc5, ex.params());

@@ -6,6 +6,7 @@
 
 use cortex_m_rt::entry;
 use mote_firmware::board;
+use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Upload};
 
 #[entry]
@@ -13,7 +14,7 @@ fn main() -> ! {
     board::run_main("golden", run)
 }
 
-fn run() -> Result<(), &'static str> {
+fn run() -> Result<(), FirmwareError> {
     // 1,000,000 iterations of `subs; bne`: 2,000,000 instructions.
     let start = board::instructions();
     // SAFETY: a countdown in one register; touches no memory and no stack.
@@ -21,19 +22,18 @@ fn run() -> Result<(), &'static str> {
     let calibration = board::instructions() - start;
 
     let mut link = SemihostingLink::default();
-    link.begin_upload(Upload::Golden).map_err(|_| "cannot open the golden output")?;
-    let mut sent = true;
+    link.begin_upload(Upload::Golden)?;
+    // The first link failure, if any: the cases run on, the vectors stop being sent.
+    let mut sent = Ok(());
     let cases = mote_golden::run_all(&mut |name, values| {
         let (header, len) = mote_golden::encode_header(name, values.len());
-        sent &= link.upload(&header[..len]).is_ok();
+        sent = sent.and_then(|()| link.upload(&header[..len]));
         for v in values {
-            sent &= link.upload(&v.to_le_bytes()).is_ok();
+            sent = sent.and_then(|()| link.upload(&v.to_le_bytes()));
         }
     });
-    let vectors = cases.map_err(|_| "a golden case failed")?;
-    if !sent {
-        return Err("cannot send the golden vectors");
-    }
+    let vectors = cases?;
+    sent?;
     defmt::println!("result golden_vectors={=u32} calibration_insns={=u64}", vectors as u32, calibration);
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use cortex_m_rt::entry;
 use mote_core::Graph;
+use mote_firmware::error::FirmwareError;
 use mote_firmware::link::SemihostingLink;
 use mote_firmware::sizes::{INFER_ARENA, NODES};
 use mote_firmware::{board, model};
@@ -17,8 +18,8 @@ fn main() -> ! {
     board::run_main("infer", run)
 }
 
-fn run() -> Result<(), &'static str> {
-    let params = model::params().map_err(|_| "embedded parameters are not aligned")?;
+fn run() -> Result<(), FirmwareError> {
+    let params = model::params()?;
     let mut g = Graph::<NODES>::new();
     let built = model::build(&mut g, 1)?;
     let plan = model::inference_plan()?;

@@ -11,8 +11,9 @@ extern crate alloc;
 use alloc::vec;
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
-use mote_core::model::{build_from_postcard, check_model, model_len_from_header, BuiltModel, HEADER_LEN};
+use mote_core::model::{build_from_postcard, check_model, model_len_from_header, BuiltModel, ModelError, HEADER_LEN};
 use mote_core::{Graph, Mode, Plan, BYTES_PER_VALUE};
+use mote_firmware::error::FirmwareError;
 use mote_firmware::heap::PeakHeap;
 use mote_firmware::link::{Download, HostLink, SemihostingLink};
 use mote_firmware::sizes::{NODES, STEPS};
@@ -33,27 +34,31 @@ fn main() -> ! {
     board::run_main("load", run)
 }
 
-fn run() -> Result<(), &'static str> {
+fn run() -> Result<(), FirmwareError> {
     let mut link = SemihostingLink::default();
-    link.begin_download(Download::Model).map_err(|_| "no model sent to the device")?;
+    link.begin_download(Download::Model)?;
     let mut header = [0u8; HEADER_LEN];
-    link.download(&mut header).map_err(|_| "cannot read the model header")?;
-    let len = model_len_from_header(&header).map_err(|_| "not a model file, or too large")?;
+    link.download(&mut header)?;
+    let len = model_len_from_header(&header)?;
+    // Refused, not a failed allocation (which would abort), when larger than the heap left.
+    if len > HEAP.free_bytes() {
+        return Err(FirmwareError::ModelTooLarge { bytes: len, heap_free: HEAP.free_bytes() });
+    }
     // u32 words, so the parameters (at byte 20) are aligned for f32.
     let mut words = vec![0u32; len.div_ceil(4)];
     // SAFETY: the words' memory viewed as the `len` bytes it holds (u8 needs no alignment,
     // any bit pattern is valid); `words` is not used otherwise while `bytes` lives.
     let bytes = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, len) };
     bytes[..HEADER_LEN].copy_from_slice(&header);
-    link.download(&mut bytes[HEADER_LEN..]).map_err(|_| "the model file ends early")?;
-    let parts = check_model(bytes).map_err(|_| "the model file is corrupted")?;
+    link.download(&mut bytes[HEADER_LEN..])?;
+    let parts = check_model(bytes)?;
     // SAFETY: any 4 bytes are a valid f32; `align_to` returns only the aligned middle.
     let (head, params, tail) = unsafe { parts.param_bytes.align_to::<f32>() };
     if !head.is_empty() || !tail.is_empty() {
-        return Err("parameters not aligned");
+        return Err(ModelError::Truncated { needed: parts.param_bytes.len(), got: params.len() * 4 }.into());
     }
     let mut g = Graph::<NODES>::new();
-    let built = build_from_postcard(parts.spec_bytes, &mut g, 1).map_err(|_| "the model does not fit this firmware's graph")?;
+    let built = build_from_postcard(parts.spec_bytes, &mut g, 1)?;
     let plan = plan(&g, &built)?;
     let mut arena = vec![0.0f32; plan.arena_len()];
     let c = model::classify_test_digits(&g, &plan, &built, params, &mut arena, &mut link)?;
@@ -76,6 +81,6 @@ fn run() -> Result<(), &'static str> {
 
 /// Plans inference for the received model (on the device: it was unknown at build time).
 #[inline(never)]
-fn plan(g: &Graph<NODES>, built: &BuiltModel) -> Result<Plan<NODES, STEPS>, &'static str> {
-    Plan::inference(g, &[built.output], Mode::Eval).map_err(|_| "the model does not fit this firmware's plan capacity")
+fn plan(g: &Graph<NODES>, built: &BuiltModel) -> Result<Plan<NODES, STEPS>, FirmwareError> {
+    Ok(Plan::inference(g, &[built.output], Mode::Eval)?)
 }

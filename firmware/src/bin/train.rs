@@ -11,6 +11,7 @@
 use cortex_m_rt::entry;
 use mote_core::model::{check_model, model_header, BuiltModel};
 use mote_core::{Executor, Graph, Optimizer};
+use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
@@ -33,13 +34,13 @@ struct Settings {
 /// Reads the command line. Not inlined, like every setup step below: their temporaries must
 /// not stay in the frames that are live while training runs.
 #[inline(never)]
-fn settings() -> Result<Settings, &'static str> {
+fn settings() -> Result<Settings, FirmwareError> {
     let mut s = Settings { finetune: false, steps: 8000, eval: 2000, log_every: 500, lr: 0.003, momentum: 0.9, seed: 1 };
-    let args = semihosting::experimental::env::args::<256>().map_err(|_| "no command line")?;
+    let args = semihosting::experimental::env::args::<256>().map_err(|_| FirmwareError::Argument("command line"))?;
     for arg in (&args).skip(1) {
-        let arg = arg.map_err(|_| "command line is not UTF-8")?;
+        let arg = arg.map_err(|_| FirmwareError::Argument("command line (UTF-8)"))?;
         let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
-        let number = || value.parse::<f32>().map_err(|_| "bad number on the command line");
+        let number = || value.parse::<f32>().map_err(|_| FirmwareError::Argument("a number after ="));
         match key {
             "scratch" => s.finetune = false,
             "finetune" => s.finetune = true,
@@ -49,7 +50,7 @@ fn settings() -> Result<Settings, &'static str> {
             "lr" => s.lr = number()?,
             "momentum" => s.momentum = number()?,
             "seed" => s.seed = number()? as u64,
-            _ => return Err("unknown argument (expected scratch|finetune steps= eval= log= lr= momentum= seed=)"),
+            _ => return Err(FirmwareError::Argument("unknown (expected scratch|finetune steps= eval= log= lr= momentum= seed=)")),
         }
     }
     Ok(s)
@@ -69,7 +70,7 @@ struct TrainStats {
     memory: mote_core::MemoryReport,
 }
 
-fn run() -> Result<(), &'static str> {
+fn run() -> Result<(), FirmwareError> {
     let s = settings()?;
     let mut g = Graph::<NODES>::new();
     let built = model::build(&mut g, 1)?;
@@ -78,7 +79,7 @@ fn run() -> Result<(), &'static str> {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
     };
     if s.finetune {
-        params.copy_from_slice(model::params().map_err(|_| "embedded parameters")?);
+        params.copy_from_slice(model::params()?);
     } else {
         init(&g, params, s.seed)?;
     }
@@ -110,8 +111,8 @@ fn run() -> Result<(), &'static str> {
 }
 
 #[inline(never)]
-fn init(g: &Graph<NODES>, params: &mut [f32], seed: u64) -> Result<(), &'static str> {
-    g.init_params(params, seed).map_err(|_| "init")
+fn init(g: &Graph<NODES>, params: &mut [f32], seed: u64) -> Result<(), FirmwareError> {
+    Ok(g.init_params(params, seed)?)
 }
 
 /// Plans the training step and runs it over the streamed training digits. Not inlined, so
@@ -125,9 +126,9 @@ fn train(
     params: &mut [f32],
     opt_state: &mut [f32],
     arena: &mut [f32],
-) -> Result<TrainStats, &'static str> {
+) -> Result<TrainStats, FirmwareError> {
     let plan = model::training_plan()?;
-    let available = link.open(Split::Train).map_err(|_| "cannot open the training digits")?;
+    let available = link.open(Split::Train)?;
     let steps = s.steps.min(available);
     defmt::println!(
         "training {=u32} digits ({=str}), lr {=f32}, momentum {=f32}",
@@ -138,16 +139,16 @@ fn train(
     );
     let mut t = TrainStats { steps, insns: 0, first_loss: f32::NAN, last_loss: f32::NAN, memory: plan.memory() };
     let mut window = 0.0f32;
-    let mut ex = Executor::new(g, &plan, params, opt_state, arena).map_err(|_| "the plan does not fit the model or its buffers")?;
-    ex.set_optimizer(Optimizer::momentum(s.lr, s.momentum)).map_err(|_| "optimizer")?;
+    let mut ex = Executor::new(g, &plan, params, opt_state, arena)?;
+    ex.set_optimizer(Optimizer::momentum(s.lr, s.momentum))?;
     ex.set_seed(s.seed);
     for step in 0..steps {
-        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
-        ex.set_input(built.target, &[label as f32]).map_err(|_| "label")?;
+        let label = link.next_sample(ex.input_mut(built.x)?)?;
+        ex.set_input(built.target, &[label as f32])?;
         let start = board::instructions();
-        ex.run().map_err(|_| "step")?;
+        ex.run()?;
         t.insns += board::instructions() - start;
-        window += ex.value(built.loss).map_err(|_| "loss")?[0];
+        window += ex.value(built.loss)?[0];
         if (step + 1) % s.log_every == 0 || step + 1 == steps {
             let mean = window / (step % s.log_every + 1) as f32;
             defmt::println!("step {=u32}: mean loss {=f32}", step as u32 + 1, mean);
@@ -171,30 +172,30 @@ fn evaluate(
     link: &mut SemihostingLink,
     params: &[f32],
     arena: &mut [f32],
-) -> Result<(u32, usize), &'static str> {
+) -> Result<(u32, usize), FirmwareError> {
     let infer = model::inference_plan()?;
-    let samples = link.open(Split::Test).map_err(|_| "cannot open the test digits")?.min(s.eval);
+    let samples = link.open(Split::Test)?.min(s.eval);
     let mut correct = 0u32;
-    let mut ex = Executor::read_only(g, &infer, params, arena).map_err(|_| "arena")?;
+    let mut ex = Executor::read_only(g, &infer, params, arena)?;
     for _ in 0..samples {
-        let label = link.next_sample(ex.input_mut(built.x).map_err(|_| "input")?).map_err(|_| "cannot read a digit")?;
-        ex.run().map_err(|_| "run")?;
-        correct += (mote_core::argmax_f32(ex.value(built.output).map_err(|_| "output")?) == label as usize) as u32;
+        let label = link.next_sample(ex.input_mut(built.x)?)?;
+        ex.run()?;
+        correct += (mote_core::argmax_f32(ex.value(built.output)?) == label as usize) as u32;
     }
     Ok((correct, samples))
 }
 
 /// Sends the trained model back: a new header and parameters, the embedded spec bytes.
-fn send_back(link: &mut SemihostingLink, params: &[f32]) -> Result<(), &'static str> {
-    let spec_bytes = check_model(&model::MODEL_FILE.0).map_err(|_| "embedded model")?.spec_bytes;
-    link.begin_upload(Upload::Model).map_err(|_| "cannot send the model")?;
-    link.upload(&model_header(params, spec_bytes)).map_err(|_| "upload")?;
+fn send_back(link: &mut SemihostingLink, params: &[f32]) -> Result<(), FirmwareError> {
+    let spec_bytes = check_model(&model::MODEL_FILE.0)?.spec_bytes;
+    link.begin_upload(Upload::Model)?;
+    link.upload(&model_header(params, spec_bytes))?;
     for chunk in params.chunks(16) {
         let mut buf = [0u8; 64];
         for (b, p) in buf.chunks_exact_mut(4).zip(chunk) {
             b.copy_from_slice(&p.to_le_bytes());
         }
-        link.upload(&buf[..4 * chunk.len()]).map_err(|_| "upload")?;
+        link.upload(&buf[..4 * chunk.len()])?;
     }
-    link.upload(spec_bytes).map_err(|_| "upload")
+    Ok(link.upload(spec_bytes)?)
 }

@@ -88,7 +88,7 @@ pub fn conv2d_relu_maxpool2d_f32(
     mut argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
-    let unrecordable = argmax.is_some() && pool.kernel_h * pool.kernel_w > MAX_RECORDED_WINDOW;
+    let unrecordable = argmax.is_some() && pool.kernel_h.checked_mul(pool.kernel_w).is_none_or(|window| window > MAX_RECORDED_WINDOW);
     if unrecordable || scratch.len() < conv2d_relu_maxpool2d_scratch_len(conv, pool) {
         return false;
     }

@@ -1,0 +1,139 @@
+//! The one place where each kernel the core calls is chosen: an ISA-specific version where one
+//! exists for the active instruction set, else the scalar reference (the oracle).
+//!
+//! On x86-64 the choice is made at run time: the reference is active until [`select`] is
+//! called (the CLI calls `select(Isa::detect())`; tests that compare bits keep the reference).
+//! On Cortex-M it is made at build time by the cargo features `dsp` and `mve`, because stable
+//! Rust does not expose `cfg(target_feature = "dsp" | "mve")` on thumb targets and an explicit
+//! feature cannot be switched on by accident for a core that lacks the extension.
+//!
+//! Kernels that need scratch memory give its size as a function of their shapes and of the
+//! ISA the plan is made for ([`conv2d_relu_maxpool2d_scratch_len`]), so the host can plan for
+//! a device.
+
+use crate::reference;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+// Kernels with no ISA-specific version: the reference is the only one.
+pub use reference::{
+    adam_f32, add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32,
+    batchnorm_eval_f32, batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32,
+    conv2d_f32, conv2d_relu_maxpool2d_backward_channel_f32, conv2d_relu_maxpool2d_f32, cross_entropy_backward_f32, cross_entropy_f32,
+    fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32,
+    linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32,
+    mse_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32,
+    softmax_f32, sum_channels_f32, sum_rows_f32,
+};
+// The kernels' parameter types.
+pub use reference::{
+    AdamParams, BatchNormGrads, BatchNormParams, BinaryOp, Broadcast, ChannelGrads, Conv2dParams, LayerNormGrads, Pointwise, Pool2dParams,
+    RunningStats, SgdParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX,
+};
+
+/// An instruction set with kernels of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Isa {
+    /// The scalar reference kernels, on any target.
+    Reference = 0,
+    /// x86-64 with AVX2 and FMA.
+    Avx2Fma = 1,
+    /// Armv7E-M / Armv8-M with the DSP extension (Cortex-M4, M7, M33): no kernel of its own yet.
+    Dsp = 2,
+    /// Armv8.1-M with Helium (Cortex-M55, M85): no kernel of its own yet.
+    Mve = 3,
+}
+
+impl Isa {
+    /// The ISA a plan byte names, if any.
+    pub fn from_u8(v: u8) -> Option<Isa> {
+        [Isa::Reference, Isa::Avx2Fma, Isa::Dsp, Isa::Mve].into_iter().find(|isa| *isa as u8 == v)
+    }
+
+    /// The ISA this build for a Cortex-M uses (its cargo features), or the reference.
+    pub const fn built_in() -> Isa {
+        if cfg!(feature = "mve") {
+            Isa::Mve
+        } else if cfg!(feature = "dsp") {
+            Isa::Dsp
+        } else {
+            Isa::Reference
+        }
+    }
+
+    /// The fastest ISA this CPU runs (x86-64: AVX2 + FMA when the CPU has both).
+    #[cfg(feature = "std")]
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        Isa::built_in()
+    }
+
+    /// Whether this CPU and build can run `self`'s kernels.
+    fn available(self) -> bool {
+        match self {
+            Isa::Reference => true,
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            Isa::Avx2Fma => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            Isa::Dsp | Isa::Mve => self == Isa::built_in(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+static ACTIVE: AtomicU8 = AtomicU8::new(Isa::built_in() as u8);
+
+/// The ISA whose kernels run now.
+pub fn active() -> Isa {
+    Isa::from_u8(ACTIVE.load(Ordering::Relaxed)).unwrap_or(Isa::Reference)
+}
+
+/// The CPU or this build cannot run the ISA asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaUnavailable(pub Isa);
+
+impl core::fmt::Display for IsaUnavailable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "this CPU or build cannot run {:?} kernels", self.0)
+    }
+}
+
+impl core::error::Error for IsaUnavailable {}
+
+/// Makes `isa`'s kernels the ones that run, if this CPU and build have it. Plans made
+/// afterwards are sized for it.
+pub fn select(isa: Isa) -> Result<(), IsaUnavailable> {
+    if !isa.available() {
+        return Err(IsaUnavailable(isa));
+    }
+    ACTIVE.store(isa as u8, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `c[m, n] = op(a) · op(b)` (or `+=`): see [`reference::gemm_f32`]. AVX2 + FMA: the same sums
+/// in another order (8 lanes, fused multiply-adds), within the tolerance its tests state.
+pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if active() == Isa::Avx2Fma {
+        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
+        // AVX2 and FMA.
+        return unsafe { crate::arch::x86::gemm_f32(t, m, n, k, a, b, c, accumulate) };
+    }
+    reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
+}
+
+/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (the same for
+/// every ISA today: only the reference has this kernel).
+pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams, isa: Isa) -> usize {
+    let _ = isa;
+    reference::conv2d_relu_maxpool2d_scratch_len(conv, pool)
+}
+
+/// Scratch values [`conv2d_relu_maxpool2d_backward_channel_f32`] needs when planned for `isa`.
+pub fn conv2d_relu_maxpool2d_backward_scratch_len(conv: &Conv2dParams, isa: Isa) -> usize {
+    let _ = isa;
+    reference::conv2d_relu_maxpool2d_backward_scratch_len(conv)
+}
