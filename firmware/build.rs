@@ -36,8 +36,13 @@ fn main() {
         plan.to_bytes(&mut bytes).unwrap();
         std::fs::write(out.join(file), bytes).unwrap();
     }
+    // The ops this firmware links: the model's (layer tags for building, op bits for running).
+    let layer_tags = view.spec.layer_tags();
+    let ops = g.nodes().iter().filter_map(|n| n.op()).fold(0, |set, op| set | op.bit());
     let sizes = format!(
-        "/// Graph node capacity.\npub const NODES: usize = {NODES};\n/// Plan step capacity.\npub const STEPS: usize = {STEPS};\n\
+        "/// Layer-op tags of the model's spec (`build_from_postcard_in`).\npub const LAYER_TAGS: u64 = {layer_tags:#x};\n\
+         /// Ops of the model's graph (`run_inference_in`).\npub const OPS: mote_core::ops::OpSet = {ops:#x};\n\
+         /// Graph node capacity.\npub const NODES: usize = {NODES};\n/// Plan step capacity.\npub const STEPS: usize = {STEPS};\n\
          /// Values of the inference arena.\npub const INFER_ARENA: usize = {};\n/// Values of the training arena.\npub const TRAIN_ARENA: usize = {};\n\
          /// Values of parameters and state.\npub const PARAMS: usize = {};\n/// Values of SGD-momentum state.\npub const OPTIMIZER: usize = {};\n\
          /// Trainable parameter values.\npub const TRAINABLE: usize = {};\n\

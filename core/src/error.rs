@@ -21,6 +21,8 @@ pub enum Error {
     /// A size computed from the op's settings overflows this machine's arithmetic (a huge
     /// padding, say: on a 32-bit device smaller values overflow than on the host).
     TooLarge { op: &'static str, what: &'static str },
+    /// An op this build leaves out (a firmware links only its model's ops).
+    OpNotInBuild { op: &'static str },
     /// A hyper-parameter out of its range.
     InvalidArgument { op: &'static str, expected: &'static str },
     /// An op got the wrong number of inputs.
@@ -68,6 +70,7 @@ impl fmt::Display for Error {
                 write!(f, "{op}: shape {shape} not allowed: expected {expected}")
             }
             Error::TooLarge { op, what } => write!(f, "{op}: {what} is too large (its size overflows usize)"),
+            Error::OpNotInBuild { op } => write!(f, "{op}: not in this build (it links only the ops of the model it was built for)"),
             Error::InvalidArgument { op, expected } => write!(f, "{op}: invalid argument: expected {expected}"),
             Error::InputCount { op, expected, got } => {
                 write!(f, "{op}: got {got} inputs, expected {expected}")

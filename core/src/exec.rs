@@ -1,6 +1,7 @@
 //! The executor: runs a plan over caller-owned buffers (parameters, optimizer state, arena)
 //! without allocating. Buffer sizes are checked once, before anything runs.
 
+use crate::ops::OpSet;
 use crate::ops::{Backward, Forward, OpKind};
 use crate::plan::{Mode, Plan, Step};
 use crate::rng::NoiseKey;
@@ -304,11 +305,33 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     pub fn run(&mut self) -> Result<()> {
         for i in 0..self.plan.steps.len() {
             match self.plan.steps[i] {
-                Step::Forward(id) => self.forward(id)?,
+                Step::Forward(id) => self.forward::<{ OpSet::MAX }>(id)?,
                 Step::Backward(id) => self.backward(id)?,
                 Step::SeedGrad(id) => self.fill_grad(id, 1.0)?,
                 Step::ZeroGrad(id) => self.fill_grad(id, 0.0)?,
                 Step::Update(id) => self.update(id)?,
+            }
+        }
+        self.runs = self.runs.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Runs a forward-only plan once; a plan with any other step is refused before it runs.
+    /// A binary that only infers calls this instead of [`Executor::run`], so it links none of
+    /// the backward, gradient or optimizer code.
+    pub fn run_inference(&mut self) -> Result<()> {
+        self.run_inference_in::<{ OpSet::MAX }>()
+    }
+
+    /// [`Executor::run_inference`] in a build that links the forward code of the ops in `OPS`
+    /// only (a firmware's model's ops, computed when it is built); other ops are refused.
+    pub fn run_inference_in<const OPS: OpSet>(&mut self) -> Result<()> {
+        if self.plan.steps.iter().any(|s| !matches!(s, Step::Forward(_))) {
+            return Err(Error::PlanMismatch { expected: "a forward-only plan (run training plans with run)" });
+        }
+        for i in 0..self.plan.steps.len() {
+            if let Step::Forward(id) = self.plan.steps[i] {
+                self.forward::<OPS>(id)?;
             }
         }
         self.runs = self.runs.wrapping_add(1);
@@ -328,7 +351,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         Ok(in_place)
     }
 
-    fn forward(&mut self, id: NodeId) -> Result<()> {
+    fn forward<const OPS: OpSet>(&mut self, id: NodeId) -> Result<()> {
         if let Some(conv) = self.plan.fused_conv[id.index()] {
             return self.forward_fused(id, conv);
         }
@@ -371,7 +394,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             in_place,
             noise: self.noise(id),
         };
-        op.forward(f)
+        op.forward_in::<OPS>(f)
     }
 
     fn backward(&mut self, id: NodeId) -> Result<()> {

@@ -32,9 +32,14 @@ fn defmt_panic() -> ! {
     exit(101)
 }
 
+/// Logs where the panic happened (file and line, not the message: formatting it would link
+/// `core::fmt`, several KB of flash, for a path that should never run).
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panic: {}", defmt::Display2Format(info));
+    match info.location() {
+        Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
+        None => defmt::error!("panic"),
+    }
     exit(101)
 }
 

@@ -9,8 +9,9 @@
 use crate::board;
 use crate::error::FirmwareError;
 use crate::link::{HostLink, Split, Upload};
-use crate::sizes::{INFER_PLAN, NODES, STEPS, TRAIN_PLAN};
-use mote_core::model::{build_from_postcard, check_model, BuiltModel, ModelError};
+use crate::sizes::{INFER_PLAN, LAYER_TAGS, NODES, STEPS, TRAIN_PLAN};
+use mote_core::model::{build_from_postcard_in, check_model, BuiltModel, ModelError};
+use mote_core::ops::OpSet;
 use mote_core::{Executor, Graph, Plan};
 
 /// Bytes aligned to 4 so the parameters can be read as f32 in place.
@@ -20,11 +21,11 @@ pub struct Aligned<T: ?Sized>(pub T);
 /// The exported model file.
 pub static MODEL_FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.mote"));
 
-/// Builds the embedded model for `batch` samples into `g`.
+/// Builds the embedded model for `batch` samples into `g`, linking only its ops' builders.
 #[inline(never)]
 pub fn build(g: &mut Graph<NODES>, batch: usize) -> Result<BuiltModel, FirmwareError> {
     let parts = check_model(&MODEL_FILE.0)?;
-    Ok(build_from_postcard(parts.spec_bytes, g, batch)?)
+    Ok(build_from_postcard_in::<NODES, LAYER_TAGS>(parts.spec_bytes, g, batch)?)
 }
 
 /// The embedded model's parameters, in place in flash.
@@ -65,10 +66,10 @@ pub struct Classified {
 }
 
 /// Classifies the test digits `link` streams with `plan` over read-only `params`, and sends
-/// each prediction back. Not inlined, so the executor's frame is not stacked on the callers'
+/// each prediction back, linking the forward code of the ops in `OPS` only. Not inlined, so the executor's frame is not stacked on the callers'
 /// setup frames.
 #[inline(never)]
-pub fn classify_test_digits(
+pub fn classify_test_digits<const OPS: OpSet>(
     g: &Graph<NODES>,
     plan: &Plan<NODES, STEPS>,
     built: &BuiltModel,
@@ -83,7 +84,7 @@ pub fn classify_test_digits(
     for _ in 0..samples {
         let label = link.next_sample(ex.input_mut(built.x)?)?;
         let start = board::instructions();
-        ex.run()?;
+        ex.run_inference_in::<OPS>()?;
         insns += board::instructions() - start;
         let predicted = mote_core::argmax_f32(ex.value(built.output)?);
         correct += (predicted == label as usize) as u32;

@@ -15,6 +15,9 @@ use core::fmt;
 pub const MAGIC: [u8; 4] = *b"MOTE";
 /// The format version this code writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
+/// CRC-32 (ISO-HDLC, as zlib and PNG) with a 1 KB table: a 16 KB slice-by-16 table would be
+/// the largest thing in an inference firmware after the weights.
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// Bytes before the parameters.
 pub const HEADER_LEN: usize = 20;
 /// Largest spec this reader accepts (a spec is a few hundred bytes).
@@ -170,7 +173,7 @@ pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
         return Err(ModelError::TrailingBytes { expected: total, got: bytes.len() });
     }
     let stored = u32_at(bytes, 16);
-    let computed = crc32fast::hash(&bytes[HEADER_LEN..]);
+    let computed = CRC32.checksum(&bytes[HEADER_LEN..]);
     if stored != computed {
         return Err(ModelError::Checksum { stored, computed });
     }
@@ -191,7 +194,7 @@ pub fn model_file_len(spec: &ModelSpec, param_count: usize) -> Result<usize, Mod
 /// The header of a model file holding `params` and the postcard `spec_bytes`, for writers
 /// that stream the body (a device sending its trained weights over a link).
 pub fn model_header(params: &[f32], spec_bytes: &[u8]) -> [u8; HEADER_LEN] {
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = CRC32.digest();
     for p in params {
         crc.update(&p.to_le_bytes());
     }

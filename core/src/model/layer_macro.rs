@@ -25,14 +25,15 @@ macro_rules! layer_ops {
                 name: $name,
                 tag: $tag,
                 arity: $arity,
-                doc: concat!($($doc),*),
                 settings: &[$($setting.named(stringify!($field))),*],
             },
         )*];
 
-        // Each row fits MAX_SETTINGS, and no two rows share a tag or a name.
+        // Each row fits MAX_SETTINGS and has a tag below 64 (a bit of an op set), and no two
+        // rows share a tag or a name.
         const _: () = {
             $(assert!(<[&str]>::len(&[$(stringify!($field)),*]) <= $crate::model::MAX_SETTINGS);)*
+            $(assert!($tag < 64);)*
             assert!($crate::model::op_info::all_distinct(LAYER_OPS));
         };
 
@@ -72,12 +73,20 @@ macro_rules! layer_ops {
 
             /// Adds the op over `ins` to `graph` (the second input is used by two-input ops only).
             pub fn add_to<const N: usize>(self, graph: &mut $crate::Graph<N>, ins: [$crate::NodeId; 2]) -> $crate::Result<$crate::NodeId> {
+                self.add_to_in::<N, { u64::MAX }>(graph, ins)
+            }
+
+            /// [`LayerOp::add_to`] in a build that links only the ops whose tag bits are set in
+            /// `TAGS` (a firmware's model's ops: `ModelSpec::layer_tags`); other ops are
+            /// refused with [`$crate::Error::OpNotInBuild`].
+            pub fn add_to_in<const N: usize, const TAGS: u64>(self, graph: &mut $crate::Graph<N>, ins: [$crate::NodeId; 2]) -> $crate::Result<$crate::NodeId> {
                 match self {
-                    $(LayerOp::$variant { $($field),* } => {
+                    $(LayerOp::$variant { $($field),* } if TAGS & (1u64 << $tag) != 0 => {
                         let $g = graph;
                         let [$x, $y] = ins;
                         $build
                     })*
+                    _ => Err($crate::Error::OpNotInBuild { op: self.name() }),
                 }
             }
         }

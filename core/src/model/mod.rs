@@ -15,7 +15,9 @@ pub use file::{
 pub use op_info::OpInfo;
 pub use op_table::{LayerOp, LAYER_OPS};
 pub use settings::{Setting, SettingDefault, SettingError, SettingKind, SettingProblem, SettingValue, MAX_SETTINGS};
-pub use spec::{build_from_postcard, BuiltModel, Layer, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS};
+pub use spec::{
+    build_from_postcard, build_from_postcard_in, BuiltModel, Layer, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS,
+};
 
 /// Graph capacity (nodes) of the firmware: `mote export` refuses a model that does not fit.
 pub const FIRMWARE_NODES: usize = 32;

@@ -18,8 +18,6 @@ pub struct OpInfo {
     pub tag: u32,
     /// Inputs the op takes: 1, or 2 for add, sub, mul and matmul.
     pub arity: usize,
-    /// What the op computes.
-    pub doc: &'static str,
     /// The op's settings, in the order they are stored.
     pub settings: &'static [Setting],
 }

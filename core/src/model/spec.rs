@@ -113,10 +113,15 @@ pub struct BuiltModel {
 }
 
 impl ModelSpec {
+    /// The tag bits of the layer ops the model uses (for `build_from_postcard_in`).
+    pub fn layer_tags(&self) -> u64 {
+        self.layers.iter().fold(0, |set, layer| set | 1u64 << layer.op.info().tag)
+    }
+
     /// Builds the model for `batch` samples into `g` (which should be empty so the
     /// parameter layout matches the model file).
     pub fn build<const N: usize>(&self, g: &mut Graph<N>, batch: usize) -> core::result::Result<BuiltModel, SpecError> {
-        let (x, layers) = build_layers(g, batch, &self.input, self.layers.iter().cloned().map(Ok))?;
+        let (x, layers) = build_layers::<N, { u64::MAX }>(g, batch, &self.input, self.layers.iter().cloned().map(Ok))?;
         add_loss(g, batch, x, layers, self.loss)
     }
 }
@@ -124,12 +129,22 @@ impl ModelSpec {
 /// Builds a model straight from the postcard bytes of a [`ModelSpec`], decoding one layer at
 /// a time: the whole layer list is never held (on a device that is several KB of stack).
 pub fn build_from_postcard<const N: usize>(bytes: &[u8], g: &mut Graph<N>, batch: usize) -> core::result::Result<BuiltModel, SpecError> {
+    build_from_postcard_in::<N, { u64::MAX }>(bytes, g, batch)
+}
+
+/// [`build_from_postcard`] in a build that links only the layer ops whose tag bits are set in
+/// `TAGS` (a firmware's, from [`ModelSpec::layer_tags`] of its model at build time).
+pub fn build_from_postcard_in<const N: usize, const TAGS: u64>(
+    bytes: &[u8],
+    g: &mut Graph<N>,
+    batch: usize,
+) -> core::result::Result<BuiltModel, SpecError> {
     // The fields in declaration order: name, input, layers (length, then each), loss.
     let (_, rest) = take::<heapless::String<32>>(bytes)?;
     let (input, rest) = take::<heapless::Vec<u32, 3>>(rest)?;
     let (count, rest) = take::<u32>(rest)?;
     let mut layers = LayerDecoder { rest, remaining: count };
-    let (x, nodes) = build_layers(g, batch, &input, &mut layers)?;
+    let (x, nodes) = build_layers::<N, TAGS>(g, batch, &input, &mut layers)?;
     let (loss, _) = take::<Loss>(layers.rest)?;
     add_loss(g, batch, x, nodes, loss)
 }
@@ -163,7 +178,7 @@ impl Iterator for LayerDecoder<'_> {
 }
 
 /// The model input and every layer; returns the input node and each layer's output node.
-fn build_layers<const N: usize>(
+fn build_layers<const N: usize, const TAGS: u64>(
     g: &mut Graph<N>,
     batch: usize,
     input: &[u32],
@@ -198,7 +213,7 @@ fn build_layers<const N: usize>(
             (n, a) => return Err(err(SpecErrorKind::Arity { expected: a, got: n })),
         }
         layer.op.check().map_err(|e| err(SpecErrorKind::Setting(e)))?;
-        let node = layer.op.add_to(g, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
+        let node = layer.op.add_to_in::<N, TAGS>(g, ins).map_err(|e| err(SpecErrorKind::Graph(e)))?;
         let full = || err(SpecErrorKind::Graph(Error::CapacityExceeded { what: "layers", capacity: MAX_LAYERS }));
         nodes.push(node).map_err(|_| full())?;
         named.push((layer.name.clone(), node)).map_err(|_| full())?;

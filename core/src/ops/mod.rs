@@ -149,48 +149,87 @@ pub enum Op {
     Mse(Mse),
 }
 
+/// Calls `$call` with the op inside `$self` for the ops whose bit is in `$set` (a constant: the
+/// other arms compile away), and gives `$other` for the rest. Without `only`, every op's bit
+/// is in the set and `$other` is never reached.
 macro_rules! dispatch {
-    ($self:ident, $op:ident => $call:expr) => {
+    ($self:ident, $op:ident => $call:expr, else $other:expr) => {
+        dispatch!($self, $op => $call, only OpSet::MAX, else $other)
+    };
+    ($self:ident, $op:ident => $call:expr, only $set:expr, else $other:expr) => {
         match $self {
-            Op::Linear($op) => $call,
-            Op::MatMul($op) => $call,
-            Op::Binary($op) => $call,
-            Op::Pointwise($op) => $call,
-            Op::Conv2d($op) => $call,
-            Op::Pool2d($op) => $call,
-            Op::GlobalAvgPool($op) => $call,
-            Op::Reshape($op) => $call,
-            Op::Softmax($op) => $call,
-            Op::LayerNorm($op) => $call,
-            Op::BatchNorm($op) => $call,
-            Op::Dropout($op) => $call,
-            Op::CrossEntropy($op) => $call,
-            Op::Mse($op) => $call,
+            Op::Linear($op) if $set & $self.bit() != 0 => $call,
+            Op::MatMul($op) if $set & $self.bit() != 0 => $call,
+            Op::Binary($op) if $set & $self.bit() != 0 => $call,
+            Op::Pointwise($op) if $set & $self.bit() != 0 => $call,
+            Op::Conv2d($op) if $set & $self.bit() != 0 => $call,
+            Op::Pool2d($op) if $set & $self.bit() != 0 => $call,
+            Op::GlobalAvgPool($op) if $set & $self.bit() != 0 => $call,
+            Op::Reshape($op) if $set & $self.bit() != 0 => $call,
+            Op::Softmax($op) if $set & $self.bit() != 0 => $call,
+            Op::LayerNorm($op) if $set & $self.bit() != 0 => $call,
+            Op::BatchNorm($op) if $set & $self.bit() != 0 => $call,
+            Op::Dropout($op) if $set & $self.bit() != 0 => $call,
+            Op::CrossEntropy($op) if $set & $self.bit() != 0 => $call,
+            Op::Mse($op) if $set & $self.bit() != 0 => $call,
+            _ => $other,
         }
     };
 }
 
+/// Ops a build links, one bit per [`Op`] variant ([`Op::bit`]): a firmware computes its
+/// model's set at build time and runs [`crate::Executor::run_inference_in`] with it, so the
+/// forward code of every other op is left out of its flash.
+pub type OpSet = u32;
+
+impl Op {
+    /// The op's bit in an [`OpSet`].
+    pub const fn bit(&self) -> OpSet {
+        1 << match self {
+            Op::Linear(_) => 0,
+            Op::MatMul(_) => 1,
+            Op::Binary(_) => 2,
+            Op::Pointwise(_) => 3,
+            Op::Conv2d(_) => 4,
+            Op::Pool2d(_) => 5,
+            Op::GlobalAvgPool(_) => 6,
+            Op::Reshape(_) => 7,
+            Op::Softmax(_) => 8,
+            Op::LayerNorm(_) => 9,
+            Op::BatchNorm(_) => 10,
+            Op::Dropout(_) => 11,
+            Op::CrossEntropy(_) => 12,
+            Op::Mse(_) => 13,
+        }
+    }
+
+    /// [`OpKind::forward`] in a build that links only the ops of `OPS`; other ops are refused.
+    pub fn forward_in<const OPS: OpSet>(&self, f: Forward<'_>) -> Result<()> {
+        dispatch!(self, op => op.forward(f), only OPS, else Err(Error::OpNotInBuild { op: self.name() }))
+    }
+}
+
 impl OpKind for Op {
     fn name(&self) -> &'static str {
-        dispatch!(self, op => op.name())
+        dispatch!(self, op => op.name(), else "op")
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        dispatch!(self, op => op.output_shape(inputs))
+        dispatch!(self, op => op.output_shape(inputs), else Err(Error::OpNotInBuild { op: self.name() }))
     }
     fn saved(&self) -> Saved {
-        dispatch!(self, op => op.saved())
+        dispatch!(self, op => op.saved(), else Saved::NOTHING)
     }
     fn forward(&self, f: Forward<'_>) -> Result<()> {
-        dispatch!(self, op => op.forward(f))
+        self.forward_in::<{ OpSet::MAX }>(f)
     }
     fn backward(&self, b: Backward<'_>) -> Result<()> {
-        dispatch!(self, op => op.backward(b))
+        dispatch!(self, op => op.backward(b), else Err(Error::OpNotInBuild { op: self.name() }))
     }
     fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
-        dispatch!(self, op => op.macs(inputs, out))
+        dispatch!(self, op => op.macs(inputs, out), else 0)
     }
     fn in_place(&self) -> bool {
-        dispatch!(self, op => op.in_place())
+        dispatch!(self, op => op.in_place(), else false)
     }
 }
 

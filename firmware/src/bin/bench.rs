@@ -13,7 +13,7 @@ use mote_core::model::BuiltModel;
 use mote_core::{Executor, Graph, Plan, BYTES_PER_VALUE};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split};
-use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
+use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPS, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
 use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
@@ -91,7 +91,7 @@ fn infer_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>) -
     for _ in 0..INFERENCES {
         link.next_sample(ex.input_mut(built.x)?)?;
         let start = board::instructions();
-        ex.run()?;
+        ex.run_inference_in::<OPS>()?;
         insns += board::instructions() - start;
         h = hash(h, ex.value(built.output)?);
     }

@@ -8,7 +8,7 @@ use cortex_m_rt::entry;
 use mote_core::Graph;
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::SemihostingLink;
-use mote_firmware::sizes::{INFER_ARENA, NODES};
+use mote_firmware::sizes::{INFER_ARENA, NODES, OPS};
 use mote_firmware::{board, model};
 
 static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
@@ -25,7 +25,7 @@ fn run() -> Result<(), FirmwareError> {
     let plan = model::inference_plan()?;
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let c = model::classify_test_digits(&g, &plan, &built, params, arena, &mut SemihostingLink::default())?;
+    let c = model::classify_test_digits::<OPS>(&g, &plan, &built, params, arena, &mut SemihostingLink::default())?;
     let ram = board::static_ram_bytes() + board::stack_high_water_bytes();
     defmt::println!(
         "result accuracy={=f32} samples={=u32} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} flash_bytes={=u32} insns_per_inference={=u64}",

@@ -12,6 +12,7 @@ use alloc::vec;
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use mote_core::model::{build_from_postcard, check_model, model_len_from_header, BuiltModel, ModelError, HEADER_LEN};
+use mote_core::ops::OpSet;
 use mote_core::{Graph, Mode, Plan, BYTES_PER_VALUE};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::heap::PeakHeap;
@@ -61,7 +62,8 @@ fn run() -> Result<(), FirmwareError> {
     let built = build_from_postcard(parts.spec_bytes, &mut g, 1)?;
     let plan = plan(&g, &built)?;
     let mut arena = vec![0.0f32; plan.arena_len()];
-    let c = model::classify_test_digits(&g, &plan, &built, params, &mut arena, &mut link)?;
+    // A model received at run time may hold any op: every op's forward is linked.
+    let c = model::classify_test_digits::<{ OpSet::MAX }>(&g, &plan, &built, params, &mut arena, &mut link)?;
     let stack = board::stack_high_water_bytes();
     defmt::println!(
         "result accuracy={=f32} samples={=u32} model_bytes={=u32} arena_bytes={=u32} heap_peak_bytes={=u32} heap_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} insns_per_inference={=u64}",

@@ -13,7 +13,7 @@ use mote_core::model::{check_model, model_header, BuiltModel};
 use mote_core::{Executor, Graph, Optimizer};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
-use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, TRAIN_ARENA};
+use mote_firmware::sizes::{NODES, OPS, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
@@ -179,7 +179,7 @@ fn evaluate(
     let mut ex = Executor::read_only(g, &infer, params, arena)?;
     for _ in 0..samples {
         let label = link.next_sample(ex.input_mut(built.x)?)?;
-        ex.run()?;
+        ex.run_inference_in::<OPS>()?;
         correct += (mote_core::argmax_f32(ex.value(built.output)?) == label as usize) as u32;
     }
     Ok((correct, samples))
