@@ -36,12 +36,17 @@ fn main() {
         plan.to_bytes(&mut bytes).unwrap();
         std::fs::write(out.join(file), bytes).unwrap();
     }
-    // The ops this firmware links: the model's (layer tags for building, op bits for running).
-    let layer_tags = view.spec.layer_tags();
+    // The graph as bytes: the device decodes it instead of building it from the spec.
+    let mut graph = vec![0u8; g.encoded_len().unwrap()];
+    g.to_bytes(&mut graph).unwrap();
+    std::fs::write(out.join("graph.bytes"), graph).unwrap();
+    // The ops this firmware links: the model's.
     let ops = g.nodes().iter().filter_map(|n| n.op()).fold(0, |set, op| set | op.bit());
+    let (x, output, target, loss) = (built.x.index(), built.output.index(), built.target.index(), built.loss.index());
     let sizes = format!(
-        "/// Layer-op tags of the model's spec (`build_from_postcard_in`).\npub const LAYER_TAGS: u64 = {layer_tags:#x};\n\
-         /// Ops of the model's graph (`run_inference_in`).\npub const OPS: mote_core::ops::OpSet = {ops:#x};\n\
+        "/// Ops of the model's graph (`Graph::from_bytes_in`, `run_inference_in`).\npub const OPS: mote_core::ops::OpSet = {ops:#x};\n\
+         /// The model's graph at batch 1, as bytes (`Graph::to_bytes`).\npub static GRAPH: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/graph.bytes\"));\n\
+         /// Node indices of the graph's input, output, target and loss.\npub const MODEL_NODES: [usize; 4] = [{x}, {output}, {target}, {loss}];\n\
          /// Graph node capacity.\npub const NODES: usize = {NODES};\n/// Plan step capacity.\npub const STEPS: usize = {STEPS};\n\
          /// Values of the inference arena.\npub const INFER_ARENA: usize = {};\n/// Values of the training arena.\npub const TRAIN_ARENA: usize = {};\n\
          /// Values of parameters and state.\npub const PARAMS: usize = {};\n/// Values of SGD-momentum state.\npub const OPTIMIZER: usize = {};\n\

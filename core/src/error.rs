@@ -49,6 +49,9 @@ pub enum Error {
     PlanMismatch { expected: &'static str },
     /// The parameters are read-only (inference from flash) but the plan writes them.
     ReadOnlyParams,
+    /// Graph bytes that cannot be read, or that describe a graph other than the one they
+    /// rebuild: the field named.
+    GraphBytes { what: &'static str },
     /// Plan bytes that cannot be read: the field named is missing or invalid.
     PlanBytes { what: &'static str },
 }
@@ -92,6 +95,7 @@ impl fmt::Display for Error {
             Error::NotInPlan { what, index } => write!(f, "{what} of node {index} is not kept by this plan"),
             Error::PlanMismatch { expected } => write!(f, "plan does not fit: {expected}"),
             Error::ReadOnlyParams => write!(f, "parameters are read-only but the plan updates them"),
+            Error::GraphBytes { what } => write!(f, "graph bytes: bad or missing {what}"),
             Error::PlanBytes { what } => write!(f, "plan bytes: bad or missing {what}"),
         }
     }

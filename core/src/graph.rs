@@ -1,7 +1,7 @@
 //! The static graph: `Input`, `Param` and op nodes, each with its inputs and its output shape,
 //! inferred and checked when the node is added. Capacity is a const generic (`heapless`).
 
-use crate::ops::{Op, OpKind};
+use crate::ops::{Op, OpKind, OpSet};
 use crate::{Error, Init, Result, Rng, Shape};
 
 /// The most inputs one op takes (batchnorm: x, running mean, running var, gamma, beta).
@@ -19,7 +19,7 @@ impl NodeId {
 }
 
 /// What a node is.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum NodeKind {
     /// Data fed in before each run (images, targets, class labels stored as f32).
     Input { requires_grad: bool },
@@ -179,7 +179,12 @@ impl<const N: usize> Graph<N> {
         self.input(&[batch])
     }
 
-    fn input_node(&mut self, dims: &[usize], requires_grad: bool) -> Result<NodeId> {
+    /// The id of the node at `index`.
+    pub fn node_id(&self, index: usize) -> Result<NodeId> {
+        self.nodes.get(index).map(|_| NodeId(index as u16)).ok_or(Error::UnknownNode { index })
+    }
+
+    pub(crate) fn input_node(&mut self, dims: &[usize], requires_grad: bool) -> Result<NodeId> {
         let shape = Shape::new(dims)?;
         let kind = NodeKind::Input { requires_grad };
         self.push(Node { kind, inputs: [NodeId(0); MAX_INPUTS], n_inputs: 0, shape, requires_grad })
@@ -195,7 +200,7 @@ impl<const N: usize> Graph<N> {
         self.param_node(dims, init, false)
     }
 
-    fn param_node(&mut self, dims: &[usize], init: Init, trainable: bool) -> Result<NodeId> {
+    pub(crate) fn param_node(&mut self, dims: &[usize], init: Init, trainable: bool) -> Result<NodeId> {
         let shape = Shape::new(dims)?;
         let kind = NodeKind::Param { init, trainable, offset: self.params_len };
         let params_len =
@@ -219,6 +224,11 @@ impl<const N: usize> Graph<N> {
 
     /// Appends op `op` over `inputs`, checking the inputs exist and their shapes fit.
     pub fn push_op(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
+        self.push_op_in::<{ OpSet::MAX }>(op, inputs)
+    }
+
+    /// [`Graph::push_op`] in a build that links only the shape rules of the ops in `OPS`.
+    pub(crate) fn push_op_in<const OPS: OpSet>(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
         if inputs.len() > MAX_INPUTS {
             return Err(Error::InputCount { op: op.name(), expected: "at most 5", got: inputs.len() });
         }
@@ -232,7 +242,7 @@ impl<const N: usize> Graph<N> {
                 return Err(Error::DuplicateInput { op: op.name() });
             }
         }
-        let shape = op.output_shape(&shapes[..inputs.len()])?;
+        let shape = op.output_shape_in::<OPS>(&shapes[..inputs.len()])?;
         let mut ids = [NodeId(0); MAX_INPUTS];
         ids[..inputs.len()].copy_from_slice(inputs);
         self.push(Node { kind: NodeKind::Op(op), inputs: ids, n_inputs: inputs.len() as u8, shape, requires_grad })

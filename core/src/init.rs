@@ -1,9 +1,10 @@
 //! Parameter initializers (Kaiming, Xavier, constants), drawn from the seeded [`Rng`].
 
 use crate::{Rng, Shape};
+use serde::{Deserialize, Serialize};
 
 /// How a parameter is initialized.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Init {
     Zeros,
     Constant(f32),

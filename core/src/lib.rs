@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod fusion;
 mod graph;
+mod graph_bytes;
 mod init;
 pub mod model;
 pub mod ops;

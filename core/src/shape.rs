@@ -64,6 +64,26 @@ impl defmt::Format for Shape {
     }
 }
 
+/// A shape is its dimensions (as u32, so host and device encode them alike); decoding checks
+/// them as [`Shape::new`] does.
+impl serde::Serialize for Shape {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        let dims: heapless::Vec<u32, MAX_RANK> = self.dims().iter().map(|&d| d as u32).collect();
+        dims.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let dims = heapless::Vec::<u32, MAX_RANK>::deserialize(d)?;
+        let mut usize_dims = [0usize; MAX_RANK];
+        for (u, &v) in usize_dims.iter_mut().zip(&dims) {
+            *u = usize::try_from(v).map_err(|_| serde::de::Error::custom("a dimension too large for usize"))?;
+        }
+        Shape::new(&usize_dims[..dims.len()]).map_err(|_| serde::de::Error::custom("not a shape"))
+    }
+}
+
 impl fmt::Debug for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

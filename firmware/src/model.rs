@@ -9,10 +9,10 @@
 use crate::board;
 use crate::error::FirmwareError;
 use crate::link::{HostLink, Split, Upload};
-use crate::sizes::{INFER_PLAN, LAYER_TAGS, NODES, STEPS, TRAIN_PLAN};
-use mote_core::model::{build_from_postcard_in, check_model, BuiltModel, ModelError};
+use crate::sizes::{GRAPH, INFER_PLAN, MODEL_NODES, NODES, OPS, STEPS, TRAIN_PLAN};
+use mote_core::model::{check_model, BuiltModel, ModelError};
 use mote_core::ops::OpSet;
-use mote_core::{Executor, Graph, Plan};
+use mote_core::{Executor, Graph, NodeId, Plan};
 
 /// Bytes aligned to 4 so the parameters can be read as f32 in place.
 #[repr(C, align(4))]
@@ -21,11 +21,32 @@ pub struct Aligned<T: ?Sized>(pub T);
 /// The exported model file.
 pub static MODEL_FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.mote"));
 
-/// Builds the embedded model for `batch` samples into `g`, linking only its ops' builders.
+/// The nodes a binary feeds and reads.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelNodes {
+    /// The input images.
+    pub x: NodeId,
+    /// The logits.
+    pub output: NodeId,
+    /// The class label.
+    pub target: NodeId,
+    pub loss: NodeId,
+}
+
+impl From<&BuiltModel> for ModelNodes {
+    fn from(b: &BuiltModel) -> Self {
+        ModelNodes { x: b.x, output: b.output, target: b.target, loss: b.loss }
+    }
+}
+
+/// The embedded model's graph at batch 1, made on the host by `build.rs` and decoded with the
+/// shape rules of its own ops only (no spec decoding, no layer builders on the device).
 #[inline(never)]
-pub fn build(g: &mut Graph<NODES>, batch: usize) -> Result<BuiltModel, FirmwareError> {
-    let parts = check_model(&MODEL_FILE.0)?;
-    Ok(build_from_postcard_in::<NODES, LAYER_TAGS>(parts.spec_bytes, g, batch)?)
+pub fn graph() -> Result<(Graph<NODES>, ModelNodes), FirmwareError> {
+    let g = Graph::<NODES>::from_bytes_in::<OPS>(GRAPH)?;
+    let [x, output, target, loss] = MODEL_NODES.map(|i| g.node_id(i));
+    let nodes = ModelNodes { x: x?, output: output?, target: target?, loss: loss? };
+    Ok((g, nodes))
 }
 
 /// The embedded model's parameters, in place in flash.
@@ -72,7 +93,7 @@ pub struct Classified {
 pub fn classify_test_digits<const OPS: OpSet>(
     g: &Graph<NODES>,
     plan: &Plan<NODES, STEPS>,
-    built: &BuiltModel,
+    built: &ModelNodes,
     params: &[f32],
     arena: &mut [f32],
     link: &mut impl HostLink,

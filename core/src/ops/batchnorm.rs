@@ -5,10 +5,11 @@ use super::{expect_inputs, expect_shape, optional, Backward, Forward, OpKind, Sa
 use crate::plan::Mode;
 use crate::{Error, Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{batchnorm_backward_f32, batchnorm_eval_f32, batchnorm_train_f32, BatchNormGrads, BatchNormParams, RunningStats};
+use serde::{Deserialize, Serialize};
 
 /// Batch normalization. Inputs: `x`, `running_mean [C]`, `running_var [C]` (state), and
 /// optionally `gamma [C]`, `beta [C]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchNorm {
     pub eps: f32,
     /// Weight of the new batch statistic in the running average (PyTorch default 0.1).

@@ -4,9 +4,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{binary_backward_f32, binary_f32, BinaryOp, Broadcast};
+use serde::{Deserialize, Serialize};
 
 /// An elementwise binary op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binary(pub BinaryOp);
 
 /// Row-major strides of right-aligned `dims`, zero where a dimension of 1 is broadcast.

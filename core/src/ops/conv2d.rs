@@ -4,9 +4,10 @@
 use super::{expect_inputs, expect_shape, optional, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32, sum_channels_f32, Conv2dParams};
+use serde::{Deserialize, Serialize};
 
 /// Convolution hyper-parameters; the kernel size comes from the weight `[out_c, in_c, kh, kw]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv2d {
     /// `[stride_h, stride_w]`, each ≥ 1.
     pub stride: [usize; 2],

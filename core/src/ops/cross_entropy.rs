@@ -4,9 +4,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{cross_entropy_backward_f32, cross_entropy_f32};
+use serde::{Deserialize, Serialize};
 
 /// Softmax cross-entropy loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrossEntropy;
 
 const NAME: &str = "cross_entropy";

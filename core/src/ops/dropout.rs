@@ -6,9 +6,10 @@ use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::plan::Mode;
 use crate::rng::NoiseKey;
 use crate::{Error, Graph, NodeId, Result, Shape};
+use serde::{Deserialize, Serialize};
 
 /// Dropout with drop probability `p` in [0, 1).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dropout {
     pub p: f32,
 }

@@ -3,9 +3,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{global_avgpool_backward_f32, global_avgpool_f32};
+use serde::{Deserialize, Serialize};
 
 /// Global average pooling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GlobalAvgPool;
 
 const NAME: &str = "global_avgpool";

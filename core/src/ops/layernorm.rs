@@ -3,9 +3,10 @@
 use super::{expect_inputs, expect_shape, optional, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{layernorm_backward_f32, layernorm_f32, LayerNormGrads};
+use serde::{Deserialize, Serialize};
 
 /// Layer normalization. Inputs: `x [.., F]` and optionally `gamma [F]`, `beta [F]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerNorm {
     pub eps: f32,
 }

@@ -3,9 +3,10 @@
 use super::{expect_inputs, expect_shape, optional, Backward, Forward, OpKind, Saved};
 use crate::{Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{add_row_bias_f32, gemm_f32, sum_rows_f32, Transpose};
+use serde::{Deserialize, Serialize};
 
 /// Fully connected layer over the last dimension. Inputs: `x [.., in]`, `W [out, in]`, `b [out]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Linear;
 
 const NAME: &str = "linear";

@@ -3,9 +3,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{gemm_f32, Transpose};
+use serde::{Deserialize, Serialize};
 
 /// Matrix product of two rank-2 tensors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatMul;
 
 const NAME: &str = "matmul";

@@ -35,6 +35,7 @@ use crate::graph::MAX_INPUTS;
 use crate::plan::Mode;
 use crate::rng::NoiseKey;
 use crate::{Error, Result, Shape};
+use serde::{Deserialize, Serialize};
 
 /// Which forward tensors an op's backward reads: a bit per input, and the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +132,7 @@ pub trait OpKind {
 }
 
 /// Every op of mote.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     Linear(Linear),
     MatMul(MatMul),
@@ -203,6 +204,11 @@ impl Op {
         }
     }
 
+    /// [`OpKind::output_shape`] in a build that links only the shape rules of `OPS`.
+    pub fn output_shape_in<const OPS: OpSet>(&self, inputs: &[Shape]) -> Result<Shape> {
+        dispatch!(self, op => op.output_shape(inputs), only OPS, else Err(Error::OpNotInBuild { op: self.name() }))
+    }
+
     /// [`OpKind::forward`] in a build that links only the ops of `OPS`; other ops are refused.
     pub fn forward_in<const OPS: OpSet>(&self, f: Forward<'_>) -> Result<()> {
         dispatch!(self, op => op.forward(f), only OPS, else Err(Error::OpNotInBuild { op: self.name() }))
@@ -214,7 +220,7 @@ impl OpKind for Op {
         dispatch!(self, op => op.name(), else "op")
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        dispatch!(self, op => op.output_shape(inputs), else Err(Error::OpNotInBuild { op: self.name() }))
+        self.output_shape_in::<{ OpSet::MAX }>(inputs)
     }
     fn saved(&self) -> Saved {
         dispatch!(self, op => op.saved(), else Saved::NOTHING)

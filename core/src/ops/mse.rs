@@ -3,9 +3,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{mse_backward_f32, mse_f32};
+use serde::{Deserialize, Serialize};
 
 /// Mean squared error of two tensors of one shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mse;
 
 const NAME: &str = "mse";

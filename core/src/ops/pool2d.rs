@@ -4,16 +4,17 @@
 use super::{expect_inputs, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::{avgpool2d_backward_f32, avgpool2d_f32, maxpool2d_backward_f32, maxpool2d_f32, Pool2dParams};
+use serde::{Deserialize, Serialize};
 
 /// Max or average.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PoolKind {
     Max,
     Avg,
 }
 
 /// Pooling hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool2d {
     pub kind: PoolKind,
     pub kernel: [usize; 2],

@@ -3,9 +3,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
 use mote_kernels::add_assign_f32;
+use serde::{Deserialize, Serialize};
 
 /// Reshape to `target` (same number of elements).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reshape {
     pub target: Shape,
 }

@@ -3,9 +3,10 @@
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
 use crate::{Graph, NodeId, Result, Shape};
 use mote_kernels::{log_softmax_backward_f32, log_softmax_f32, softmax_backward_f32, softmax_f32};
+use serde::{Deserialize, Serialize};
 
 /// Softmax, or its logarithm when `log`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Softmax {
     pub log: bool,
 }

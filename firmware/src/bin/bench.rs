@@ -9,10 +9,10 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::model::BuiltModel;
 use mote_core::{Executor, Graph, Plan, BYTES_PER_VALUE};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split};
+use mote_firmware::model::ModelNodes;
 use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPS, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
 use mote_firmware::{board, model};
 
@@ -54,8 +54,7 @@ fn hash(h: u32, values: &[f32]) -> u32 {
 
 fn run() -> Result<(), FirmwareError> {
     let steps = steps_argument()?;
-    let mut g = Graph::<NODES>::new();
-    let built = model::build(&mut g, 1)?;
+    let (g, built) = model::graph()?;
     let infer = infer_with(&g, &built, &model::plan(INFER_PLAN)?)?;
     let infer_ref = infer_with(&g, &built, &model::plan(INFER_REF_PLAN)?)?;
     let train = train_with(&g, &built, &model::plan(TRAIN_PLAN)?, steps)?;
@@ -80,7 +79,7 @@ fn run() -> Result<(), FirmwareError> {
 
 /// Classifies the first test digits with `plan`, weights in flash.
 #[inline(never)]
-fn infer_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>) -> Result<Measured, FirmwareError> {
+fn infer_with(g: &Graph<NODES>, built: &ModelNodes, plan: &Plan<NODES, STEPS>) -> Result<Measured, FirmwareError> {
     let params = model::params()?;
     // SAFETY: the only reference to ARENA while this function runs (single-threaded main).
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
@@ -100,7 +99,7 @@ fn infer_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>) -
 
 /// Fine-tunes the flash weights for `steps` training digits with `plan`.
 #[inline(never)]
-fn train_with(g: &Graph<NODES>, built: &BuiltModel, plan: &Plan<NODES, STEPS>, steps: usize) -> Result<Measured, FirmwareError> {
+fn train_with(g: &Graph<NODES>, built: &ModelNodes, plan: &Plan<NODES, STEPS>, steps: usize) -> Result<Measured, FirmwareError> {
     // SAFETY: the only references to these statics while this function runs.
     let (params, state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))

@@ -63,7 +63,7 @@ fn run() -> Result<(), FirmwareError> {
     let plan = plan(&g, &built)?;
     let mut arena = vec![0.0f32; plan.arena_len()];
     // A model received at run time may hold any op: every op's forward is linked.
-    let c = model::classify_test_digits::<{ OpSet::MAX }>(&g, &plan, &built, params, &mut arena, &mut link)?;
+    let c = model::classify_test_digits::<{ OpSet::MAX }>(&g, &plan, &(&built).into(), params, &mut arena, &mut link)?;
     let stack = board::stack_high_water_bytes();
     defmt::println!(
         "result accuracy={=f32} samples={=u32} model_bytes={=u32} arena_bytes={=u32} heap_peak_bytes={=u32} heap_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} insns_per_inference={=u64}",

@@ -9,10 +9,11 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::model::{check_model, model_header, BuiltModel};
+use mote_core::model::{check_model, model_header};
 use mote_core::{Executor, Graph, Optimizer};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
+use mote_firmware::model::ModelNodes;
 use mote_firmware::sizes::{NODES, OPS, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
 
@@ -72,8 +73,7 @@ struct TrainStats {
 
 fn run() -> Result<(), FirmwareError> {
     let s = settings()?;
-    let mut g = Graph::<NODES>::new();
-    let built = model::build(&mut g, 1)?;
+    let (g, built) = model::graph()?;
     // SAFETY: the only references to these statics, taken once in the single-threaded main.
     let (params, opt_state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
@@ -120,7 +120,7 @@ fn init(g: &Graph<NODES>, params: &mut [f32], seed: u64) -> Result<(), FirmwareE
 #[inline(never)]
 fn train(
     g: &Graph<NODES>,
-    built: &BuiltModel,
+    built: &ModelNodes,
     s: &Settings,
     link: &mut SemihostingLink,
     params: &mut [f32],
@@ -167,7 +167,7 @@ fn train(
 #[inline(never)]
 fn evaluate(
     g: &Graph<NODES>,
-    built: &BuiltModel,
+    built: &ModelNodes,
     s: &Settings,
     link: &mut SemihostingLink,
     params: &[f32],

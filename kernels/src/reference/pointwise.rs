@@ -4,6 +4,7 @@ use crate::math;
 
 /// A pointwise function `y = f(x)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Pointwise {
     Relu,
     /// `max(slope·x, x)` for a slope in [0, 1).
