@@ -175,7 +175,7 @@ fn test() -> Result<(), String> {
 /// digits with the host's predictions, and a short on-device training run whose loss falls.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 5] = [
+    let checks: [Check; 6] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -202,6 +202,10 @@ fn qemu_tests() -> Result<(), String> {
                 Some(0) => Ok(format!("accuracy {}; heap peak {} of {} bytes", r["accuracy"], r["heap_peak_bytes"], r["heap_bytes"])),
                 _ => Err(format!("device and host disagree: {r}")),
             }
+        }),
+        ("hostile model files get typed errors on the 32-bit device", || {
+            let refused = qemu::load_hostile(true)?;
+            Ok(format!("{refused} files refused by name (huge padding, truncated, corrupted), no panic"))
         }),
         ("fused, in-place plans equal their baselines on the device", || {
             let r = qemu::bench(5, true)?;

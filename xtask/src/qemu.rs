@@ -128,6 +128,16 @@ fn qemu_dir() -> Result<std::path::PathBuf, String> {
 /// Runs firmware binary `bin` under QEMU with semihosting `args`, echoes its decoded log to
 /// stderr, and returns the `result key=value ...` line as a map.
 pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<String, String>, String> {
+    let (status, log) = run_qemu_logged(bin, args, timeout)?;
+    if !status.success() {
+        return Err(format!("{bin}: firmware exited with {status}"));
+    }
+    let line = log.iter().rev().find_map(|l| l.strip_prefix("result ")).ok_or_else(|| format!("{bin}: no result line"))?;
+    Ok(line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+/// Runs firmware binary `bin` under QEMU and returns its exit status and decoded log lines.
+fn run_qemu_logged(bin: &str, args: &[&str], timeout: Duration) -> Result<(std::process::ExitStatus, Vec<String>), String> {
     qemu_dir()?;
     let elf = root().join(ELF_DIR).join(bin);
     let mut semihosting = format!("enable=on,target=native,arg={bin}");
@@ -155,14 +165,12 @@ pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<
         .map_err(|e| format!("defmt-print: {e}"))?;
     let lines = BufReader::new(decoder.stdout.take().ok_or("defmt-print stdout")?);
     let reader = std::thread::spawn(move || {
-        let mut result = None;
+        let mut log = Vec::new();
         for line in lines.lines().map_while(Result::ok) {
             eprintln!("  [m4] {line}");
-            if let Some(rest) = line.strip_prefix("result ") {
-                result = Some(rest.to_string());
-            }
+            log.push(line);
         }
-        result
+        log
     });
     let started = Instant::now();
     let status = loop {
@@ -177,12 +185,8 @@ pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = decoder.wait();
-    let result = reader.join().map_err(|_| "log reader failed")?;
-    if !status.success() {
-        return Err(format!("{bin}: firmware exited with {status}"));
-    }
-    let line = result.ok_or_else(|| format!("{bin}: no result line"))?;
-    Ok(line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    let log = reader.join().map_err(|_| "log reader failed")?;
+    Ok((status, log))
 }
 
 fn to_json(map: &BTreeMap<String, String>) -> Map<String, Value> {
@@ -203,6 +207,47 @@ pub fn infer(quick_model: bool) -> Result<Value, String> {
     build_firmware()?;
     let result = run_qemu("infer", &[], Duration::from_secs(900))?;
     compare_predictions(result, MODEL)
+}
+
+/// Hostile model files sent to `load` on the 32-bit device: each must end the run with the
+/// typed error named (exit status 1 and the error in the log), never a panic (101) or a fault
+/// (3). Returns how many were refused as expected.
+pub fn load_hostile(quick_model: bool) -> Result<usize, String> {
+    use mote_core::model::{model_file_len, read_model, write_model, LayerOp};
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    let good = std::fs::read(root().join(MODEL)).map_err(|e| format!("{MODEL}: {e}"))?;
+    let view = read_model(&good).map_err(|e| format!("{MODEL}: {e}"))?;
+    let mut params = vec![0.0; view.param_count()];
+    view.copy_params(&mut params).map_err(|e| e.to_string())?;
+    // A conv padding that fits the host's 64-bit arithmetic but overflows the device's 32 bits
+    // when doubled.
+    let mut spec = view.spec.clone();
+    let conv = spec.layers.iter_mut().find(|l| matches!(l.op, LayerOp::Conv2d { .. })).ok_or("the model has no conv2d")?;
+    if let LayerOp::Conv2d { padding, .. } = &mut conv.op {
+        *padding = [u32::MAX / 2 + 1, 1];
+    }
+    let mut huge_padding = vec![0u8; model_file_len(&spec, params.len()).map_err(|e| e.to_string())?];
+    write_model(&spec, &params, &mut huge_padding).map_err(|e| e.to_string())?;
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("conv padding 2^31", &huge_padding, "TooLarge"),
+        // The header promises more bytes than the link delivers.
+        ("truncated", &good[..good.len() / 2], "Link(Read(download))"),
+        ("one bit flipped", &flipped, "Checksum"),
+    ];
+    for (name, bytes, error) in cases {
+        std::fs::write(qemu_dir()?.join("to-device.mote"), bytes).map_err(|e| e.to_string())?;
+        let (status, log) = run_qemu_logged("load", &[], Duration::from_secs(300))?;
+        let named = log.iter().any(|l| l.contains("load failed") && l.contains(error));
+        if status.code() != Some(1) || !named {
+            return Err(format!("{name}: expected exit 1 with a {error} error, got {status}"));
+        }
+    }
+    Ok(cases.len())
 }
 
 /// `qemu load`: the device receives `model` over its link at run time (not the one in flash)
