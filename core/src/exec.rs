@@ -378,6 +378,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             match regions[pos] {
                 // SAFETY: all regions of this step were validated together above.
                 Some((r, true)) => state[pos] = Some(unsafe { self.view_mut(r) }),
+                // SAFETY: as above.
                 Some((r, false)) => inputs[pos] = unsafe { self.view(r) },
                 None => {}
             }
@@ -422,14 +423,17 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         // In place, input 0's gradient region is the output gradient's.
         let dout = if in_place { None } else { Some(access.add(self.grad_region(id)?, false)?) };
         self.validate(&access)?;
-        // SAFETY (all views below): every region of this step was validated together above.
         let b = Backward {
+            // SAFETY: every region of this step was validated together above.
             inputs: values.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) })),
             shapes,
             n_inputs: node.inputs().len(),
+            // SAFETY: as above.
             out: out.map_or(&[][..], |r| unsafe { self.view(r) }),
             out_shape: node.shape,
+            // SAFETY: as above.
             dout: dout.map_or(&[][..], |r| unsafe { self.view(r) }),
+            // SAFETY: as above; the gradients are the step's only mutable regions.
             grads: grads.map(|r| r.map(|r| unsafe { self.view_mut(r) })),
             mode: self.plan.mode,
             in_place,

@@ -67,9 +67,11 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         };
         let scratch = access.add(self.scratch_region(id, false)?, true)?;
         self.validate(&access)?;
-        // SAFETY (all views below): every region of this step was validated together above.
+        // SAFETY: every region of this step was validated together above.
         let views = regions.map(|r| r.map_or(&[][..], |r| unsafe { self.view(r) }));
+        // SAFETY: as above (the output and the scratch are distinct mutable regions).
         let (out, scratch) = unsafe { (self.view_mut(out), self.view_mut(scratch)) };
+        // SAFETY: as above.
         let argmax = argmax.map(|r| unsafe { self.view_bytes_mut(r) });
         crate::fusion::run_conv_relu_maxpool(self.graph, (id, conv), &views[..n], out, argmax, scratch)
             .ok_or(Error::PlanMismatch { expected: "a fused step over conv2d, relu and maxpool2d" })
@@ -103,12 +105,16 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let [Some(x), Some(w), bias, ..] = regions else { return Err(mismatch) };
         let [dx, Some(dw), db, ..] = grads else { return Err(mismatch) };
         let per_channel = cp.in_c * cp.kernel_h * cp.kernel_w;
-        // SAFETY (all views below): every region of this step was validated together above,
-        // and no two views of one region are live at once: the weight and bias are only read
-        // inside the kernel call and only written after it.
+        // Every region of this step was validated together above, and no two views of one
+        // region are live at once: the weight and bias are only read inside the kernel call and
+        // only written after it.
+        // SAFETY: read-only views of validated regions.
         let (x, argmax, dy) = unsafe { (self.view(x), self.view_bytes(argmax), self.view(dy)) };
+        // SAFETY: a validated mutable region, viewed once.
         let scratch = unsafe { self.view_mut(scratch) };
+        // SAFETY: as above.
         let mut dx = dx.map(|r| unsafe { self.view_mut(r) });
+        // SAFETY: as above.
         let (dw, mut db) = unsafe { (self.view_mut(dw), db.map(|r| self.view_mut(r))) };
         for oc in 0..cp.out_c {
             // With updates: this channel's gradient rows, from zero. Otherwise: its share of
@@ -122,7 +128,8 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
                 None => (&mut dw[oc * per_channel..][..per_channel], db.as_deref_mut().map(|d| &mut d[oc])),
             };
             let done = {
-                let w_now = unsafe { self.view(w) }; // read only while the kernel runs
+                // SAFETY: validated; read only while the kernel runs, written only after it.
+                let w_now = unsafe { self.view(w) };
                 let grads = ChannelGrads { dx: dx.as_deref_mut(), dw: dw_part, dbias: db_part };
                 conv2d_relu_maxpool2d_backward_channel_f32(&cp, &pp, oc, x, w_now, argmax, dy, grads, scratch)
             };
@@ -133,8 +140,11 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
             if let Some(opt) = opt {
                 let t = self.update_number();
                 let [_, Some(sw), sb, ..] = states else { return Err(mismatch) };
+                // SAFETY: the weight's read-only view ended with the kernel call; its state is a
+                // validated region no other view covers.
                 unsafe { opt.update_part(t, self.view_mut(w), oc * per_channel, dw, self.view_mut(sw)) };
                 if let (Some(b), Some(sb), Some(db)) = (bias, sb, db.as_deref()) {
+                    // SAFETY: as for the weight.
                     unsafe { opt.update_part(t, self.view_mut(b), oc, db, self.view_mut(sb)) };
                 }
             }

@@ -131,112 +131,113 @@ pub trait OpKind {
     }
 }
 
-/// Every op of mote.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Op {
-    Linear(Linear),
-    MatMul(MatMul),
-    Binary(Binary),
-    Pointwise(Pointwise),
-    Conv2d(Conv2d),
-    Pool2d(Pool2d),
-    GlobalAvgPool(GlobalAvgPool),
-    Reshape(Reshape),
-    Softmax(Softmax),
-    LayerNorm(LayerNorm),
-    BatchNorm(BatchNorm),
-    Dropout(Dropout),
-    CrossEntropy(CrossEntropy),
-    Mse(Mse),
-}
-
-/// Calls `$call` with the op inside `$self` for the ops whose bit is in `$set` (a constant: the
-/// other arms compile away), and gives `$other` for the rest. Without `only`, every op's bit
-/// is in the set and `$other` is never reached.
-macro_rules! dispatch {
-    ($self:ident, $op:ident => $call:expr, else $other:expr) => {
-        dispatch!($self, $op => $call, only OpSet::MAX, else $other)
-    };
-    ($self:ident, $op:ident => $call:expr, only $set:expr, else $other:expr) => {
-        match $self {
-            Op::Linear($op) if $set & $self.bit() != 0 => $call,
-            Op::MatMul($op) if $set & $self.bit() != 0 => $call,
-            Op::Binary($op) if $set & $self.bit() != 0 => $call,
-            Op::Pointwise($op) if $set & $self.bit() != 0 => $call,
-            Op::Conv2d($op) if $set & $self.bit() != 0 => $call,
-            Op::Pool2d($op) if $set & $self.bit() != 0 => $call,
-            Op::GlobalAvgPool($op) if $set & $self.bit() != 0 => $call,
-            Op::Reshape($op) if $set & $self.bit() != 0 => $call,
-            Op::Softmax($op) if $set & $self.bit() != 0 => $call,
-            Op::LayerNorm($op) if $set & $self.bit() != 0 => $call,
-            Op::BatchNorm($op) if $set & $self.bit() != 0 => $call,
-            Op::Dropout($op) if $set & $self.bit() != 0 => $call,
-            Op::CrossEntropy($op) if $set & $self.bit() != 0 => $call,
-            Op::Mse($op) if $set & $self.bit() != 0 => $call,
-            _ => $other,
-        }
-    };
-}
-
 /// Ops a build links, one bit per [`Op`] variant ([`Op::bit`]): a firmware computes its
 /// model's set at build time and runs [`crate::Executor::run_inference_in`] with it, so the
-/// forward code of every other op is left out of its flash.
+/// code of every other op is left out of its flash.
 pub type OpSet = u32;
 
-impl Op {
-    /// The op's bit in an [`OpSet`].
-    pub const fn bit(&self) -> OpSet {
-        1 << match self {
-            Op::Linear(_) => 0,
-            Op::MatMul(_) => 1,
-            Op::Binary(_) => 2,
-            Op::Pointwise(_) => 3,
-            Op::Conv2d(_) => 4,
-            Op::Pool2d(_) => 5,
-            Op::GlobalAvgPool(_) => 6,
-            Op::Reshape(_) => 7,
-            Op::Softmax(_) => 8,
-            Op::LayerNorm(_) => 9,
-            Op::BatchNorm(_) => 10,
-            Op::Dropout(_) => 11,
-            Op::CrossEntropy(_) => 12,
-            Op::Mse(_) => 13,
+/// Generates [`Op`] (one variant per op type, of the same name), its bits, and its dispatch to
+/// the op inside: an op is one line of the list below.
+macro_rules! op_enum {
+    ($($variant:ident = $bit:literal),* $(,)?) => {
+        /// Every op of mote.
+        #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum Op {
+            $($variant($variant),)*
         }
-    }
 
-    /// [`OpKind::output_shape`] in a build that links only the shape rules of `OPS`.
-    pub fn output_shape_in<const OPS: OpSet>(&self, inputs: &[Shape]) -> Result<Shape> {
-        dispatch!(self, op => op.output_shape(inputs), only OPS, else Err(Error::OpNotInBuild { op: self.name() }))
-    }
+        impl Op {
+            /// The op's bit in an [`OpSet`].
+            pub const fn bit(&self) -> OpSet {
+                match self {
+                    $(Op::$variant(_) => 1 << $bit,)*
+                }
+            }
 
-    /// [`OpKind::forward`] in a build that links only the ops of `OPS`; other ops are refused.
-    pub fn forward_in<const OPS: OpSet>(&self, f: Forward<'_>) -> Result<()> {
-        dispatch!(self, op => op.forward(f), only OPS, else Err(Error::OpNotInBuild { op: self.name() }))
-    }
+            /// [`OpKind::output_shape`] in a build that links only the shape rules of `OPS`
+            /// (the other arms compile away); other ops are refused.
+            pub fn output_shape_in<const OPS: OpSet>(&self, inputs: &[Shape]) -> Result<Shape> {
+                match self {
+                    $(Op::$variant(op) if OPS & (1 << $bit) != 0 => op.output_shape(inputs),)*
+                    _ => Err(Error::OpNotInBuild { op: self.name() }),
+                }
+            }
+
+            /// [`OpKind::forward`] in a build that links only the forward code of `OPS`.
+            pub fn forward_in<const OPS: OpSet>(&self, f: Forward<'_>) -> Result<()> {
+                match self {
+                    $(Op::$variant(op) if OPS & (1 << $bit) != 0 => op.forward(f),)*
+                    _ => Err(Error::OpNotInBuild { op: self.name() }),
+                }
+            }
+        }
+
+        // Every op has its own bit of an OpSet.
+        const _: () = {
+            let bits: &[u32] = &[$($bit),*];
+            let mut i = 0;
+            while i < bits.len() {
+                assert!(bits[i] < OpSet::BITS);
+                let mut j = i + 1;
+                while j < bits.len() {
+                    assert!(bits[i] != bits[j]);
+                    j += 1;
+                }
+                i += 1;
+            }
+        };
+
+        impl OpKind for Op {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(Op::$variant(op) => op.name(),)*
+                }
+            }
+            fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+                self.output_shape_in::<{ OpSet::MAX }>(inputs)
+            }
+            fn saved(&self) -> Saved {
+                match self {
+                    $(Op::$variant(op) => op.saved(),)*
+                }
+            }
+            fn forward(&self, f: Forward<'_>) -> Result<()> {
+                self.forward_in::<{ OpSet::MAX }>(f)
+            }
+            fn backward(&self, b: Backward<'_>) -> Result<()> {
+                match self {
+                    $(Op::$variant(op) => op.backward(b),)*
+                }
+            }
+            fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
+                match self {
+                    $(Op::$variant(op) => op.macs(inputs, out),)*
+                }
+            }
+            fn in_place(&self) -> bool {
+                match self {
+                    $(Op::$variant(op) => op.in_place(),)*
+                }
+            }
+        }
+    };
 }
 
-impl OpKind for Op {
-    fn name(&self) -> &'static str {
-        dispatch!(self, op => op.name(), else "op")
-    }
-    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        self.output_shape_in::<{ OpSet::MAX }>(inputs)
-    }
-    fn saved(&self) -> Saved {
-        dispatch!(self, op => op.saved(), else Saved::NOTHING)
-    }
-    fn forward(&self, f: Forward<'_>) -> Result<()> {
-        self.forward_in::<{ OpSet::MAX }>(f)
-    }
-    fn backward(&self, b: Backward<'_>) -> Result<()> {
-        dispatch!(self, op => op.backward(b), else Err(Error::OpNotInBuild { op: self.name() }))
-    }
-    fn macs(&self, inputs: &[Shape], out: Shape) -> usize {
-        dispatch!(self, op => op.macs(inputs, out), else 0)
-    }
-    fn in_place(&self) -> bool {
-        dispatch!(self, op => op.in_place(), else false)
-    }
+op_enum! {
+    Linear = 0,
+    MatMul = 1,
+    Binary = 2,
+    Pointwise = 3,
+    Conv2d = 4,
+    Pool2d = 5,
+    GlobalAvgPool = 6,
+    Reshape = 7,
+    Softmax = 8,
+    LayerNorm = 9,
+    BatchNorm = 10,
+    Dropout = 11,
+    CrossEntropy = 12,
+    Mse = 13,
 }
 
 /// Checks an op got between `min` and `max` inputs.
