@@ -7,18 +7,6 @@ use mote_kernels::dispatch::{self, Isa};
 use mote_kernels::{reference, Transpose};
 use std::time::Instant;
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
 /// Best of `rounds` timings of `reps` calls, in seconds per call.
 fn best_time(rounds: usize, reps: usize, mut f: impl FnMut()) -> f64 {
     (0..rounds)
@@ -46,7 +34,8 @@ fn main() {
     ];
     println!("{:<24} {:>12} {:>12} {:>9}", "gemm", "reference", format!("{isa:?}"), "speed-up");
     for (name, t, m, n, k) in cases {
-        let (a, b) = (values(m * k, 1), values(k * n, 2));
+        let a: Vec<f32> = mote_kernels::test_values(1, m * k).collect();
+        let b: Vec<f32> = mote_kernels::test_values(2, k * n).collect();
         let mut c = vec![0.0f32; m * n];
         let flop = 2.0 * (m * n * k) as f64;
         let (mut slow, mut fast) = (f64::INFINITY, f64::INFINITY);

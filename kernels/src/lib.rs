@@ -13,3 +13,15 @@ pub mod math;
 pub mod reference;
 
 pub use dispatch::*;
+
+/// Deterministic values in [-1, 1] (xorshift32 from `seed`), for kernel tests and benchmarks.
+#[doc(hidden)]
+pub fn test_values(seed: u32, n: usize) -> impl Iterator<Item = f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n).map(move |_| {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s % 2001) as f32 / 1000.0 - 1.0
+    })
+}

@@ -178,54 +178,22 @@ pub(crate) trait SettingType: Copy {
     fn into_value(self) -> SettingValue;
 }
 
-impl SettingType for u32 {
-    fn from_value(v: SettingValue) -> Option<Self> {
-        if let SettingValue::Int(n) = v {
-            Some(n)
-        } else {
-            None
+/// `SettingType` for each Rust type a setting is stored as, with its [`SettingValue`] variant.
+macro_rules! setting_types {
+    ($($ty:ty => $variant:ident),* $(,)?) => {$(
+        impl SettingType for $ty {
+            fn from_value(v: SettingValue) -> Option<Self> {
+                if let SettingValue::$variant(x) = v {
+                    Some(x)
+                } else {
+                    None
+                }
+            }
+            fn into_value(self) -> SettingValue {
+                SettingValue::$variant(self)
+            }
         }
-    }
-    fn into_value(self) -> SettingValue {
-        SettingValue::Int(self)
-    }
+    )*};
 }
 
-impl SettingType for [u32; 2] {
-    fn from_value(v: SettingValue) -> Option<Self> {
-        if let SettingValue::Pair(p) = v {
-            Some(p)
-        } else {
-            None
-        }
-    }
-    fn into_value(self) -> SettingValue {
-        SettingValue::Pair(self)
-    }
-}
-
-impl SettingType for bool {
-    fn from_value(v: SettingValue) -> Option<Self> {
-        if let SettingValue::Bool(b) = v {
-            Some(b)
-        } else {
-            None
-        }
-    }
-    fn into_value(self) -> SettingValue {
-        SettingValue::Bool(self)
-    }
-}
-
-impl SettingType for f32 {
-    fn from_value(v: SettingValue) -> Option<Self> {
-        if let SettingValue::Real(x) = v {
-            Some(x)
-        } else {
-            None
-        }
-    }
-    fn into_value(self) -> SettingValue {
-        SettingValue::Real(self)
-    }
-}
+setting_types!(u32 => Int, [u32; 2] => Pair, bool => Bool, f32 => Real);

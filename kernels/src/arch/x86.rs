@@ -135,15 +135,7 @@ mod tests {
     use std::vec::Vec;
 
     fn values(seed: u32, n: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
+        crate::test_values(seed, n).collect()
     }
 
     /// Against the reference, every transposition case, odd sizes and tails (k and n not
