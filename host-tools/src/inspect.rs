@@ -20,14 +20,17 @@ pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
         let params = g.op_params(node).map_err(core)?;
         let shape = g.shape(node).map_err(core)?;
         let macs = g.node_macs(node).map_err(core)?;
-        rows.push((layer.name.to_string(), layer.op.name(), params, shape.dims().to_vec(), macs));
+        let settings: Vec<(&str, String)> = layer.op.settings().map(|(s, v)| (s.key, v.to_string())).collect();
+        rows.push((layer.name.to_string(), layer.op.name(), params, shape.dims().to_vec(), macs, settings));
     }
     let total_macs = infer.forward_macs(&g).map_err(core)?;
     let flash = g.params_len() * BYTES_PER_VALUE;
     println!("{} ({}), batch {batch}", loaded.spec.name, path.display());
-    println!("{:<16} {:<14} {:>9} {:<20} {:>12}", "layer", "op", "params", "output", "MACs");
-    for (name, op, params, shape, macs) in &rows {
-        println!("{name:<16} {op:<14} {params:>9} {:<20} {macs:>12}", format!("{shape:?}"));
+    println!("{:<16} {:<14} {:>9} {:<20} {:>12}  settings", "layer", "op", "params", "output", "MACs");
+    for (name, op, params, shape, macs, settings) in &rows {
+        let settings: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line = format!("{name:<16} {op:<14} {params:>9} {:<20} {macs:>12}  {}", format!("{shape:?}"), settings.join(" "));
+        println!("{}", line.trim_end());
     }
     println!("total parameters: {}", g.trainable_params());
     println!("total MACs per batch: {total_macs}");
@@ -40,7 +43,11 @@ pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
     if json {
         let layers: Vec<_> = rows
             .iter()
-            .map(|(name, op, params, shape, macs)| json!({"name": name, "op": op, "params": params, "output_shape": shape, "macs": macs}))
+            .map(|(name, op, params, shape, macs, settings)| {
+                let settings: serde_json::Map<String, serde_json::Value> =
+                    settings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+                json!({"name": name, "op": op, "settings": settings, "params": params, "output_shape": shape, "macs": macs})
+            })
             .collect();
         let report = json!({
             "name": loaded.spec.name.as_str(),

@@ -210,3 +210,39 @@ fn a_plan_names_the_kernels_it_was_sized_for() {
     bytes[18] = 200;
     assert_eq!(Plan::<64, 256>::from_bytes(&bytes).unwrap_err(), Error::PlanBytes { what: "isa" });
 }
+
+#[test]
+fn u32_max_in_any_field_of_plan_bytes_is_refused_or_run_without_a_panic() {
+    // Every 4-byte window of the encoding (offsets, lengths, counts, settings) set to u32::MAX
+    // and to 2^31 in turn.
+    let mut g: Graph = Graph::new();
+    let net = small_cnn(&mut g);
+    let plan: Plan = Plan::training(&g, net.loss, &[], Some(Optimizer::momentum(0.05, 0.9))).unwrap();
+    let bytes = encode(&plan);
+    let mut refused = 0;
+    for at in 0..bytes.len() - 3 {
+        for value in [u32::MAX, 1 << 31] {
+            let mut hostile = bytes.clone();
+            hostile[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            let Ok(decoded) = Plan::<64, 256>::from_bytes(&hostile) else {
+                refused += 1;
+                continue;
+            };
+            let mut params = vec![0.1; g.params_len()];
+            let mut state = vec![0.0; decoded.optimizer_len().min(1 << 16)];
+            let mut arena = vec![0.0; decoded.arena_len().min(1 << 16)];
+            let Ok(mut ex) = Executor::new(&g, &decoded, &mut params, &mut state, &mut arena) else {
+                refused += 1;
+                continue;
+            };
+            let _ = ex.set_input(net.x, &[0.5; 288]);
+            let _ = ex.set_input(net.labels, &[1.0, 2.0]);
+            refused += ex.run().is_err() as usize;
+        }
+    }
+    // Windows that break the plan are refused by the decoder or the executor; the others land
+    // in the optimizer's settings (taken as they are), the report-only peak figures, or offsets
+    // of tensors the plan never touches. Measured: 602 of 1,292 refused.
+    let tried = 2 * (bytes.len() - 3);
+    assert!(3 * refused > tried, "refused {refused} of {tried}");
+}
