@@ -248,6 +248,12 @@ impl<const N: usize> Graph<N> {
         self.push(Node { kind: NodeKind::Op(op), inputs: ids, n_inputs: inputs.len() as u8, shape, requires_grad })
     }
 
+    /// Removes every node.
+    pub(crate) fn clear(&mut self) {
+        self.nodes.clear();
+        self.params_len = 0;
+    }
+
     /// Runs `build`, and if it fails removes every node it added: a failed builder call leaves
     /// the graph as it was.
     pub(crate) fn atomically(&mut self, build: impl FnOnce(&mut Self) -> Result<NodeId>) -> Result<NodeId> {

@@ -71,6 +71,24 @@ impl<const N: usize> Graph<N> {
     /// [`Graph::from_bytes`] in a build that links only the shape rules of the ops in `OPS`
     /// (a firmware's model's ops); a graph with another op is refused.
     pub fn from_bytes_in<const OPS: OpSet>(bytes: &[u8]) -> Result<Self> {
+        let mut g = Graph::new();
+        g.read_bytes_in::<OPS>(bytes)?;
+        Ok(g)
+    }
+
+    /// [`Graph::from_bytes_in`] into `self` (emptied first, and left empty on an error): a
+    /// device decodes into the graph it already holds instead of moving a new one through its
+    /// stack.
+    pub fn read_bytes_in<const OPS: OpSet>(&mut self, bytes: &[u8]) -> Result<()> {
+        self.clear();
+        let result = self.push_records::<OPS>(bytes);
+        if result.is_err() {
+            self.clear();
+        }
+        result
+    }
+
+    fn push_records<const OPS: OpSet>(&mut self, bytes: &[u8]) -> Result<()> {
         let (&version, rest) = bytes.split_first().ok_or(bad("version"))?;
         if version != VERSION {
             return Err(bad("version (expected 1)"));
@@ -79,16 +97,15 @@ impl<const N: usize> Graph<N> {
         if count as usize > N {
             return Err(Error::CapacityExceeded { what: "graph", capacity: N });
         }
-        let mut g = Graph::new();
         for _ in 0..count {
             let (record, tail) = postcard::take_from_bytes::<NodeRecord>(rest).map_err(|_| bad("node"))?;
             rest = tail;
-            g.push_record::<OPS>(&record)?;
+            self.push_record::<OPS>(&record)?;
         }
         if !rest.is_empty() {
             return Err(bad("length (trailing bytes)"));
         }
-        Ok(g)
+        Ok(())
     }
 
     /// Rebuilds one stored node with the checks of building it, then compares.

@@ -42,11 +42,10 @@ impl From<&BuiltModel> for ModelNodes {
 /// The embedded model's graph at batch 1, made on the host by `build.rs` and decoded with the
 /// shape rules of its own ops only (no spec decoding, no layer builders on the device).
 #[inline(never)]
-pub fn graph() -> Result<(Graph<NODES>, ModelNodes), FirmwareError> {
-    let g = Graph::<NODES>::from_bytes_in::<OPS>(GRAPH)?;
+pub fn graph(g: &mut Graph<NODES>) -> Result<ModelNodes, FirmwareError> {
+    g.read_bytes_in::<OPS>(GRAPH)?;
     let [x, output, target, loss] = MODEL_NODES.map(|i| g.node_id(i));
-    let nodes = ModelNodes { x: x?, output: output?, target: target?, loss: loss? };
-    Ok((g, nodes))
+    Ok(ModelNodes { x: x?, output: output?, target: target?, loss: loss? })
 }
 
 /// The embedded model's parameters, in place in flash.

@@ -13,7 +13,7 @@ use mote_core::{Executor, Graph, Plan, BYTES_PER_VALUE};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split};
 use mote_firmware::model::ModelNodes;
-use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPS, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
+use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
 use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
@@ -54,7 +54,8 @@ fn hash(h: u32, values: &[f32]) -> u32 {
 
 fn run() -> Result<(), FirmwareError> {
     let steps = steps_argument()?;
-    let (g, built) = model::graph()?;
+    let mut g = Graph::<NODES>::new();
+    let built = model::graph(&mut g)?;
     let infer = infer_with(&g, &built, &model::plan(INFER_PLAN)?)?;
     let infer_ref = infer_with(&g, &built, &model::plan(INFER_REF_PLAN)?)?;
     let train = train_with(&g, &built, &model::plan(TRAIN_PLAN)?, steps)?;
@@ -90,7 +91,7 @@ fn infer_with(g: &Graph<NODES>, built: &ModelNodes, plan: &Plan<NODES, STEPS>) -
     for _ in 0..INFERENCES {
         link.next_sample(ex.input_mut(built.x)?)?;
         let start = board::instructions();
-        ex.run_inference_in::<OPS>()?;
+        ex.run_inference()?;
         insns += board::instructions() - start;
         h = hash(h, ex.value(built.output)?);
     }

@@ -5,9 +5,10 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use mote_core::Graph;
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::SemihostingLink;
-use mote_firmware::sizes::{INFER_ARENA, OPS};
+use mote_firmware::sizes::{INFER_ARENA, NODES, OPS};
 use mote_firmware::{board, model};
 
 static mut ARENA: [f32; INFER_ARENA] = [0.0; INFER_ARENA];
@@ -19,7 +20,8 @@ fn main() -> ! {
 
 fn run() -> Result<(), FirmwareError> {
     let params = model::params()?;
-    let (g, built) = model::graph()?;
+    let mut g = Graph::<NODES>::new();
+    let built = model::graph(&mut g)?;
     let plan = model::inference_plan()?;
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };

@@ -14,7 +14,7 @@ use mote_core::{Executor, Graph, Optimizer};
 use mote_firmware::error::FirmwareError;
 use mote_firmware::link::{HostLink, SemihostingLink, Split, Upload};
 use mote_firmware::model::ModelNodes;
-use mote_firmware::sizes::{NODES, OPS, OPTIMIZER, PARAMS, TRAIN_ARENA};
+use mote_firmware::sizes::{NODES, OPTIMIZER, PARAMS, TRAIN_ARENA};
 use mote_firmware::{board, model};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
@@ -73,7 +73,8 @@ struct TrainStats {
 
 fn run() -> Result<(), FirmwareError> {
     let s = settings()?;
-    let (g, built) = model::graph()?;
+    let mut g = Graph::<NODES>::new();
+    let built = model::graph(&mut g)?;
     // SAFETY: the only references to these statics, taken once in the single-threaded main.
     let (params, opt_state, arena) = unsafe {
         (&mut *core::ptr::addr_of_mut!(PARAMS_RAM), &mut *core::ptr::addr_of_mut!(OPTIMIZER_STATE), &mut *core::ptr::addr_of_mut!(ARENA))
@@ -163,7 +164,8 @@ fn train(
 }
 
 /// Classifies the test digits with the trained weights, reusing the training arena; returns
-/// (correct, samples).
+/// (correct, samples). Runs the same forward code as training (`run_inference`, every op):
+/// a second, model-only instance would be no smaller here and would cost stack.
 #[inline(never)]
 fn evaluate(
     g: &Graph<NODES>,
@@ -179,7 +181,7 @@ fn evaluate(
     let mut ex = Executor::read_only(g, &infer, params, arena)?;
     for _ in 0..samples {
         let label = link.next_sample(ex.input_mut(built.x)?)?;
-        ex.run_inference_in::<OPS>()?;
+        ex.run_inference()?;
         correct += (mote_core::argmax_f32(ex.value(built.output)?) == label as usize) as u32;
     }
     Ok((correct, samples))
