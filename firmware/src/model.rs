@@ -63,7 +63,7 @@ pub fn params() -> Result<&'static [f32], ModelError> {
 /// A plan made on the host by `build.rs` (one of `sizes::*_PLAN`).
 #[inline(never)]
 pub fn plan(bytes: &[u8]) -> Result<Plan<NODES, STEPS>, FirmwareError> {
-    Ok(Plan::from_bytes(bytes)?)
+    Plan::from_bytes(bytes).map_err(FirmwareError::from)
 }
 
 /// The inference plan of the model (evaluation mode).

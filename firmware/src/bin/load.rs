@@ -84,5 +84,5 @@ fn run() -> Result<(), FirmwareError> {
 /// Plans inference for the received model (on the device: it was unknown at build time).
 #[inline(never)]
 fn plan(g: &Graph<NODES>, built: &BuiltModel) -> Result<Plan<NODES, STEPS>, FirmwareError> {
-    Ok(Plan::inference(g, &[built.output], Mode::Eval)?)
+    Plan::inference(g, &[built.output], Mode::Eval).map_err(FirmwareError::from)
 }
