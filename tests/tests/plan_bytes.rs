@@ -97,6 +97,31 @@ fn a_plan_runs_only_against_its_own_graph() {
     assert!(matches!(err, Error::PlanMismatch { .. }), "{err}");
 }
 
+/// What became of damaged plan bytes: refused by the decoder, refused by the executor (when
+/// set up or when run), or run to the end.
+#[derive(PartialEq)]
+enum Fate {
+    Undecodable,
+    Refused,
+    Ran,
+}
+
+/// Decodes `bytes` and, if that works, runs one training step of `net` with it; never panics.
+fn try_plan(g: &Graph, net: Net, bytes: &[u8]) -> Fate {
+    let Ok(decoded) = Plan::<64, 256>::from_bytes(bytes) else { return Fate::Undecodable };
+    let mut params = vec![0.1; g.params_len()];
+    let mut state = vec![0.0; decoded.optimizer_len().min(1 << 16)];
+    let mut arena = vec![0.0; decoded.arena_len().min(1 << 16)];
+    let Ok(mut ex) = Executor::new(g, &decoded, &mut params, &mut state, &mut arena) else { return Fate::Refused };
+    let _ = ex.set_input(net.x, &[0.5; 288]);
+    let _ = ex.set_input(net.labels, &[1.0, 2.0]);
+    if ex.run().is_ok() {
+        Fate::Ran
+    } else {
+        Fate::Refused
+    }
+}
+
 #[test]
 fn damaged_plan_bytes_get_typed_errors_and_never_panic() {
     let mut g: Graph = Graph::new();
@@ -122,18 +147,10 @@ fn damaged_plan_bytes_get_typed_errors_and_never_panic() {
             let at = rng.below(damaged.len());
             damaged[at] ^= 1u8 << rng.below(8);
         }
-        let Ok(decoded) = Plan::<64, 256>::from_bytes(&damaged) else {
-            refused += 1;
-            continue;
-        };
-        let mut params = vec![0.1; g.params_len()];
-        let mut state = vec![0.0; decoded.optimizer_len().min(1 << 16)];
-        let mut arena = vec![0.0; decoded.arena_len().min(1 << 16)];
-        if let Ok(mut ex) = Executor::new(&g, &decoded, &mut params, &mut state, &mut arena) {
-            let _ = ex.set_input(net.x, &[0.5; 288]);
-            let _ = ex.set_input(net.labels, &[1.0, 2.0]);
-            let _ = ex.run();
-            ran += 1;
+        match try_plan(&g, net, &damaged) {
+            Fate::Undecodable => refused += 1,
+            Fate::Refused => {}
+            Fate::Ran => ran += 1,
         }
     }
     assert!(refused > 100 && ran > 100, "refused {refused}, ran {ran}");
@@ -224,20 +241,7 @@ fn u32_max_in_any_field_of_plan_bytes_is_refused_or_run_without_a_panic() {
         for value in [u32::MAX, 1 << 31] {
             let mut hostile = bytes.clone();
             hostile[at..at + 4].copy_from_slice(&value.to_le_bytes());
-            let Ok(decoded) = Plan::<64, 256>::from_bytes(&hostile) else {
-                refused += 1;
-                continue;
-            };
-            let mut params = vec![0.1; g.params_len()];
-            let mut state = vec![0.0; decoded.optimizer_len().min(1 << 16)];
-            let mut arena = vec![0.0; decoded.arena_len().min(1 << 16)];
-            let Ok(mut ex) = Executor::new(&g, &decoded, &mut params, &mut state, &mut arena) else {
-                refused += 1;
-                continue;
-            };
-            let _ = ex.set_input(net.x, &[0.5; 288]);
-            let _ = ex.set_input(net.labels, &[1.0, 2.0]);
-            refused += ex.run().is_err() as usize;
+            refused += (try_plan(&g, net, &hostile) != Fate::Ran) as usize;
         }
     }
     // Windows that break the plan are refused by the decoder or the executor; the others land
