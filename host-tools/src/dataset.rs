@@ -12,6 +12,9 @@ pub struct Split {
     pub labels: Vec<u8>,
     pub rows: usize,
     pub cols: usize,
+    /// The files they came from, for messages.
+    pub images_path: PathBuf,
+    pub labels_path: PathBuf,
 }
 
 impl Split {
@@ -60,5 +63,7 @@ pub fn load_split(dir: &Path, prefix: &str) -> Result<Split, IdxError> {
         labels: labels.data,
         rows: images.dims[1],
         cols: images.dims[2],
+        images_path,
+        labels_path,
     })
 }

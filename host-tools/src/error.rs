@@ -29,6 +29,8 @@ pub enum CliError {
     Data(IdxError),
     /// The kernels asked for (`MOTE_KERNELS`) cannot run here.
     Kernels(IsaUnavailable),
+    /// Training met a non-finite loss or weight; nothing was written.
+    Diverged { epoch: usize, step: usize, loss: f32, lr: f32 },
     /// Input the CLI checks itself (images, data against the model, capacities): the file and
     /// what is wrong with it.
     Invalid { path: PathBuf, message: String },
@@ -62,6 +64,11 @@ impl fmt::Display for CliError {
             CliError::Data(e) => write!(f, "{e}"),
             CliError::Kernels(e) => write!(f, "MOTE_KERNELS: {e}"),
             CliError::Invalid { path, message } => write!(f, "{}: {message}", path.display()),
+            CliError::Diverged { epoch, step, loss, lr } => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step} (loss {loss}, or a weight no longer finite); nothing was \
+                 written: try a lower learning rate than {lr} (--lr)"
+            ),
         }
     }
 }
@@ -76,7 +83,7 @@ impl std::error::Error for CliError {
             CliError::Core { source, .. } => Some(source.as_ref()),
             CliError::Data(e) => Some(e),
             CliError::Kernels(e) => Some(e),
-            CliError::Usage(_) | CliError::Invalid { .. } => None,
+            CliError::Usage(_) | CliError::Invalid { .. } | CliError::Diverged { .. } => None,
         }
     }
 }

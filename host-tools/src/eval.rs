@@ -1,9 +1,11 @@
 //! `mote eval`: accuracy, per-class accuracy and the confusion matrix of a model file on a
 //! data set's test split; also the batched prediction loop `mote train` evaluates with.
 
+use crate::checks;
 use crate::dataset::{load_split, Split};
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliGraph, CliPlan};
+use crate::say::Say;
 use mote_core::model::BuiltModel;
 use mote_core::{argmax_f32, Executor, Mode};
 use serde_json::json;
@@ -53,25 +55,30 @@ pub fn score(predictions: &[usize], labels: &[u8], classes: usize) -> Scores {
 
 /// `mote eval MODEL --data DIR`.
 pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> CliResult<()> {
+    let say = Say::new(json);
+    if let Some(path) = plot {
+        checks::writable_output(path, "--plot", &[model_path])?;
+    }
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
     let test = load_split(data, "t10k")?;
     let (g, built) = build(model_path, &spec, 100)?;
     let classes = g.shape(built.output)?.last();
+    checks::data_fits_model(model_path, &spec.input, classes, &test)?;
     let predictions = predict_classes(&g, &built, &params, &test)?;
     let s = score(&predictions, &test.labels, classes);
-    println!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len());
-    println!(
+    say.line(format!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len()));
+    say.line(format!(
         "per class: {}",
         s.per_class.iter().enumerate().map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a)).collect::<Vec<_>>().join("  ")
-    );
-    println!("confusion matrix (rows: true class, columns: predicted):");
+    ));
+    say.line("confusion matrix (rows: true class, columns: predicted):");
     for (c, row) in s.confusion.iter().enumerate() {
-        println!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+        say.line(format!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>()));
     }
     if let Some(path) = plot {
         crate::plot::confusion_png(path, &s.confusion)?;
-        println!("wrote {}", path.display());
+        say.line(format!("wrote {}", path.display()));
     }
     if json {
         let report = json!({

@@ -3,12 +3,14 @@
 
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load, CliPlan};
+use crate::say::Say;
 use mote_core::{Mode, BYTES_PER_VALUE};
 use serde_json::json;
 use std::path::Path;
 
 /// Prints the report for `path` at `batch`; with `json`, the last stdout line is JSON.
 pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
+    let say = Say::new(json);
     let loaded = load(path)?;
     let (g, built) = build(path, &loaded.spec, batch)?;
     let core = CliError::core(path);
@@ -25,21 +27,21 @@ pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
     }
     let total_macs = infer.forward_macs(&g).map_err(core)?;
     let flash = g.params_len() * BYTES_PER_VALUE;
-    println!("{} ({}), batch {batch}", loaded.spec.name, path.display());
-    println!("{:<16} {:<14} {:>9} {:<20} {:>12}  settings", "layer", "op", "params", "output", "MACs");
+    say.line(format!("{} ({}), batch {batch}", loaded.spec.name, path.display()));
+    say.line(format!("{:<16} {:<14} {:>9} {:<20} {:>12}  settings", "layer", "op", "params", "output", "MACs"));
     for (name, op, params, shape, macs, settings) in &rows {
         let settings: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let line = format!("{name:<16} {op:<14} {params:>9} {:<20} {macs:>12}  {}", format!("{shape:?}"), settings.join(" "));
-        println!("{}", line.trim_end());
+        say.line(line.trim_end());
     }
-    println!("total parameters: {}", g.trainable_params());
-    println!("total MACs per batch: {total_macs}");
-    println!("arena, inference: {} bytes (lower bound {})", im.arena_bytes, im.arena_lower_bound_bytes);
-    println!(
+    say.line(format!("total parameters: {}", g.trainable_params()));
+    say.line(format!("total MACs per batch: {total_macs}"));
+    say.line(format!("arena, inference: {} bytes (lower bound {})", im.arena_bytes, im.arena_lower_bound_bytes));
+    say.line(format!(
         "arena, training step: {} bytes (lower bound {}), plus optimizer state {} bytes",
         tm.arena_bytes, tm.arena_lower_bound_bytes, tm.optimizer_bytes
-    );
-    println!("flash for the weights: {flash} bytes");
+    ));
+    say.line(format!("flash for the weights: {flash} bytes"));
     if json {
         let layers: Vec<_> = rows
             .iter()

@@ -1,6 +1,7 @@
 //! The `mote` CLI's library: model specs in TOML, IDX data, model files, and the commands
 //! (`inspect`, `train`, `eval`, `predict`) the binary dispatches to.
 
+pub mod checks;
 pub mod dataset;
 pub mod error;
 pub mod eval;
@@ -10,5 +11,6 @@ pub mod inspect;
 pub mod model;
 pub mod plot;
 pub mod predict;
+pub mod say;
 pub mod spec_file;
 pub mod train;

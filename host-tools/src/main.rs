@@ -1,25 +1,138 @@
-//! `mote`: the host CLI. Inspect a model spec or file, train on IDX data, evaluate, predict.
+//! `mote`: the host CLI. Inspect a model spec or file, train on IDX data, evaluate, predict,
+//! export for the firmware. Help on stdout, errors on stderr with a non-zero status; with
+//! `--json`, stdout holds only the JSON report.
 
-use lexopt::prelude::*;
+use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
-use mote_cli::{eval, export, inspect, predict, spec_file, train};
+use mote_cli::spec_file::{self, OptimizerKind};
+use mote_cli::{eval, export, inspect, predict, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage:
-  mote inspect SPEC|MODEL [--batch N] [--json]
-  mote train SPEC --data DIR --out MODEL [--epochs N] [--batch N] [--lr X] [--optimizer NAME]
-             [--seed N] [--limit N] [--json] [--plot FILE.png]
-  mote eval MODEL --data DIR [--json] [--plot FILE.png]
-  mote predict MODEL IMAGE...
-  mote export MODEL [--out FILE]   (default firmware/model/model.mote)
-  mote --version
-environment: MOTE_KERNELS=auto|reference|avx2 (default auto: AVX2+FMA where the CPU has it)";
+/// Trains, evaluates, inspects and exports small neural networks for microcontrollers.
+///
+/// Kernels: MOTE_KERNELS=auto (default: AVX2+FMA where the CPU has it), reference (the scalar
+/// kernels the Cortex-M4 runs, bit for bit) or avx2.
+#[derive(Parser)]
+#[command(name = "mote", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-layer settings, parameters, output shapes and MACs of a spec or model file; arena,
+    /// optimizer state and flash for a chip.
+    Inspect {
+        /// A TOML spec or a .mote model file.
+        path: PathBuf,
+        /// Samples per batch the figures are for.
+        #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+        batch: usize,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trains a spec on IDX data and writes a model file.
+    Train(TrainFlags),
+    /// Accuracy, per-class accuracy and confusion matrix of a model file on the test split.
+    Eval {
+        /// A .mote model file.
+        model: PathBuf,
+        /// Directory with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (raw or .gz).
+        #[arg(long)]
+        data: PathBuf,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the confusion matrix as a PNG.
+        #[arg(long, value_name = "FILE.png")]
+        plot: Option<PathBuf>,
+    },
+    /// Classifies PNG or PGM images (any size or color, converted to the model's gray input).
+    Predict {
+        /// A .mote model file.
+        model: PathBuf,
+        /// The images.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks a model file fits the firmware and writes it where the firmware build embeds it.
+    Export {
+        /// A .mote model file.
+        model: PathBuf,
+        /// Where to write it.
+        #[arg(long, default_value = "firmware/model/model.mote")]
+        out: PathBuf,
+    },
+}
+
+/// `mote train`'s flags; those left out come from the spec's `[train]` table.
+#[derive(clap::Args)]
+struct TrainFlags {
+    /// The TOML spec.
+    spec: PathBuf,
+    /// Directory with train-* and t10k-* IDX files (raw or .gz).
+    #[arg(long)]
+    data: PathBuf,
+    /// The model file to write (replaced whole, or left as it was).
+    #[arg(long)]
+    out: PathBuf,
+    /// Passes over the training set [spec's [train], else 10].
+    #[arg(long, value_parser = at_least_one)]
+    epochs: Option<usize>,
+    /// Samples per step [spec's [train], else 64].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
+    /// Learning rate, finite and > 0 [spec's [train], else 0.001].
+    #[arg(long, value_parser = learning_rate, allow_hyphen_values = true)]
+    lr: Option<f32>,
+    /// sgd, momentum, nesterov, adam or adamw [spec's [train], else adam].
+    #[arg(long, value_parser = optimizer)]
+    optimizer: Option<OptimizerKind>,
+    /// Seed of the initialization and the shuffling [spec's [train], else 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train on at most this many samples, spread evenly over the set.
+    #[arg(long, value_parser = at_least_one)]
+    limit: Option<usize>,
+    /// Print only a JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the loss and accuracy curves as a PNG.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
+    /// Refuse a model whose parameters, optimizer state and arena need more memory than this.
+    #[arg(long, default_value_t = 4096, value_name = "MB", value_parser = at_least_one)]
+    max_memory_mb: usize,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
+    }
+}
+
+fn learning_rate(s: &str) -> Result<f32, String> {
+    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    spec_file::check_lr(lr)?;
+    Ok(lr)
+}
+
+fn optimizer(s: &str) -> Result<OptimizerKind, String> {
+    spec_file::parse_optimizer(s)
+}
 
 fn main() -> ExitCode {
-    match select_kernels().and_then(|_| run()) {
+    restore_sigpipe();
+    let cli = Cli::parse();
+    match select_kernels().and_then(|()| run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mote: {e}");
@@ -28,20 +141,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Flags shared by the commands; each command checks the ones it needs.
-#[derive(Default)]
-struct Flags {
-    positional: Vec<PathBuf>,
-    data: Option<PathBuf>,
-    out: Option<PathBuf>,
-    plot: Option<PathBuf>,
-    json: bool,
-    batch: Option<usize>,
-    epochs: Option<usize>,
-    lr: Option<f32>,
-    optimizer: Option<String>,
-    seed: Option<u64>,
-    limit: Option<usize>,
+/// A closed pipe (`mote eval … | head -1`) ends the program quietly, as for other Unix tools,
+/// instead of a panic in `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread starts; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Makes the kernels `MOTE_KERNELS` names (default: the fastest this CPU runs) the active ones.
@@ -55,92 +162,32 @@ fn select_kernels() -> CliResult<()> {
     Ok(dispatch::select(isa)?)
 }
 
-fn usage_error(e: lexopt::Error) -> CliError {
-    CliError::Usage(e.to_string())
-}
-
-fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> CliResult<T> {
-    let v = parser.value().map_err(usage_error)?;
-    let s = v.to_string_lossy().into_owned();
-    s.parse().map_err(|_| CliError::Usage(format!("--{flag}: `{s}` is not a valid number")))
-}
-
-fn parse(parser: &mut lexopt::Parser) -> CliResult<Flags> {
-    let mut f = Flags::default();
-    while let Some(arg) = parser.next().map_err(usage_error)? {
-        let path = |p: &mut lexopt::Parser| p.value().map(PathBuf::from).map_err(usage_error);
-        match arg {
-            Long("data") => f.data = Some(path(parser)?),
-            Long("out") => f.out = Some(path(parser)?),
-            Long("plot") => f.plot = Some(path(parser)?),
-            Long("json") => f.json = true,
-            Long("batch") => f.batch = Some(number(parser, "batch")?),
-            Long("epochs") => f.epochs = Some(number(parser, "epochs")?),
-            Long("lr") => f.lr = Some(number(parser, "lr")?),
-            Long("seed") => f.seed = Some(number(parser, "seed")?),
-            Long("limit") => f.limit = Some(number(parser, "limit")?),
-            Long("optimizer") => f.optimizer = Some(parser.value().map_err(usage_error)?.to_string_lossy().into_owned()),
-            Value(v) => f.positional.push(PathBuf::from(v)),
-            other => return Err(usage_error(other.unexpected())),
-        }
-    }
-    Ok(f)
-}
-
-fn need<'a>(v: &'a Option<PathBuf>, what: &str) -> CliResult<&'a PathBuf> {
-    v.as_ref().ok_or_else(|| CliError::Usage(format!("missing {what}\n{USAGE}")))
-}
-
-fn run() -> CliResult<()> {
-    let mut parser = lexopt::Parser::from_env();
-    let command = match parser.next().map_err(usage_error)? {
-        Some(Value(c)) => c.to_string_lossy().into_owned(),
-        Some(Long("version")) | Some(Short('V')) => {
-            println!("mote {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
-        _ => return Err(CliError::Usage(USAGE.into())),
-    };
-    let f = parse(&mut parser)?;
-    let first = f.positional.first().cloned();
-    match command.as_str() {
-        "inspect" => inspect::run(need(&first, "SPEC or MODEL")?, f.batch.unwrap_or(1), f.json),
-        "train" => {
-            let spec_path = need(&first, "SPEC")?.clone();
-            let optimizer = f.optimizer.as_deref().map(spec_file::parse_optimizer).transpose().map_err(CliError::Usage)?;
-            let file = spec_file::read_spec_file(&spec_path)?;
+fn run(command: Command) -> CliResult<()> {
+    match command {
+        Command::Inspect { path, batch, json } => inspect::run(&path, batch, json),
+        Command::Train(f) => {
+            let file = spec_file::read_spec_file(&f.spec)?;
             let mut config = file.train;
             config.epochs = f.epochs.unwrap_or(config.epochs);
             config.batch = f.batch.unwrap_or(config.batch);
             config.lr = f.lr.unwrap_or(config.lr);
             config.seed = f.seed.unwrap_or(config.seed);
-            config.optimizer = optimizer.unwrap_or(config.optimizer);
-            if config.batch == 0 || config.epochs == 0 {
-                return Err(CliError::Usage("--batch and --epochs must be at least 1".into()));
-            }
+            config.optimizer = f.optimizer.unwrap_or(config.optimizer);
             let args = train::TrainArgs {
-                spec_path,
+                spec_path: f.spec,
                 spec: file.spec,
-                data: need(&f.data, "--data DIR")?.clone(),
-                out: need(&f.out, "--out MODEL")?.clone(),
+                data: f.data,
+                out: f.out,
                 config,
                 json: f.json,
-                plot: f.plot.clone(),
+                plot: f.plot,
                 limit: f.limit,
+                max_memory_bytes: f.max_memory_mb.saturating_mul(1 << 20),
             };
             train::run(&args).map(|_| ())
         }
-        "eval" => eval::run(need(&first, "MODEL")?, need(&f.data, "--data DIR")?, f.json, f.plot.as_deref()),
-        "predict" => {
-            if f.positional.len() < 2 {
-                return Err(CliError::Usage(format!("predict needs a MODEL and at least one IMAGE\n{USAGE}")));
-            }
-            predict::run(&f.positional[0], &f.positional[1..])
-        }
-        "export" => {
-            let out = f.out.clone().unwrap_or_else(|| PathBuf::from("firmware/model/model.mote"));
-            export::run(need(&first, "MODEL")?, &out)
-        }
-        other => Err(CliError::Usage(format!("unknown command `{other}`\n{USAGE}"))),
+        Command::Eval { model, data, json, plot } => eval::run(&model, &data, json, plot.as_deref()),
+        Command::Predict { model, images, json } => predict::run(&model, &images, json),
+        Command::Export { model, out } => export::run(&model, &out),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::spec_file::{read_spec_file, TrainConfig};
-use mote_core::model::{model_file_len, read_model, write_model, BuiltModel, ModelSpec, MAGIC};
+use mote_core::model::{model_file_len, read_model, write_model, BuiltModel, ModelSpec, SpecErrorKind, MAGIC};
 use mote_core::Graph;
 use std::path::Path;
 
@@ -44,13 +44,32 @@ pub fn load_model_bytes(path: &Path, bytes: &[u8]) -> CliResult<(ModelSpec, Vec<
     }
     let mut params = vec![0.0; view.param_count()];
     view.copy_params(&mut params).map_err(model)?;
+    if let Some(i) = crate::checks::first_non_finite(&params) {
+        let bad = params.iter().filter(|v| !v.is_finite()).count();
+        let message = format!("holds {bad} non-finite parameter values (the first at index {i}): the training that wrote it diverged");
+        return Err(CliError::invalid(path, message));
+    }
     Ok((view.spec, params))
 }
 
 /// Builds `spec` for `batch` samples.
 pub fn build(path: &Path, spec: &ModelSpec, batch: usize) -> CliResult<(Box<CliGraph>, BuiltModel)> {
     let mut g = Box::new(CliGraph::new());
-    let built = spec.build(&mut g, batch).map_err(|source| CliError::Build { path: path.into(), source: Box::new(source) })?;
+    let built = spec.build(&mut g, batch).map_err(|source| {
+        // A 2-D input under an image op: the channel dimension is missing.
+        let image_op = matches!(
+            source.kind,
+            SpecErrorKind::Graph(mote_core::Error::InvalidShape { op: "conv2d" | "maxpool2d" | "avgpool2d" | "global_avgpool", .. })
+        );
+        if image_op && spec.input.len() == 2 {
+            let message = format!(
+                "{source}; the input {:?} has no channel dimension: write input = [1, {}, {}]",
+                spec.input, spec.input[0], spec.input[1]
+            );
+            return CliError::invalid(path, message);
+        }
+        CliError::Build { path: path.into(), source: Box::new(source) }
+    })?;
     Ok((g, built))
 }
 

@@ -1,138 +1,99 @@
-//! `mote predict`: classifies PNG or PGM images (converted to the model's grayscale size) and
-//! prints the class and the probabilities.
+//! `mote predict`: classifies PNG or PGM images, converted to the model's grayscale input size
+//! (alpha composited over white, shrunk by area averaging, dark-on-light inverted), and prints
+//! the class and the probabilities. Images over a stated size are refused before decoding;
+//! blank images are said to be blank.
 
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliPlan};
+use crate::say::Say;
+use image::{ImageError, ImageFormat, ImageReader, Limits};
 use mote_core::{Executor, Mode};
+use serde_json::json;
 use std::path::Path;
 
-/// A grayscale image with values in [0, 1].
+/// The largest width or height read (a 20000×20000 "PNG bomb" is refused from its header).
+pub const MAX_SIDE: u32 = 8192;
+
+/// Pixels of an image this close to uniform (max − min, in [0, 1]) are called blank.
+const BLANK_RANGE: f32 = 0.05;
+
+/// A grayscale image with values in [0, 1], light digit on dark (as MNIST).
 pub struct Gray {
-    pub width: usize,
-    pub height: usize,
+    pub width: u32,
+    pub height: u32,
     pub pixels: Vec<f32>,
+    /// Whether the image is uniform: the model's answer for it means nothing.
+    pub blank: bool,
 }
 
-/// Reads a PNG (any color type, converted to gray) or a PGM (P2 or P5).
-pub fn read_image(path: &Path) -> CliResult<Gray> {
-    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
-    let err = |m: String| CliError::invalid(path, m);
-    if bytes.starts_with(b"\x89PNG") {
-        decode_png(&bytes).map_err(err)
-    } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        decode_pgm(&bytes).map_err(err)
-    } else {
-        Err(err("not a PNG or PGM image".into()))
+/// Reads `path` (PNG of any color type, or PGM) as a `width`×`height` model input.
+pub fn read_image(path: &Path, width: u32, height: u32) -> CliResult<Gray> {
+    let invalid = |m: String| CliError::invalid(path, m);
+    let mut reader = ImageReader::open(path).map_err(CliError::io(path))?.with_guessed_format().map_err(CliError::io(path))?;
+    if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Pnm)) {
+        return Err(invalid("not a PNG or PGM image".into()));
     }
-}
-
-fn decode_png(bytes: &[u8]) -> Result<Gray, String> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().map_err(|e| format!("bad PNG: {e}"))?;
-    let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-    let info = reader.next_frame(&mut buf).map_err(|e| format!("bad PNG: {e}"))?;
-    let channels = info.color_type.samples();
-    let (width, height) = (info.width as usize, info.height as usize);
-    let pixels = buf[..info.buffer_size()]
-        .chunks_exact(channels)
-        .map(|px| {
-            let color = if channels >= 3 { &px[..3] } else { &px[..1] };
-            color.iter().map(|&v| v as f32).sum::<f32>() / (255.0 * color.len() as f32)
-        })
-        .collect();
-    Ok(Gray { width, height, pixels })
-}
-
-fn decode_pgm(bytes: &[u8]) -> Result<Gray, String> {
-    // Header: magic, width, height, maxval, separated by whitespace (comments start with #).
-    let mut fields = Vec::new();
-    let mut i = 2;
-    while fields.len() < 3 && i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1
-                }
-            }
-            c if c.is_ascii_digit() => {
-                let start = i;
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1
-                }
-                let text = std::str::from_utf8(&bytes[start..i]).map_err(|_| "bad PGM header")?;
-                fields.push(text.parse::<usize>().map_err(|_| "bad PGM header")?);
-                continue;
-            }
-            c if c.is_ascii_whitespace() => {}
-            _ => return Err("bad PGM header".into()),
-        }
-        i += 1;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| match e {
+        ImageError::Limits(_) => invalid(format!("larger than {MAX_SIDE}×{MAX_SIDE} pixels (refused before decoding)")),
+        e => invalid(format!("cannot decode: {e}")),
+    })?;
+    // Over white: a browser canvas export draws its digit in the alpha channel alone.
+    let rgba = image.to_rgba32f();
+    let gray = image::GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+        image::Luma([((a * luma + (1.0 - a)) * 255.0).round().clamp(0.0, 255.0) as u8])
+    });
+    // Area averaging: every source pixel counts, so thin strokes survive a large shrink.
+    let small = image::imageops::thumbnail(&gray, width, height);
+    let mut pixels: Vec<f32> = small.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+    let (lo, hi) = pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+    // MNIST digits are light on dark: invert dark-on-light images.
+    if pixels.iter().sum::<f32>() / pixels.len().max(1) as f32 > 0.5 {
+        pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
     }
-    let [width, height, maxval] = fields[..] else { return Err("PGM header needs width, height and maxval".into()) };
-    if maxval == 0 || maxval > 255 || width == 0 || height == 0 {
-        return Err(format!("unsupported PGM: {width}×{height}, maxval {maxval} (8-bit only)"));
-    }
-    let n = width.checked_mul(height).ok_or("PGM too large")?;
-    let body = bytes.get(i + 1..).unwrap_or(&[]);
-    let values: Vec<usize> = if bytes.starts_with(b"P5") {
-        body.iter().take(n).map(|&b| b as usize).collect()
-    } else {
-        std::str::from_utf8(body).map_err(|_| "bad P2 body")?.split_ascii_whitespace().take(n).map(|t| t.parse().unwrap_or(0)).collect()
-    };
-    if values.len() != n {
-        return Err(format!("PGM body has {} pixels, expected {n}", values.len()));
-    }
-    Ok(Gray { width, height, pixels: values.iter().map(|&v| v as f32 / maxval as f32).collect() })
-}
-
-/// Bilinear resize to `w × h`.
-pub fn resize(img: &Gray, w: usize, h: usize) -> Vec<f32> {
-    if img.width == w && img.height == h {
-        return img.pixels.clone();
-    }
-    let at = |x: usize, y: usize| img.pixels[y.min(img.height - 1) * img.width + x.min(img.width - 1)];
-    let mut out = Vec::with_capacity(w * h);
-    for y in 0..h {
-        for x in 0..w {
-            let fx = ((x as f32 + 0.5) * img.width as f32 / w as f32 - 0.5).max(0.0);
-            let fy = ((y as f32 + 0.5) * img.height as f32 / h as f32 - 0.5).max(0.0);
-            let (x0, y0) = (fx as usize, fy as usize);
-            let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-            let top = at(x0, y0) * (1.0 - tx) + at(x0 + 1, y0) * tx;
-            let bottom = at(x0, y0 + 1) * (1.0 - tx) + at(x0 + 1, y0 + 1) * tx;
-            out.push(top * (1.0 - ty) + bottom * ty);
-        }
-    }
-    out
+    Ok(Gray { width, height, pixels, blank: hi - lo < BLANK_RANGE })
 }
 
 /// `mote predict MODEL IMAGE...`.
-pub fn run(model_path: &Path, images: &[std::path::PathBuf]) -> CliResult<()> {
+pub fn run(model_path: &Path, images: &[std::path::PathBuf], json: bool) -> CliResult<()> {
+    let say = Say::new(json);
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
     let (g, built) = build(model_path, &spec, 1)?;
     let x = g.shape(built.x)?;
+    if x.per_sample() != x.dim(x.rank() - 2) * x.last() {
+        let message = format!("takes input {:?}: predict reads one gray channel of [height, width]", spec.input);
+        return Err(CliError::invalid(model_path, message));
+    }
     let (h, w) = (x.dim(x.rank() - 2), x.last());
     let plan = CliPlan::inference(&g, &[built.output], Mode::Eval)?;
     let mut arena = vec![0.0; plan.arena_len()];
     let mut ex = Executor::read_only(&g, &plan, &params, &mut arena)?;
+    let mut results = Vec::new();
     for path in images {
-        let img = read_image(path)?;
-        let mut pixels = resize(&img, w, h);
-        // MNIST digits are light on dark: invert dark-on-light images.
-        let mean = pixels.iter().sum::<f32>() / pixels.len() as f32;
-        if mean > 0.5 {
-            pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
-        }
-        ex.set_input(built.x, &pixels).map_err(CliError::core(path))?;
+        let img = read_image(path, w as u32, h as u32)?;
+        ex.set_input(built.x, &img.pixels).map_err(CliError::core(path))?;
         ex.run()?;
         let logits = ex.value(built.output)?;
         let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
         let sum: f32 = exp.iter().sum();
-        let probs: Vec<String> = exp.iter().enumerate().map(|(c, e)| format!("{c}:{:.3}", e / sum)).collect();
-        println!("{}: class {} (probabilities {})", path.display(), mote_core::argmax_f32(logits), probs.join(" "));
+        let probs: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+        let class = mote_core::argmax_f32(logits);
+        let shown: Vec<String> = probs.iter().enumerate().map(|(c, p)| format!("{c}:{p:.3}")).collect();
+        say.line(format!("{}: class {class} (probabilities {})", path.display(), shown.join(" ")));
+        if img.blank {
+            eprintln!("mote: warning: {} is blank (uniform after conversion): its class means nothing", path.display());
+        }
+        results.push(json!({"image": path, "class": class, "probabilities": probs, "blank": img.blank}));
+    }
+    if json {
+        println!("{}", json!({ "predictions": results }));
     }
     Ok(())
 }

@@ -98,6 +98,29 @@ impl TrainConfig {
     }
 }
 
+/// A learning rate: finite and > 0.
+pub fn check_lr(lr: f32) -> Result<(), String> {
+    in_range(lr, lr > 0.0, "finite and > 0")
+}
+
+/// A momentum (or a beta of Adam): in [0, 1).
+pub fn check_unit(x: f32) -> Result<(), String> {
+    in_range(x, (0.0..1.0).contains(&x), "in [0, 1)")
+}
+
+/// A weight decay: finite and ≥ 0.
+pub fn check_weight_decay(x: f32) -> Result<(), String> {
+    in_range(x, x >= 0.0, "finite and ≥ 0")
+}
+
+fn in_range(x: f32, ok: bool, expected: &str) -> Result<(), String> {
+    if x.is_finite() && ok {
+        Ok(())
+    } else {
+        Err(format!("must be {expected}, got {x}"))
+    }
+}
+
 /// Parses an optimizer name.
 pub fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
     Ok(match s {
@@ -165,6 +188,12 @@ pub fn parse_spec(text: &str) -> ParseResult<SpecFile> {
     for (i, value) in layers.iter().enumerate() {
         let layer = parse_layer(i, value)?;
         let name = layer.name.to_string();
+        if name == "input" {
+            return Err((Some((i, name)), "`input` names the model's input: give the layer another name".into()));
+        }
+        if let Some(first) = spec.layers.iter().position(|l| l.name == layer.name) {
+            return Err((Some((i, name)), format!("the name is already layer {first}'s: layer names must be distinct")));
+        }
         spec.layers.push(layer).map_err(|_| (Some((i, name)), format!("too many layers (at most {})", mote_core::model::MAX_LAYERS)))?;
     }
     let train = match table.get("train") {
@@ -300,19 +329,27 @@ fn parse_train(t: &Table) -> Result<TrainConfig, String> {
     if let Some(o) = k.str("optimizer")? {
         c.optimizer = parse_optimizer(o)?;
     }
-    c.lr = k.float("lr")?.unwrap_or(c.lr);
-    c.momentum = k.float("momentum")?.unwrap_or(c.momentum);
-    c.weight_decay = k.float("weight_decay")?.unwrap_or(c.weight_decay);
+    let checked = |key: &str, check: fn(f32) -> Result<(), String>, default: f32| -> Result<f32, String> {
+        let v = k.float(key)?.unwrap_or(default);
+        check(v).map_err(|m| format!("`{key}` {m}"))?;
+        Ok(v)
+    };
+    c.lr = checked("lr", check_lr, c.lr)?;
+    c.momentum = checked("momentum", check_unit, c.momentum)?;
+    c.weight_decay = checked("weight_decay", check_weight_decay, c.weight_decay)?;
     c.batch = k.int("batch")?.map_or(c.batch, |v| v as usize);
     c.epochs = k.int("epochs")?.map_or(c.epochs, |v| v as usize);
     c.seed = k.int("seed")?.unwrap_or(c.seed);
-    if let Some(Value::Array(b)) = t.get("betas") {
-        match (b.first().and_then(Value::as_float), b.get(1).and_then(Value::as_float), b.len()) {
-            (Some(b1), Some(b2), 2) => c.betas = (b1 as f32, b2 as f32),
-            _ => return Err("`betas` must be two numbers, e.g. [0.9, 0.999]".into()),
+    if let Some(v) = t.get("betas") {
+        let number = |v: &Value| v.as_float().or_else(|| v.as_integer().map(|n| n as f64));
+        let betas = match v.as_array().map(|b| b.iter().map(number).collect::<Vec<_>>()) {
+            Some(b) if b.len() == 2 && b.iter().all(Option::is_some) => (b[0].unwrap_or(0.0) as f32, b[1].unwrap_or(0.0) as f32),
+            _ => return Err(format!("`betas` must be two numbers, e.g. [0.9, 0.999], got {v}")),
+        };
+        for (i, beta) in [betas.0, betas.1].into_iter().enumerate() {
+            check_unit(beta).map_err(|m| format!("`betas` [{i}] {m}"))?;
         }
-    } else if t.contains_key("betas") {
-        return Err("`betas` must be two numbers, e.g. [0.9, 0.999]".into());
+        c.betas = betas;
     }
     if let Some(init) = k.str("init")? {
         c.init = match init {
@@ -330,8 +367,8 @@ fn parse_train(t: &Table) -> Result<TrainConfig, String> {
             _ => return Err(format!("unknown schedule `{s}`: expected constant or cosine")),
         };
     }
-    if c.batch == 0 || c.epochs == 0 || c.lr.is_nan() || c.lr <= 0.0 {
-        return Err("batch and epochs must be ≥ 1 and lr > 0".into());
+    if c.batch == 0 || c.epochs == 0 {
+        return Err("`batch` and `epochs` must be ≥ 1".into());
     }
     Ok(c)
 }

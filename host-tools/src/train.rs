@@ -1,13 +1,15 @@
 //! `mote train`: trains a spec on an IDX data set with a progress bar, evaluates on the test
 //! split after each epoch, and writes the model file.
 
+use crate::checks;
 use crate::dataset::{load_split, Split};
 use crate::error::{CliError, CliResult};
 use crate::eval::{predict_classes, score};
 use crate::model::{build, save, CliPlan};
+use crate::say::Say;
 use crate::spec_file::{Schedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use mote_core::model::ModelSpec;
+use mote_core::model::{Loss, ModelSpec};
 use mote_core::{Executor, NodeKind, Rng};
 use serde_json::json;
 use std::path::PathBuf;
@@ -25,6 +27,8 @@ pub struct TrainArgs {
     pub plot: Option<PathBuf>,
     /// Train on at most this many samples, spread evenly over the set (for quick runs).
     pub limit: Option<usize>,
+    /// Refuse a model whose parameters, optimizer state and arena need more bytes.
+    pub max_memory_bytes: usize,
 }
 
 /// Per-epoch figures.
@@ -47,37 +51,48 @@ fn lr_at(c: &TrainConfig, step: usize, total: usize) -> f32 {
 pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     let c = &args.config;
     let spec = &args.spec;
+    let say = Say::new(args.json);
+    // Everything is checked before the first step: outputs, both splits against the model,
+    // the batch, memory.
+    checks::writable_output(&args.out, "--out", &[&args.spec_path])?;
+    if let Some(plot) = &args.plot {
+        checks::writable_output(plot, "--plot", &[&args.spec_path, &args.out])?;
+    }
     let mut train = load_split(&args.data, "train")?;
     let test = load_split(&args.data, "t10k")?;
     if let Some(limit) = args.limit {
         train = evenly_spaced(&train, limit);
     }
-    let per: usize = spec.input.iter().map(|&d| d as usize).product();
-    if per != train.rows * train.cols {
-        let message = format!("input {:?} does not match the data's {}×{} images", spec.input, train.rows, train.cols);
-        return Err(CliError::invalid(&args.spec_path, message));
-    }
     if train.len() < c.batch {
         return Err(CliError::Usage(format!("--batch {} is larger than the {} training samples", c.batch, train.len())));
     }
     let (mut g, built) = build(&args.spec_path, spec, c.batch)?;
+    let core = CliError::core(&args.spec_path);
+    let classes = g.shape(built.output).map_err(core)?.last();
+    for split in [&train, &test] {
+        checks::data_fits_model(&args.spec_path, &spec.input, classes, split)?;
+    }
     let weights: Vec<_> = g.node_ids().filter(|&id| g.node(id).is_ok_and(|n| n.is_trainable() && n.shape.rank() >= 2)).collect();
     for w in weights {
         g.set_init(w, c.init)?;
     }
-    let core = CliError::core(&args.spec_path);
     let plan = CliPlan::training(&g, built.loss, &[built.output], Some(c.optimizer())).map_err(core)?;
+    let values = g.params_len().saturating_add(plan.optimizer_len()).saturating_add(plan.arena_len());
+    checks::memory_fits(values, args.max_memory_bytes, "the parameters, optimizer state and training arena")?;
     let mut params = vec![0.0; g.params_len()];
     g.init_params(&mut params, c.seed).map_err(core)?;
     let mut opt_state = vec![0.0; plan.optimizer_len()];
     let mut arena = vec![0.0; plan.arena_len()];
-    let classes = g.shape(built.output).map_err(core)?.last();
+    let per = train.rows * train.cols;
+    // Targets: class labels (cross-entropy), or one-hot rows of the output's width (mse).
+    let one_hot = spec.loss == Loss::Mse;
 
     let steps_per_epoch = train.len() / c.batch;
     let total_steps = steps_per_epoch * c.epochs;
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = Rng::new(c.seed);
-    let (mut xb, mut yb) = (vec![0.0; c.batch * per], vec![0.0; c.batch]);
+    let (mut xb, mut labels) = (vec![0.0; c.batch * per], vec![0.0; c.batch]);
+    let mut targets = vec![0.0; if one_hot { c.batch * classes } else { 0 }];
     let mut epochs = Vec::new();
     let mut train_time = 0.0;
     let mut runs = 0;
@@ -92,14 +107,24 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
         ex.set_runs(runs);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (step, chunk) in order.chunks_exact(c.batch).enumerate() {
-            fill_batch(&train, chunk, &mut xb, &mut yb);
+            fill_batch(&train, chunk, &mut xb, &mut labels);
             ex.set_input(built.x, &xb).map_err(core)?;
-            ex.set_input(built.target, &yb).map_err(core)?;
+            if one_hot {
+                targets.fill(0.0);
+                labels.iter().enumerate().for_each(|(k, &y)| targets[k * classes + y as usize] = 1.0);
+                ex.set_input(built.target, &targets).map_err(core)?;
+            } else {
+                ex.set_input(built.target, &labels).map_err(core)?;
+            }
             ex.set_lr(lr_at(c, epoch * steps_per_epoch + step, total_steps));
             ex.run().map_err(core)?;
-            loss_sum += ex.value(built.loss).map_err(core)?[0] as f64;
+            let loss = ex.value(built.loss).map_err(core)?[0];
+            if !loss.is_finite() {
+                return Err(CliError::Diverged { epoch: epoch + 1, step: step + 1, loss, lr: c.lr });
+            }
+            loss_sum += loss as f64;
             let logits = ex.value(built.output).map_err(core)?;
-            correct += logits.chunks_exact(classes).zip(&yb).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
+            correct += logits.chunks_exact(classes).zip(&labels).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
             let seen = (step + 1) * c.batch;
             bar.set_message(format!(
                 "loss {:.4}  acc {:.2}%  {:.0} samples/s",
@@ -111,6 +136,10 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
         }
         runs = ex.runs();
         train_time += started.elapsed().as_secs_f64();
+        // A finite loss can hide an overflowed weight: nothing non-finite is ever written.
+        if checks::first_non_finite(&params).is_some() {
+            return Err(CliError::Diverged { epoch: epoch + 1, step: steps_per_epoch, loss: f32::NAN, lr: c.lr });
+        }
         let predictions = predict_classes(&g, &built, &params, &test)?;
         let test_accuracy = score(&predictions, &test.labels, classes).accuracy;
         let e = Epoch {
@@ -119,25 +148,25 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
             test_accuracy,
         };
         bar.finish_and_clear();
-        println!(
+        say.line(format!(
             "epoch {:>2}/{}: train loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%",
             epoch + 1,
             c.epochs,
             e.train_loss,
             100.0 * e.train_accuracy,
             100.0 * e.test_accuracy
-        );
+        ));
         epochs.push(e);
     }
     let bytes = save(&args.out, spec, &params)?;
-    println!("wrote {} ({bytes} bytes)", args.out.display());
+    say.line(format!("wrote {} ({bytes} bytes)", args.out.display()));
     if let Some(path) = &args.plot {
         crate::plot::training_png(path, &epochs)?;
-        println!("wrote {}", path.display());
+        say.line(format!("wrote {}", path.display()));
     }
     let samples = (steps_per_epoch * c.batch * c.epochs) as f64;
     let last = epochs.last().cloned().unwrap_or(Epoch { train_loss: f64::NAN, train_accuracy: 0.0, test_accuracy: 0.0 });
-    println!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s)", samples / train_time);
+    say.line(format!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s)", samples / train_time));
     if args.json {
         let report = json!({
             "model": spec.name.as_str(),
@@ -171,6 +200,8 @@ fn evenly_spaced(split: &Split, n: usize) -> Split {
         labels: picks.iter().map(|&i| split.labels[i]).collect(),
         rows: split.rows,
         cols: split.cols,
+        images_path: split.images_path.clone(),
+        labels_path: split.labels_path.clone(),
     }
 }
 
