@@ -17,6 +17,11 @@ pub enum FirmwareError {
     Link(LinkError),
     /// A command-line argument the binary cannot read: the argument's key.
     Argument(&'static str),
+    /// Training met a non-finite loss at this step (a learning rate too large): nothing was
+    /// sent back.
+    Diverged { step: u32, loss: f32 },
+    /// A trained weight is not finite (at this index): nothing was sent back.
+    NonFiniteWeight { index: u32 },
     /// A received model file larger than the heap left for it.
     ModelTooLarge { bytes: usize, heap_free: usize },
 }

@@ -239,7 +239,7 @@ fn test() -> Result<(), String> {
 /// digits with the host's predictions, and a short on-device training run whose loss falls.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 6] = [
+    let checks: [Check; 7] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -267,6 +267,7 @@ fn qemu_tests() -> Result<(), String> {
                 _ => Err(format!("device and host disagree: {r}")),
             }
         }),
+        ("diverging on-device training stops, naming the step, and sends nothing", || qemu::diverging_training(true)),
         ("hostile model files get typed errors on the 32-bit device", || {
             let refused = qemu::load_hostile(true)?;
             Ok(format!("{refused} files refused by name (huge padding, truncated, corrupted), no panic"))

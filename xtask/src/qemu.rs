@@ -250,6 +250,23 @@ pub fn load_hostile(quick_model: bool) -> Result<usize, String> {
     Ok(cases.len())
 }
 
+/// On-device training with a learning rate so large that the loss overflows: the firmware
+/// must stop at that step with a typed error (exit 1) and send nothing back.
+pub fn diverging_training(quick_model: bool) -> Result<String, String> {
+    ensure_tools()?;
+    ensure_model(quick_model)?;
+    build_firmware()?;
+    shuffled_training_stream(7)?;
+    let sent = root().join("target/qemu/device-trained.mote");
+    let _ = std::fs::remove_file(&sent);
+    let (status, log) = run_qemu_logged("train", &["scratch", "steps=100", "eval=10", "log=50", "lr=3e38"], Duration::from_secs(300))?;
+    let stopped = log.iter().find(|l| l.contains("train failed: Diverged"));
+    match stopped {
+        Some(line) if status.code() == Some(1) && !sent.exists() => Ok(line.trim().to_string()),
+        _ => Err(format!("expected exit 1 with a Diverged error and no model sent back, got {status}")),
+    }
+}
+
 /// `qemu load`: the device receives `model` over its link at run time (not the one in flash)
 /// and classifies the test digits with it, compared sample for sample with the host.
 pub fn load(model: Option<&str>, quick_model: bool) -> Result<Value, String> {

@@ -149,7 +149,12 @@ fn train(
         let start = board::instructions();
         ex.run()?;
         t.insns += board::instructions() - start;
-        window += ex.value(built.loss)?[0];
+        let loss = ex.value(built.loss)?[0];
+        if !loss.is_finite() {
+            // Nothing non-finite is sent back: the run stops here, naming the step.
+            return Err(FirmwareError::Diverged { step: step as u32 + 1, loss });
+        }
+        window += loss;
         if (step + 1) % s.log_every == 0 || step + 1 == steps {
             let mean = window / (step % s.log_every + 1) as f32;
             defmt::println!("step {=u32}: mean loss {=f32}", step as u32 + 1, mean);
@@ -189,6 +194,9 @@ fn evaluate(
 
 /// Sends the trained model back: a new header and parameters, the embedded spec bytes.
 fn send_back(link: &mut SemihostingLink, params: &[f32]) -> Result<(), FirmwareError> {
+    if let Some(i) = params.iter().position(|p| !p.is_finite()) {
+        return Err(FirmwareError::NonFiniteWeight { index: i as u32 });
+    }
     let spec_bytes = check_model(&model::MODEL_FILE.0)?.spec_bytes;
     link.begin_upload(Upload::Model)?;
     link.upload(&model_header(params, spec_bytes))?;
