@@ -1,10 +1,12 @@
 //! `mote inspect`: per-layer parameters, output shapes and MACs, and what the model costs on
 //! a chip (arena for inference and for a training step, flash for the weights).
 
+use crate::boards::{firmware_costs, BinaryCost, Board, BOARDS};
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load, CliPlan};
 use crate::say::Say;
-use mote_core::{Mode, BYTES_PER_VALUE};
+use mote_core::model::{model_file_len, ModelSpec, FIRMWARE_NODES};
+use mote_core::{Graph, Mode, BYTES_PER_VALUE};
 use serde_json::json;
 use std::path::Path;
 
@@ -42,7 +44,26 @@ pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
         tm.arena_bytes, tm.arena_lower_bound_bytes, tm.optimizer_bytes
     ));
     say.line(format!("flash for the weights: {flash} bytes"));
+    let boards = board_fits(&loaded.spec);
+    say.line("firmware on each board (infer / train binaries):");
+    for (board, fits) in &boards {
+        let verdict = match fits {
+            Ok([infer, train]) => format!("infer {}, train {}", verdict(infer, board), verdict(train, board)),
+            Err(e) => e.clone(),
+        };
+        say.line(format!("  {:<12} {verdict}", board.name));
+    }
     if json {
+        let boards: Vec<_> = boards
+            .iter()
+            .map(|(board, fits)| match fits {
+                Ok(costs) => json!({
+                    "board": board.name,
+                    "binaries": costs.iter().map(|c| json!({"binary": c.binary, "flash_bytes": c.flash_bytes, "ram_bytes": c.ram_bytes, "fits": c.fits(board)})).collect::<Vec<_>>(),
+                }),
+                Err(e) => json!({"board": board.name, "error": e}),
+            })
+            .collect();
         let layers: Vec<_> = rows
             .iter()
             .map(|(name, op, params, shape, macs, settings)| {
@@ -65,8 +86,33 @@ pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
             },
             "optimizer_bytes": tm.optimizer_bytes,
             "flash_bytes": flash,
+            "boards": boards,
         });
         println!("{report}");
     }
     Ok(())
+}
+
+/// For each board, the cost of the infer and train firmware with `spec`, or why the firmware
+/// cannot hold it at all.
+fn board_fits(spec: &ModelSpec) -> Vec<(&'static Board, Result<[BinaryCost; 2], String>)> {
+    let costs = (|| -> Result<[BinaryCost; 2], String> {
+        let mut g = Box::new(Graph::<FIRMWARE_NODES>::new());
+        let built = spec.build(&mut g, 1).map_err(|e| format!("does not fit the firmware's graphs: {e}"))?;
+        let file = model_file_len(spec, g.params_len()).map_err(|e| e.to_string())?;
+        let [infer, train, _bench] = firmware_costs(&g, &built, file).map_err(|e| format!("does not fit the firmware's plans: {e}"))?;
+        Ok([infer, train])
+    })();
+    BOARDS.iter().map(|b| (b, costs.clone())).collect()
+}
+
+/// "fits (… KB flash, … KB RAM)" or what is over.
+fn verdict(c: &BinaryCost, board: &Board) -> String {
+    let kb = |b: usize| b.div_ceil(1024);
+    let (flash, ram) = (kb(c.flash_bytes), kb(c.ram_bytes));
+    if c.fits(board) {
+        format!("fits ({flash} KB flash, {ram} KB RAM)")
+    } else {
+        format!("does not fit ({flash} KB flash of {}, {ram} KB RAM of {})", board.flash_bytes >> 10, board.ram_bytes >> 10)
+    }
 }

@@ -69,6 +69,14 @@ enum Command {
         /// Where to write it.
         #[arg(long, default_value = "firmware/model/model.mote")]
         out: PathBuf,
+        /// The board whose flash and RAM it must fit: mps2-an386 (the emulated M4), nrf52840,
+        /// stm32f429zi, stm32f411re or stm32f401re.
+        #[arg(long, default_value = "mps2-an386")]
+        board: String,
+        /// Check only this binary (infer or train) against the board, for a build of that
+        /// binary alone (`cargo build --release --bin infer`).
+        #[arg(long, value_parser = ["infer", "train"])]
+        only: Option<String>,
     },
 }
 
@@ -188,6 +196,6 @@ fn run(command: Command) -> CliResult<()> {
         }
         Command::Eval { model, data, json, plot } => eval::run(&model, &data, json, plot.as_deref()),
         Command::Predict { model, images, json } => predict::run(&model, &images, json),
-        Command::Export { model, out } => export::run(&model, &out),
+        Command::Export { model, out, board, only } => export::run(&model, &out, &board, only.as_deref()),
     }
 }

@@ -363,3 +363,46 @@ fn case_13_the_cli_follows_the_usual_conventions() {
     std::fs::write(&path, "input = [28, 28]\n[[layer]]\nop = \"conv2d\"\nout_channels = 4\nkernel = 3\n").unwrap();
     exits(1, &["inspect", s(&path)], &["no channel dimension", "input = [1, 28, 28]"]);
 }
+
+/// A model file of `spec_toml` with zero weights.
+fn model_file(dir: &Path, name: &str, spec_toml: &str) -> PathBuf {
+    let spec_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&spec_path, spec_toml).unwrap();
+    let spec = mote_cli::spec_file::read_spec_file(&spec_path).unwrap().spec;
+    let (g, _) = mote_cli::model::build(&spec_path, &spec, 1).unwrap();
+    let path = dir.join(format!("{name}.mote"));
+    mote_cli::model::save(&path, &spec, &vec![0.0; g.params_len()]).unwrap();
+    path
+}
+
+#[test]
+fn case_7_export_checks_the_boards_flash_and_ram_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fw.mote");
+    // mnist-mlp: 101,770 weights; its training firmware holds them twice (momentum) in RAM.
+    let mlp = model_file(dir.path(), "mlp", &std::fs::read_to_string(root().join("models/mnist-mlp.toml")).unwrap());
+    exits(
+        1,
+        &["export", s(&mlp), "--out", s(&out)],
+        &["mlp.mote", "does not fit mps2-an386", "the train firmware needs 813 KB of RAM", "has 256 KB"],
+    );
+    assert!(!out.exists());
+    let ok = mote(&["export", s(&mlp), "--out", s(&out), "--only", "infer"]);
+    assert!(ok.status.success() && out.exists(), "{}", text(&ok.stderr));
+    // 2.5 MB of weights: over the 1 MB of flash.
+    let big = model_file(dir.path(), "big", "input = [784]\n[[layer]]\nop = \"linear\"\nout = 800\n");
+    let out2 = dir.path().join("fw2.mote");
+    exits(
+        1,
+        &["export", s(&big), "--out", s(&out2), "--only", "infer"],
+        &["the infer firmware needs", "KB of flash, mps2-an386 has 1024 KB"],
+    );
+    assert!(!out2.exists());
+    exits(1, &["export", s(&big), "--out", s(&out2), "--board", "esp32"], &["unknown board `esp32`", "nrf52840"]);
+    // inspect tells which boards hold the firmware.
+    let report: Value = serde_json::from_slice(&mote(&["inspect", s(&mlp), "--json"]).stdout).unwrap();
+    let boards = report["boards"].as_array().unwrap();
+    assert_eq!(boards.len(), 5);
+    assert_eq!(boards[0]["binaries"][0]["fits"], true, "{}", boards[0]);
+    assert_eq!(boards[0]["binaries"][1]["fits"], false, "{}", boards[0]);
+}
