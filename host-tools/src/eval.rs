@@ -77,7 +77,7 @@ pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> C
         say.line(format!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>()));
     }
     if let Some(path) = plot {
-        crate::plot::confusion_png(path, &s.confusion)?;
+        crate::plot::confusion_png(path, &format!("{} on {}", spec.name, data.display()), &s.confusion, s.accuracy)?;
         say.line(format!("wrote {}", path.display()));
     }
     if json {

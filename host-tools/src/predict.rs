@@ -11,8 +11,9 @@ use mote_core::{Executor, Mode};
 use serde_json::json;
 use std::path::Path;
 
-/// The largest width or height read (a 20000×20000 "PNG bomb" is refused from its header).
-pub const MAX_SIDE: u32 = 8192;
+/// The largest width or height read (a 20000×20000 "PNG bomb" is refused from its header):
+/// at most 256 MB of decoded 16-bit RGBA.
+pub const MAX_SIDE: u32 = 4096;
 
 /// Pixels of an image this close to uniform (max − min, in [0, 1]) are called blank.
 const BLANK_RANGE: f32 = 0.05;
@@ -28,25 +29,31 @@ pub struct Gray {
 
 /// Reads `path` (PNG of any color type, or PGM) as a `width`×`height` model input.
 pub fn read_image(path: &Path, width: u32, height: u32) -> CliResult<Gray> {
-    let invalid = |m: String| CliError::invalid(path, m);
-    let mut reader = ImageReader::open(path).map_err(CliError::io(path))?.with_guessed_format().map_err(CliError::io(path))?;
+    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
+    decode_image(&bytes, width, height).map_err(|m| CliError::invalid(path, m))
+}
+
+/// [`read_image`] of bytes already read: what is wrong with them, if they are not an image.
+pub fn decode_image(bytes: &[u8], width: u32, height: u32) -> Result<Gray, String> {
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Pnm)) {
-        return Err(invalid("not a PNG or PGM image".into()));
+        return Err("not a PNG or PGM image".into());
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| match e {
-        ImageError::Limits(_) => invalid(format!("larger than {MAX_SIDE}×{MAX_SIDE} pixels (refused before decoding)")),
-        e => invalid(format!("cannot decode: {e}")),
+        ImageError::Limits(_) => format!("larger than {MAX_SIDE}×{MAX_SIDE} pixels (refused before decoding)"),
+        e => format!("cannot decode: {e}"),
     })?;
     // Over white: a browser canvas export draws its digit in the alpha channel alone.
-    let rgba = image.to_rgba32f();
-    let gray = image::GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let luma = 0.299 * r + 0.587 * g + 0.114 * b;
-        image::Luma([((a * luma + (1.0 - a)) * 255.0).round().clamp(0.0, 255.0) as u8])
+    let gray_alpha = image.to_luma_alpha8();
+    drop(image);
+    let gray = image::GrayImage::from_fn(gray_alpha.width(), gray_alpha.height(), |x, y| {
+        let [luma, alpha] = gray_alpha.get_pixel(x, y).0;
+        let (l, a) = (luma as u32, alpha as u32);
+        image::Luma([((a * l + (255 - a) * 255 + 127) / 255) as u8])
     });
     // Area averaging: every source pixel counts, so thin strokes survive a large shrink.
     let small = image::imageops::thumbnail(&gray, width, height);

@@ -94,6 +94,7 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     let (mut xb, mut labels) = (vec![0.0; c.batch * per], vec![0.0; c.batch]);
     let mut targets = vec![0.0; if one_hot { c.batch * classes } else { 0 }];
     let mut epochs = Vec::new();
+    let mut step_losses = Vec::with_capacity(total_steps);
     let mut train_time = 0.0;
     let mut runs = 0;
     for epoch in 0..c.epochs {
@@ -123,6 +124,7 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
                 return Err(CliError::Diverged { epoch: epoch + 1, step: step + 1, loss, lr: c.lr });
             }
             loss_sum += loss as f64;
+            step_losses.push(loss);
             let logits = ex.value(built.output).map_err(core)?;
             correct += logits.chunks_exact(classes).zip(&labels).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
             let seen = (step + 1) * c.batch;
@@ -161,7 +163,8 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     let bytes = save(&args.out, spec, &params)?;
     say.line(format!("wrote {} ({bytes} bytes)", args.out.display()));
     if let Some(path) = &args.plot {
-        crate::plot::training_png(path, &epochs)?;
+        let title = format!("{} on {}", spec.name, args.data.display());
+        crate::plot::training_png(path, &title, &step_losses, &epochs)?;
         say.line(format!("wrote {}", path.display()));
     }
     let samples = (steps_per_epoch * c.batch * c.epochs) as f64;

@@ -3,6 +3,7 @@
 //! clippy.
 
 mod data;
+mod fuzz;
 mod qemu;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,12 @@ enum Task {
     Lint,
     /// Data, host training, export, firmware inference and on-device training.
     Demo,
+    /// Every fuzz target of fuzz/ with cargo fuzz (nightly and cargo-fuzz installed if missing).
+    Fuzz {
+        /// Executions per target.
+        #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one)]
+        runs: usize,
+    },
     /// The firmware on the emulated Cortex-M4.
     #[command(subcommand)]
     Qemu(QemuTask),
@@ -106,6 +113,11 @@ fn main() -> ExitCode {
         Task::Lint => lint(),
         Task::Qemu(task) => qemu_command(task),
         Task::Demo => demo(),
+        Task::Fuzz { runs } => fuzz::fuzz(runs).map(|done| {
+            for (target, runs) in done {
+                println!("{target}: {runs} executions without a crash, hang or leak");
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,6 +242,8 @@ fn test() -> Result<(), String> {
     // The fast-math path: kernel tests (error bound) and the training runs still converge.
     cargo(&["test", "-p", "mote-kernels", "--features", "fast-math"])?;
     cargo(&["test", "-p", "mote-tests", "--features", "fast-math", "--test", "training"])?;
+    // The fuzz targets' code on their seeds and mutations (the long runs: cargo xtask fuzz).
+    fuzz::smoke()?;
     qemu_tests()?;
     eprintln!("xtask: all tests passed");
     Ok(())

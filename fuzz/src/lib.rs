@@ -1,0 +1,99 @@
+//! What each fuzz target does with its bytes: read them as the format a user or a link can hand
+//! mote, and go as far as the bytes allow (decode, build, plan, run). A panic, abort, hang or
+//! huge allocation anywhere is a bug.
+
+use mote_core::model::{build_from_postcard, check_model, read_model};
+use mote_core::{Executor, Graph, Mode, Optimizer, Plan};
+
+/// Graph and plan capacities of the targets (the CLI's).
+type G = Graph<128>;
+type P = Plan<128, 512>;
+
+/// Model files: checked, decoded, built (both ways) and planned.
+pub fn model_bytes(data: &[u8]) {
+    if let Ok(parts) = check_model(data) {
+        let _ = build_from_postcard(parts.spec_bytes, &mut G::new(), 1);
+    }
+    let Ok(view) = read_model(data) else { return };
+    let mut g = G::new();
+    let Ok(built) = view.spec.build(&mut g, 1) else { return };
+    let _ = P::inference(&g, &[built.output], Mode::Eval);
+    let _ = P::training(&g, built.loss, &[], Some(Optimizer::adam(1e-3)));
+}
+
+/// A small convnet (conv-relu-maxpool fused, linear, cross-entropy) for plans to run against.
+fn small_cnn(g: &mut G) -> Option<[mote_core::NodeId; 3]> {
+    let x = g.input(&[2, 1, 6, 6]).ok()?;
+    let c = g.conv2d(x, 2, [3, 3], [1, 1], [0, 0], true).ok()?;
+    let r = g.relu(c).ok()?;
+    let p = g.maxpool2d(r, [2, 2], [2, 2], [0, 0]).ok()?;
+    let f = g.flatten(p).ok()?;
+    let logits = g.linear(f, 3, true).ok()?;
+    let labels = g.labels(2).ok()?;
+    Some([x, labels, g.cross_entropy(logits, labels).ok()?])
+}
+
+/// Plan bytes: decoded, and run against the graph they may claim (refused or run, never a
+/// panic or an out-of-bounds view).
+pub fn plan_bytes(data: &[u8]) {
+    let Ok(plan) = P::from_bytes(data) else { return };
+    let mut g = G::new();
+    let Some([x, labels, _]) = small_cnn(&mut g) else { return };
+    let mut params = vec![0.1; g.params_len()];
+    let mut state = vec![0.0; plan.optimizer_len().min(1 << 16)];
+    let mut arena = vec![0.0; plan.arena_len().min(1 << 16)];
+    let Ok(mut ex) = Executor::new(&g, &plan, &mut params, &mut state, &mut arena) else { return };
+    let _ = ex.set_input(x, &[0.5; 72]);
+    let _ = ex.set_input(labels, &[1.0, 2.0]);
+    let _ = ex.run();
+}
+
+/// The plan bytes of [`small_cnn`]'s training plan: a seed for `plan_bytes`.
+pub fn plan_seed() -> Vec<u8> {
+    let mut g = G::new();
+    let Some([_, _, loss]) = small_cnn(&mut g) else { return Vec::new() };
+    let Ok(plan) = P::training(&g, loss, &[], Some(Optimizer::momentum(0.1, 0.9))) else { return Vec::new() };
+    let mut bytes = vec![0u8; plan.encoded_len()];
+    let _ = plan.to_bytes(&mut bytes);
+    bytes
+}
+
+/// The graph bytes of [`small_cnn`]: a seed for `graph_bytes`.
+pub fn graph_seed() -> Vec<u8> {
+    let mut g = G::new();
+    if small_cnn(&mut g).is_none() {
+        return Vec::new();
+    }
+    let mut bytes = vec![0u8; g.encoded_len().unwrap_or(0)];
+    let _ = g.to_bytes(&mut bytes);
+    bytes
+}
+
+/// Graph bytes: decoded through the building checks, then planned.
+pub fn graph_bytes(data: &[u8]) {
+    let Ok(g) = G::from_bytes(data) else { return };
+    if let Some(last) = g.node_ids().last() {
+        let _ = P::inference(&g, &[last], Mode::Eval);
+    }
+}
+
+/// Spec TOML: parsed, built at batch 2, planned for inference and training.
+pub fn spec_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(file) = mote_cli::spec_file::parse_spec(text) else { return };
+    let mut g = G::new();
+    let Ok(built) = file.spec.build(&mut g, 2) else { return };
+    let _ = P::inference(&g, &[built.output], Mode::Eval);
+    let _ = P::training(&g, built.loss, &[], Some(file.train.optimizer()));
+}
+
+/// IDX files of rank 1 (labels) and 3 (images).
+pub fn idx(data: &[u8]) {
+    let _ = mote_cli::idx::parse_idx(data, 1);
+    let _ = mote_cli::idx::parse_idx(data, 3);
+}
+
+/// Images (PNG, PGM) as `predict` reads them, into a 28×28 input.
+pub fn image(data: &[u8]) {
+    let _ = mote_cli::predict::decode_image(data, 28, 28);
+}

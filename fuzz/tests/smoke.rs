@@ -1,0 +1,90 @@
+//! The fuzz targets' code on stable, as a short smoke that CI runs (`cargo xtask test`): every
+//! seed of `fuzz/seeds/` and of today's plan and graph formats, then thousands of mutations
+//! of each (bit flips, truncations, inserted and overwritten bytes, u32::MAX windows). The long
+//! runs are `cargo xtask fuzz` (libFuzzer, a million executions per target).
+
+use std::path::Path;
+
+/// xorshift64: deterministic mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(data.len().max(1));
+        match rng.below(5) {
+            0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
+            1 => data.truncate(at),
+            2 => data.insert(at.min(data.len()), rng.next() as u8),
+            3 if data.len() >= 4 => {
+                let at = at.min(data.len() - 4);
+                data[at..at + 4].copy_from_slice(&[0xff; 4]);
+            }
+            _ if !data.is_empty() => data[at] = rng.next() as u8,
+            _ => data.push(rng.next() as u8),
+        }
+    }
+    data
+}
+
+/// Runs `target` on each seed and on `mutations` mutations of each.
+fn smoke(target: fn(&[u8]), seeds: &[Vec<u8>], mutations: usize) {
+    assert!(!seeds.is_empty());
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for seed in seeds {
+        target(seed);
+        for _ in 0..mutations {
+            target(&mutate(seed, &mut rng));
+        }
+    }
+}
+
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect()
+}
+
+#[test]
+fn model_bytes() {
+    smoke(mote_fuzz::model_bytes, &seeds("model_bytes"), 30000);
+}
+
+#[test]
+fn plan_bytes() {
+    smoke(mote_fuzz::plan_bytes, &[mote_fuzz::plan_seed()], 30000);
+}
+
+#[test]
+fn graph_bytes() {
+    smoke(mote_fuzz::graph_bytes, &[mote_fuzz::graph_seed()], 30000);
+}
+
+#[test]
+fn spec_toml() {
+    smoke(mote_fuzz::spec_toml, &seeds("spec_toml"), 20000);
+}
+
+#[test]
+fn idx() {
+    smoke(mote_fuzz::idx, &seeds("idx"), 30000);
+}
+
+#[test]
+fn image() {
+    smoke(mote_fuzz::image, &seeds("image"), 10000);
+}
