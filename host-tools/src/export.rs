@@ -15,6 +15,10 @@ use std::path::Path;
 /// written when it does not fit.
 pub fn run(model: &Path, out: &Path, board: &str, only: Option<&str>) -> CliResult<()> {
     let board = boards::board(board).map_err(CliError::Usage)?;
+    // The firmware's model folder is git-ignored: on a fresh clone it is made here.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(CliError::io(dir))?;
+    }
     checks::writable_output(out, "--out", &[model])?;
     let bytes = std::fs::read(model).map_err(CliError::io(model))?;
     let (spec, params) = load_model_bytes(model, &bytes)?;

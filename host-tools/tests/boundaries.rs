@@ -389,6 +389,10 @@ fn case_7_export_checks_the_boards_flash_and_ram_before_anything_is_built() {
     assert!(!out.exists());
     let ok = mote(&["export", s(&mlp), "--out", s(&out), "--only", "infer"]);
     assert!(ok.status.success() && out.exists(), "{}", text(&ok.stderr));
+    // The firmware's model folder is made when missing (it is git-ignored: a fresh clone has none).
+    let nested = dir.path().join("firmware/model/model.mote");
+    let ok = mote(&["export", s(&mlp), "--out", s(&nested), "--only", "infer"]);
+    assert!(ok.status.success() && nested.exists(), "{}", text(&ok.stderr));
     // 2.5 MB of weights: over the 1 MB of flash.
     let big = model_file(dir.path(), "big", "input = [784]\n[[layer]]\nop = \"linear\"\nout = 800\n");
     let out2 = dir.path().join("fw2.mote");
