@@ -1,8 +1,7 @@
 //! The executor: runs a plan over caller-owned buffers (parameters, optimizer state, arena)
 //! without allocating. Buffer sizes are checked once, before anything runs.
 
-use crate::ops::OpSet;
-use crate::ops::{Backward, Forward, OpKind};
+use crate::ops::{Backward, Forward, OpKind, OpSet};
 use crate::plan::{Mode, Plan, Step};
 use crate::rng::NoiseKey;
 use crate::{Error, Graph, NodeId, NodeKind, Result, Shape, BYTES_PER_VALUE, MAX_INPUTS};

@@ -294,3 +294,35 @@ fn fused_training_matches_the_unfused_plan() {
         assert_ne!(got, params, "training changed the weights");
     }
 }
+
+/// `run_inference` (what an inference firmware calls, linking no training code) computes what
+/// `run` computes on a forward-only plan, and refuses a training plan before running it.
+#[test]
+fn run_inference_equals_run_and_refuses_training_plans() {
+    use mote_core::ops::{Op, OpSet};
+    let mut g = Graph::new();
+    let (x, _, logits, loss) = convnet(&mut g, 2);
+    let infer: Plan = Plan::inference(&g, &[logits], Mode::Eval).unwrap();
+    let mut params = vec![0.0; g.params_len()];
+    g.init_params(&mut params, 9).unwrap();
+    let images: Vec<f32> = (0..2 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
+    let mut arena = vec![0.0; infer.arena_len()];
+    let mut ex = Executor::read_only(&g, &infer, &params, &mut arena).unwrap();
+    ex.set_input(x, &images).unwrap();
+    ex.run_inference().unwrap();
+    let once: Vec<u32> = ex.value(logits).unwrap().iter().map(|v| v.to_bits()).collect();
+    assert_eq!(
+        once,
+        mote_tests::run_once(&g, &infer, &params, &[(x, images.clone())], logits).iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // Limited to the graph's own ops it runs; limited to linear alone it refuses the others.
+    let all: OpSet = g.nodes().iter().filter_map(|n| n.op()).fold(0, |set, op| set | op.bit());
+    assert_eq!(all & Op::Linear(mote_core::ops::Linear).bit(), 1);
+    assert!(matches!(ex.run_inference_in::<1>(), Err(Error::OpNotInBuild { .. })));
+    let train: Plan = Plan::training(&g, loss, &[], Some(Optimizer::sgd(0.1))).unwrap();
+    let mut params2 = params.clone();
+    let mut arena = vec![0.0; train.arena_len()];
+    let mut ex = Executor::new(&g, &train, &mut params2, &mut [], &mut arena).unwrap();
+    assert!(matches!(ex.run_inference(), Err(Error::PlanMismatch { .. })));
+    assert_eq!(params2, params, "nothing ran");
+}
