@@ -93,6 +93,11 @@ pub fn idx(data: &[u8]) {
     let _ = mote_cli::idx::parse_idx(data, 3);
 }
 
+/// NumPy `.npy` tensors as `mote run` reads them.
+pub fn npy(data: &[u8]) {
+    let _ = mote_cli::run::parse_npy(data, "input");
+}
+
 /// Images (PNG, PGM) as `predict` reads them, into a 28×28 input.
 pub fn image(data: &[u8]) {
     let _ = mote_cli::predict::decode_image(data, 28, 28);

@@ -88,3 +88,8 @@ fn idx() {
 fn image() {
     smoke(mote_fuzz::image, &seeds("image"), 10000);
 }
+
+#[test]
+fn npy() {
+    smoke(mote_fuzz::npy, &seeds("npy"), 30000);
+}

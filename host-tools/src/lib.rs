@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod model;
 pub mod plot;
 pub mod predict;
+pub mod run;
 pub mod say;
 pub mod spec_file;
 pub mod train;

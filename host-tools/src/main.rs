@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
 use mote_cli::spec_file::{self, OptimizerKind};
-use mote_cli::{eval, export, inspect, predict, train};
+use mote_cli::{eval, export, inspect, predict, run, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +58,21 @@ enum Command {
         /// The images.
         #[arg(required = true)]
         images: Vec<PathBuf>,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inference on NumPy .npy tensors: the model's input `input` [N, …] float32 in, its output
+    /// [N, …] float32 out.
+    Run {
+        /// A .mote model file.
+        model: PathBuf,
+        /// The tensor for the model's input (C order, float32), any batch size N ≥ 1.
+        #[arg(long, required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write the output tensor.
+        #[arg(long)]
+        output: PathBuf,
         /// Print only a JSON report on stdout.
         #[arg(long)]
         json: bool,
@@ -196,6 +211,7 @@ fn run(command: Command) -> CliResult<()> {
         }
         Command::Eval { model, data, json, plot } => eval::run(&model, &data, json, plot.as_deref()),
         Command::Predict { model, images, json } => predict::run(&model, &images, json),
+        Command::Run { model, input, output, json } => run::run(&model, &input, &output, json),
         Command::Export { model, out, board, only } => export::run(&model, &out, &board, only.as_deref()),
     }
 }

@@ -1,0 +1,140 @@
+//! `mote run`: inference on tensors in NumPy `.npy` files. A mote model takes one input,
+//! `input`, of shape `[N, …the spec's input]` in float32 (any batch size N ≥ 1), and gives its
+//! last layer's output, `[N, …]` in float32. Shape, dtype and layout mismatches are errors that
+//! name the file and the model's input.
+
+use crate::checks;
+use crate::error::{CliError, CliResult};
+use crate::model::{build, load_model_bytes, CliPlan};
+use crate::say::Say;
+use mote_core::{Executor, Mode};
+use npyz::WriterBuilder;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The name of a mote model's input.
+const INPUT: &str = "input";
+
+/// A float32 tensor read from or written to a `.npy` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Reads a C-order little-endian float32 `.npy` file; `input` names the model input it feeds.
+pub fn read_npy(path: &Path, input: &str) -> CliResult<Tensor> {
+    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
+    parse_npy(&bytes, input).map_err(|m| CliError::invalid(path, m))
+}
+
+/// [`read_npy`] of bytes already read: what is wrong with them, if they are not such a tensor.
+pub fn parse_npy(bytes: &[u8], input: &str) -> Result<Tensor, String> {
+    // The header's length must fit the file before the reader allocates for it (a version-3
+    // header claiming 4 GB was the fuzzer's first find).
+    let header_end = match (bytes.get(..6), bytes.get(6)) {
+        (Some(b"\x93NUMPY"), Some(1)) => bytes.get(8..10).map(|b| 10 + u16::from_le_bytes([b[0], b[1]]) as usize),
+        (Some(b"\x93NUMPY"), Some(2 | 3)) => bytes.get(8..12).map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+        _ => None,
+    };
+    let Some(header) = header_end.filter(|&end| end <= bytes.len()).map(|end| &bytes[..end]) else {
+        return Err("not a NumPy .npy file: no header, or one longer than the file".into());
+    };
+    // NumPy writes one flat dict of plain ASCII; the reader's literal parser slows down without
+    // bound on nested braces and escapes (the fuzzer's second find), so those are refused here.
+    let text = &header[header.iter().position(|&b| b == b'{').unwrap_or(header.len())..];
+    let count = |c: u8| text.iter().filter(|&&b| b == c).count();
+    if count(b'{') != 1
+        || count(b'}') != 1
+        || count(b'\\') > 0
+        || !text.iter().all(|b| b.is_ascii() && !b.is_ascii_control() || *b == b'\n')
+    {
+        return Err("not a NumPy .npy file: its header is not one flat dict of plain ASCII".into());
+    }
+    let file = npyz::NpyFile::new(bytes).map_err(|e| format!("not a NumPy .npy file: {e}"))?;
+    let dtype = file.dtype().descr();
+    if dtype != "'<f4'" {
+        let name = match dtype.trim_matches('\'') {
+            "<f8" => "float64",
+            "<f2" => "float16",
+            "|i1" => "int8",
+            "|u1" => "uint8",
+            "<i4" => "int32",
+            "<i8" => "int64",
+            other => other,
+        };
+        return Err(format!("dtype {name}: the model's input `{input}` takes float32 (<f4)"));
+    }
+    if file.order() != npyz::Order::C {
+        return Err(format!("Fortran (column-major) order: `{input}` takes C order (numpy.ascontiguousarray)"));
+    }
+    let shape = file
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The header's shape must be backed by the file's bytes before anything is allocated for it.
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n.checked_mul(4).is_some_and(|b| b <= bytes.len()));
+    if values.is_none() {
+        return Err(format!("shape {shape:?} needs more data than the file's {} bytes", bytes.len()));
+    }
+    let values = file.into_vec::<f32>().map_err(|e| format!("the data does not read: {e}"))?;
+    Ok(Tensor { shape, values })
+}
+
+/// Writes `tensor` as a float32 `.npy` file, through a temporary file and a rename.
+pub fn write_npy(path: &Path, tensor: &Tensor) -> CliResult<()> {
+    let tmp = path.with_extension("npy.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let shape: Vec<u64> = tensor.shape.iter().map(|&d| d as u64).collect();
+        let mut writer = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+        writer.extend(tensor.values.iter().copied())?;
+        writer.finish()?;
+        std::io::Write::flush(&mut out)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CliError::Io { path: tmp, source: e });
+    }
+    std::fs::rename(&tmp, path).map_err(CliError::io(path))
+}
+
+/// `mote run MODEL --input X.npy --output OUT.npy`.
+pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> CliResult<()> {
+    let say = Say::new(json);
+    let mut read: Vec<&Path> = vec![model_path];
+    read.extend(inputs.iter().map(PathBuf::as_path));
+    checks::writable_output(output, "--output", &read)?;
+    let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
+    let (spec, params) = load_model_bytes(model_path, &bytes)?;
+    let sample: Vec<usize> = spec.input.iter().map(|&d| d as usize).collect();
+    let [input_path] = inputs else {
+        return Err(CliError::Usage(format!("{} has 1 input (`{INPUT}`), got {} --input files", model_path.display(), inputs.len())));
+    };
+    let x = read_npy(input_path, INPUT)?;
+    if x.shape.len() != 1 + sample.len() || x.shape[1..] != sample[..] || x.shape[0] == 0 {
+        let message = format!("shape {:?} does not fit the model's input `{INPUT}` [N, {}] (N ≥ 1)", x.shape, join(&sample));
+        return Err(CliError::invalid(input_path, message));
+    }
+    let (g, built) = build(model_path, &spec, x.shape[0])?;
+    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(CliError::core(model_path))?;
+    let mut arena = vec![0.0; plan.arena_len()];
+    let mut ex = Executor::read_only(&g, &plan, &params, &mut arena)?;
+    ex.set_input(built.x, &x.values).map_err(CliError::core(input_path))?;
+    ex.run()?;
+    let y = Tensor { shape: g.shape(built.output)?.dims().to_vec(), values: ex.value(built.output)?.to_vec() };
+    write_npy(output, &y)?;
+    say.line(format!("{}: `{INPUT}` {:?} → output {:?}, written to {}", spec.name, x.shape, y.shape, output.display()));
+    if json {
+        println!(
+            "{}",
+            json!({"inputs": [{"name": INPUT, "shape": x.shape, "file": input_path}], "outputs": [{"name": "output", "shape": y.shape, "file": output}]})
+        );
+    }
+    Ok(())
+}
+
+fn join(dims: &[usize]) -> String {
+    dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+}
