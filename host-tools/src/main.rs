@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
-use mote_cli::spec_file::{self, OptimizerKind};
+use mote_cli::spec_file::{self, at_least_one, learning_rate, OptimizerKind};
 use mote_cli::{eval, export, inspect, predict, run, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
@@ -133,19 +133,6 @@ struct TrainFlags {
     /// Refuse a model whose parameters, optimizer state and arena need more memory than this.
     #[arg(long, default_value_t = 4096, value_name = "MB", value_parser = at_least_one)]
     max_memory_mb: usize,
-}
-
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
-    }
-}
-
-fn learning_rate(s: &str) -> Result<f32, String> {
-    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    spec_file::check_lr(lr)?;
-    Ok(lr)
 }
 
 fn optimizer(s: &str) -> Result<OptimizerKind, String> {

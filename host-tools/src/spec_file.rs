@@ -98,6 +98,21 @@ impl TrainConfig {
     }
 }
 
+/// A command-line count: a whole number ≥ 1 (clap value parser of `mote` and `cargo xtask`).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
+    }
+}
+
+/// A command-line learning rate: a number, finite and > 0.
+pub fn learning_rate(s: &str) -> Result<f32, String> {
+    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    check_lr(lr)?;
+    Ok(lr)
+}
+
 /// A learning rate: finite and > 0.
 pub fn check_lr(lr: f32) -> Result<(), String> {
     in_range(lr, lr > 0.0, "finite and > 0")

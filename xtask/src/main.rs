@@ -7,6 +7,7 @@ mod fuzz;
 mod qemu;
 
 use clap::{Parser, Subcommand};
+use mote_cli::spec_file::{at_least_one, learning_rate};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -90,19 +91,6 @@ enum QemuTask {
         #[arg(long)]
         model: Option<String>,
     },
-}
-
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
-    }
-}
-
-fn learning_rate(s: &str) -> Result<f32, String> {
-    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    mote_cli::spec_file::check_lr(lr)?;
-    Ok(lr)
 }
 
 fn main() -> ExitCode {
