@@ -153,6 +153,7 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// `optimizer`, which must keep the plan's optimizer-state layout: the same kind with the
     /// same number of state slots (a plan built on the host, tuned on the device).
     pub fn set_optimizer(&mut self, optimizer: crate::Optimizer) -> Result<()> {
+        optimizer.check()?;
         match self.optimizer {
             Some(current)
                 if core::mem::discriminant(&current) == core::mem::discriminant(&optimizer) && current.slots() == optimizer.slots() =>

@@ -53,6 +53,27 @@ impl Optimizer {
             Optimizer::Adam(p) => p.lr = lr,
         }
     }
+    /// Whether the settings are in their ranges: learning rate finite and ≥ 0 (a schedule may
+    /// end at 0), momentum and betas in [0, 1), Adam's eps finite and > 0, weight decay finite
+    /// and ≥ 0. Plans, plan bytes and `Executor::set_optimizer` refuse anything else.
+    pub fn check(&self) -> crate::Result<()> {
+        let unit = |x: f32| (0.0..1.0).contains(&x);
+        let non_negative = |x: f32| x.is_finite() && x >= 0.0;
+        let ok = match *self {
+            Optimizer::Sgd(h) => non_negative(h.lr) && unit(h.momentum) && non_negative(h.weight_decay),
+            Optimizer::Adam(h) => {
+                non_negative(h.lr) && unit(h.beta1) && unit(h.beta2) && h.eps.is_finite() && h.eps > 0.0 && non_negative(h.weight_decay)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::InvalidArgument {
+                op: "optimizer",
+                expected: "lr finite and ≥ 0, momentum and betas in [0, 1), eps finite and > 0, weight decay finite and ≥ 0",
+            })
+        }
+    }
     /// Optimizer-state values kept per parameter value.
     pub fn slots(&self) -> usize {
         match self {

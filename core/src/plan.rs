@@ -292,6 +292,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         if !g.node(loss)?.requires_grad {
             return Err(Error::NothingToTrain);
         }
+        if let Some(opt) = optimizer {
+            opt.check()?;
+        }
         let mut plan = Self::empty(g, Mode::Train, isa);
         plan.optimizer = optimizer;
         let mut roots: heapless::Vec<NodeId, 9> = heapless::Vec::new();

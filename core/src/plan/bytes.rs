@@ -217,6 +217,9 @@ impl<const N: usize, const S: usize> Plan<N, S> {
             2 => Some(Optimizer::Adam(AdamParams { lr: h[0], beta1: h[1], beta2: h[2], eps: h[3], weight_decay: h[4], decoupled })),
             _ => return Err(bad("optimizer")),
         };
+        if optimizer.is_some_and(|o| o.check().is_err()) {
+            return Err(bad("optimizer settings (out of range)"));
+        }
         let mut plan = Self::empty_sized(nodes_len, params_len, mode);
         plan.graph_fingerprint = graph_fingerprint;
         plan.isa = isa;
