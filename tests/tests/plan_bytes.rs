@@ -245,9 +245,9 @@ fn u32_max_in_any_field_of_plan_bytes_is_refused_or_run_without_a_panic() {
         }
     }
     // Windows that break the plan are refused by the decoder or the executor; the others land
-    // in settings that stay in range (the bits 2^31 are −0.0, a valid learning rate), the report-only
-    // peak figures, or offsets of tensors the plan never touches. Measured: 615 of 1,292
-    // refused.
+    // in settings that stay in range (the bits 2^31 are −0.0, a valid learning rate), the
+    // report-only peak figures, or offsets of tensors the plan never touches. Measured: 615 of
+    // 1,292 refused.
     let tried = 2 * (bytes.len() - 3);
     assert!(3 * refused > tried, "refused {refused} of {tried}");
 }
