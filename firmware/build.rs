@@ -3,8 +3,8 @@
 //! firmware to execute (the device never plans), and sizes the static arenas from them, so
 //! RAM is known at link time.
 
-use mote_core::model::read_model;
-use mote_core::{Graph, Isa, Mode, Optimizer, Plan};
+use mote_core::model::{read_model, FirmwarePlans};
+use mote_core::{Graph, Isa};
 use std::path::PathBuf;
 
 const NODES: usize = mote_core::model::FIRMWARE_NODES;
@@ -24,14 +24,9 @@ fn main() {
     let built = view.spec.build(&mut g, 1).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
     // The kernels the firmware runs (its cargo features): scratch sizes depend on them.
     let isa = if std::env::var_os("CARGO_FEATURE_DSP").is_some() { Isa::Dsp } else { Isa::Reference };
-    let infer = Plan::<NODES, STEPS>::inference_for(isa, &g, &[built.output], Mode::Eval).unwrap();
-    // The firmware's recipe: batch 1, SGD with momentum (its settings can be changed on the
-    // device; the optimizer kind and state layout cannot).
-    let train = Plan::<NODES, STEPS>::training_for(isa, &g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
-    // The benchmark's baselines: the same steps, every tensor out of place, nothing fused.
-    let infer_ref = Plan::<NODES, STEPS>::inference_out_of_place(&g, &[built.output], Mode::Eval).unwrap();
-    let train_ref = Plan::<NODES, STEPS>::training_out_of_place(&g, built.loss, &[], Some(Optimizer::momentum(0.003, 0.9))).unwrap();
-    for (plan, file) in [(&infer, "infer.plan"), (&train, "train.plan"), (&infer_ref, "infer_ref.plan"), (&train_ref, "train_ref.plan")] {
+    let plans = FirmwarePlans::new(&g, &built, isa).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
+    let FirmwarePlans { infer, train, infer_ref, train_ref } = &plans;
+    for (plan, file) in [(infer, "infer.plan"), (train, "train.plan"), (infer_ref, "infer_ref.plan"), (train_ref, "train_ref.plan")] {
         let mut bytes = vec![0u8; plan.encoded_len()];
         plan.to_bytes(&mut bytes).unwrap();
         std::fs::write(out.join(file), bytes).unwrap();
@@ -61,7 +56,7 @@ fn main() {
         g.params_len(),
         train.optimizer_len(),
         g.trainable_params(),
-        [&infer, &train, &infer_ref, &train_ref].iter().map(|p| p.arena_len()).max().unwrap_or(0)
+        plans.bench_arena_len()
     );
     std::fs::write(out.join("sizes.rs"), sizes).unwrap();
 }

@@ -2,8 +2,8 @@
 //! firmware binary that embeds the model, from the model's plans (made exactly as the firmware's
 //! `build.rs` makes them) and the binaries' measured code and stack.
 
-use mote_core::model::{BuiltModel, FIRMWARE_NODES, FIRMWARE_STEPS};
-use mote_core::{Graph, Isa, Mode, Optimizer, Plan, Result};
+use mote_core::model::{BuiltModel, FirmwarePlans, FIRMWARE_NODES};
+use mote_core::{Graph, Isa, Result};
 
 /// A board: its name for `--board` and its memory.
 #[derive(Clone, Copy, Debug)]
@@ -47,8 +47,8 @@ impl BinaryCost {
 }
 
 /// Code and constants besides the model file, and stack, of the binaries that embed the model:
-/// measured on the emulated M4 with mnist-cnn (infer 46,016 + 8,228 B stack, train 127,392 +
-/// 8,684, bench 97,572 + unmeasured), plus about 6% (the code of other ops, larger plans).
+/// measured on the emulated M4 with mnist-cnn (code 46,016 / 127,392 / 97,572 B, stack 8,228 /
+/// 8,692 / unmeasured B), rounded up by 8–9% for the code of other ops and larger plans.
 const CODE_AND_STACK: [(&str, usize, usize); 3] =
     [("infer", 49 << 10, 9 << 10), ("train", 135 << 10, 10 << 10), ("bench", 104 << 10, 12 << 10)];
 
@@ -56,13 +56,8 @@ const CODE_AND_STACK: [(&str, usize, usize); 3] =
 /// the plans the firmware's `build.rs` makes (inference; a batch-1 SGD-momentum training step;
 /// their unfused out-of-place baselines for `bench`).
 pub fn firmware_costs(g: &Graph<FIRMWARE_NODES>, built: &BuiltModel, model_file_bytes: usize) -> Result<[BinaryCost; 3]> {
-    type FirmwarePlan = Plan<FIRMWARE_NODES, FIRMWARE_STEPS>;
-    let sgd = Some(Optimizer::momentum(0.003, 0.9));
-    let infer = FirmwarePlan::inference_for(Isa::Dsp, g, &[built.output], Mode::Eval)?;
-    let train = FirmwarePlan::training_for(Isa::Dsp, g, built.loss, &[], sgd)?;
-    let infer_ref = FirmwarePlan::inference_out_of_place(g, &[built.output], Mode::Eval)?;
-    let train_ref = FirmwarePlan::training_out_of_place(g, built.loss, &[], sgd)?;
-    let bench_arena = [&infer, &train, &infer_ref, &train_ref].iter().map(|p| p.arena_len()).max().unwrap_or(0);
+    let plans = FirmwarePlans::new(g, built, Isa::Dsp)?;
+    let (infer, train, bench_arena) = (&plans.infer, &plans.train, plans.bench_arena_len());
     let values = |n: usize| n.saturating_mul(4);
     let (params, state) = (g.params_len(), train.optimizer_len());
     let statics = [values(infer.arena_len()), values(params + state + train.arena_len()), values(params + state + bench_arena)];

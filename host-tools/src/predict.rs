@@ -20,8 +20,7 @@ const BLANK_RANGE: f32 = 0.05;
 
 /// A grayscale image with values in [0, 1], light digit on dark (as MNIST).
 pub struct Gray {
-    pub width: u32,
-    pub height: u32,
+    /// Row-major, the model's height × width.
     pub pixels: Vec<f32>,
     /// Whether the image is uniform: the model's answer for it means nothing.
     pub blank: bool,
@@ -63,7 +62,7 @@ pub fn decode_image(bytes: &[u8], width: u32, height: u32) -> Result<Gray, Strin
     if pixels.iter().sum::<f32>() / pixels.len().max(1) as f32 > 0.5 {
         pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
     }
-    Ok(Gray { width, height, pixels, blank: hi - lo < BLANK_RANGE })
+    Ok(Gray { pixels, blank: hi - lo < BLANK_RANGE })
 }
 
 /// `mote predict MODEL IMAGE...`.

@@ -2,6 +2,7 @@
 //! file that stores it with its parameters (postcard, magic, version, CRC-32).
 
 mod file;
+mod firmware;
 mod layer_macro;
 mod op_info;
 mod op_table;
@@ -12,14 +13,10 @@ pub use file::{
     check_model, model_file_len, model_header, model_len_from_header, read_model, write_model, ModelError, ModelParts, ModelView,
     FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
+pub use firmware::{firmware_optimizer, FirmwarePlan, FirmwarePlans, FIRMWARE_NODES, FIRMWARE_STEPS};
 pub use op_info::OpInfo;
 pub use op_table::{LayerOp, LAYER_OPS};
 pub use settings::{Setting, SettingDefault, SettingError, SettingKind, SettingProblem, SettingValue, MAX_SETTINGS};
 pub use spec::{
     build_from_postcard, build_from_postcard_in, BuiltModel, Layer, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS,
 };
-
-/// Graph capacity (nodes) of the firmware: `mote export` refuses a model that does not fit.
-pub const FIRMWARE_NODES: usize = 32;
-/// Plan capacity (steps) of the firmware.
-pub const FIRMWARE_STEPS: usize = 64;
