@@ -38,7 +38,7 @@ pub(crate) fn conv_relu_maxpool<const N: usize>(
             continue;
         }
         let c = relu.inputs()[0];
-        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(_))) && only_feeds_next(c.index()) {
+        if matches!(g.nodes()[c.index()].op(), Some(Op::Conv2d(conv)) if conv.groups == 1) && only_feeds_next(c.index()) {
             fused[p] = Some(c);
         }
     }
@@ -59,7 +59,7 @@ pub(crate) fn layers<const N: usize>(
     let (Some(Op::Conv2d(conv)), Some(Op::Pool2d(pool)), true) = (conv_node.op(), pool_node.op(), chained) else {
         return None;
     };
-    if pool.kind != PoolKind::Max {
+    if pool.kind != PoolKind::Max || conv.groups != 1 {
         return None;
     }
     let shape = |pos: usize| Some(g.nodes()[conv_node.inputs().get(pos)?.index()].shape);

@@ -41,7 +41,39 @@ const CASES: &[(&str, LayerOp, &[usize], &[usize])] = &[
     ("layernorm", LayerOp::LayerNorm { eps: 1e-5, affine: true }, &[3, 7], &[]),
     ("batchnorm2d", LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }, &[3, 2, 3, 3], &[]),
     ("dropout", LayerOp::Dropout { p: 0.3 }, &[3, 7], &[]),
+    ("conv2d_general", CONV_GENERAL, &[2, 4, 7, 6], &[]),
+    (
+        "maxpool2d_general",
+        LayerOp::MaxPool2dGeneral { kernel: [3, 2], stride: [2, 2], pad_begin: [0, 1], pad_end: [2, 0] },
+        &[2, 2, 7, 5],
+        &[],
+    ),
+    ("avgpool2d_general", AVGPOOL_GENERAL, &[2, 2, 7, 5], &[]),
+    ("pad", LayerOp::Pad { pad_begin: [1, 0], pad_end: [0, 2], value: 0.5 }, &[2, 2, 3, 3], &[]),
+    ("clip", LayerOp::Clip { min: -0.3, max: 0.4 }, &[3, 7], &[]),
+    ("neg", LayerOp::Neg {}, &[3, 7], &[]),
+    ("div_broadcast", LayerOp::Div {}, &[3, 5], &[5]),
+    ("reshape", LayerOp::Reshape { shape: [4, 3, 0, 0] }, &[2, 3, 2, 2], &[]),
+    ("transpose", LayerOp::Transpose { perm: [3, 1, 2, 0] }, &[2, 3, 4, 5], &[]),
+    ("input", LayerOp::Input { shape: [3, 2, 0, 0] }, &[2, 3, 2], &[]),
+    ("constant", LayerOp::Constant { shape: [3, 1, 1, 0] }, &[2, 3, 2, 2], &[]),
 ];
+
+/// Two groups, dilation 2 along the height, stride 2, padding on each side differing.
+const CONV_GENERAL: LayerOp = LayerOp::Conv2dGeneral {
+    out_channels: 4,
+    kernel: [3, 2],
+    stride: [2, 1],
+    pad_begin: [1, 0],
+    pad_end: [2, 1],
+    dilation: [2, 1],
+    groups: 2,
+    bias: true,
+};
+
+/// Padding excluded from the divisor, more padding at the end (TFLite's SAME).
+const AVGPOOL_GENERAL: LayerOp =
+    LayerOp::AvgPool2dGeneral { kernel: [3, 3], stride: [2, 2], pad_begin: [0, 1], pad_end: [2, 1], count_padding: false };
 
 /// Planned as one fused step with one fused backward (padded conv and pool).
 const FUSED: (&str, &[usize], Build) = ("conv_relu_maxpool", &[2, 2, 9, 7], |g, a| {
@@ -64,8 +96,15 @@ pub fn run_all(emit: &mut dyn FnMut(&str, &[f32])) -> Result<usize> {
         let mut g = G::new();
         let a = g.input_with_grad(da)?;
         let b = if db.is_empty() { a } else { g.input_with_grad(db)? };
-        let y = op.add_to(&mut g, [a, b])?;
-        count += run_mse_case(name, &mut g, y, [a, b], i as u64, emit)?;
+        let made = op.add_to(&mut g, [a, b])?;
+        // A layer without an input (a model input, a constant) is scored through `made + a`,
+        // so the case has a gradient; a new model input is fed like the others.
+        let (y, fed) = match op {
+            LayerOp::Input { .. } => (g.add(made, a)?, made),
+            LayerOp::Constant { .. } => (g.add(made, a)?, b),
+            _ => (made, b),
+        };
+        count += run_mse_case(name, &mut g, y, [a, fed], i as u64, emit)?;
     }
     let (name, dims, build) = FUSED;
     let mut g = G::new();

@@ -285,6 +285,18 @@ impl<'a> Keys<'a> {
             _ => Err(format!("`{key}` must be an integer or [h, w], got {}", self.table[key])),
         }
     }
+    /// A list of one to four integers ≥ 1 (a shape or a permutation).
+    fn dims(&self, key: &str) -> Result<Option<[u32; 4]>, String> {
+        match self.int_list(key) {
+            Ok(Some(v)) if (1..=4).contains(&v.len()) && v.iter().all(|&d| d >= 1) => {
+                let mut out = [0; 4];
+                out.iter_mut().zip(&v).for_each(|(o, &d)| *o = d as u32);
+                Ok(Some(out))
+            }
+            Ok(None) => Ok(None),
+            _ => Err(format!("`{key}` must be a list of 1 to 4 integers ≥ 1, got {}", self.table[key])),
+        }
+    }
     /// The value a spec gives for `setting`, read as its kind (ranges are the core's check).
     fn setting(&self, setting: &Setting) -> Result<Option<SettingValue>, String> {
         let key = setting.key;
@@ -293,6 +305,7 @@ impl<'a> Keys<'a> {
             SettingKind::Pair { .. } => self.pair(key)?.map(SettingValue::Pair),
             SettingKind::Bool => self.bool(key)?.map(SettingValue::Bool),
             SettingKind::Real { .. } => self.float(key)?.map(SettingValue::Real),
+            SettingKind::Dims => self.dims(key)?.map(SettingValue::Dims),
         })
     }
     fn names(&self, key: &str) -> Result<heapless::Vec<Name, 2>, String> {

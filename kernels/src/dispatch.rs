@@ -21,13 +21,13 @@ pub use reference::{
     conv2d_f32, conv2d_relu_maxpool2d_backward_channel_f32, conv2d_relu_maxpool2d_f32, cross_entropy_backward_f32, cross_entropy_f32,
     fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32,
     linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32,
-    mse_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32,
-    softmax_f32, sum_channels_f32, sum_rows_f32,
+    mse_f32, pad2d_backward_f32, pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32,
+    sgd_f32, softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32, transpose_backward_f32, transpose_f32,
 };
 // The kernels' parameter types.
 pub use reference::{
-    AdamParams, BatchNormGrads, BatchNormParams, BinaryOp, Broadcast, ChannelGrads, Conv2dParams, LayerNormGrads, Pointwise, Pool2dParams,
-    RunningStats, SgdParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX,
+    AdamParams, BatchNormGrads, BatchNormParams, BinaryOp, Broadcast, ChannelGrads, Conv2dParams, LayerNormGrads, Pad2dParams, Pointwise,
+    Pool2dParams, RunningStats, SgdParams, Transpose, TransposeParams, MAX_RECORDED_WINDOW, NO_ARGMAX,
 };
 
 /// An instruction set with kernels of its own.

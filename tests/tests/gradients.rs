@@ -82,7 +82,35 @@ const CASES: &[Case] = &[
     (LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }, &[3, 3, 3, 5], &[], smooth, 81),
     (LayerOp::BatchNorm { eps: 1e-5, momentum: 0.1, affine: false }, &[3, 2, 3, 3], &[], smooth, 82),
     (LayerOp::Dropout { p: 0.3 }, &[3, 7], &[], smooth, 90),
+    // Grouped (depthwise with channel multiplier 2), dilated, padded on each side differently.
+    (LayerOp::Conv2dGeneral { out_channels: 6, kernel: [3, 2], stride: [2, 1], pad_begin: [1, 0], pad_end: [2, 1], dilation: [2, 3], groups: 3, bias: true }, &[2, 3, 8, 7], &[], smooth, 100),
+    (LayerOp::Conv2dGeneral { out_channels: 2, kernel: [2, 2], stride: [1, 2], pad_begin: [0, 1], pad_end: [1, 0], dilation: [1, 1], groups: 2, bias: false }, &[1, 4, 5, 5], &[], smooth, 101),
+    (LayerOp::MaxPool2dGeneral { kernel: [3, 2], stride: [2, 2], pad_begin: [0, 1], pad_end: [2, 0] }, &[2, 3, 7, 5], &[], distinct, 102),
+    (LayerOp::AvgPool2dGeneral { kernel: [3, 3], stride: [2, 2], pad_begin: [0, 1], pad_end: [2, 1], count_padding: false }, &[2, 3, 7, 5], &[], smooth, 103),
+    (LayerOp::AvgPool2dGeneral { kernel: [2, 3], stride: [1, 2], pad_begin: [1, 1], pad_end: [0, 2], count_padding: true }, &[2, 3, 4, 5], &[], smooth, 104),
+    (LayerOp::Pad { pad_begin: [1, 0], pad_end: [0, 2], value: 0.5 }, &[2, 3, 3, 4], &[], smooth, 105),
+    (LayerOp::Clip { min: -0.6, max: 0.7 }, &[3, 7], &[], away_from_bounds, 106),
+    (LayerOp::Neg {}, &[3, 7], &[], smooth, 107),
+    (LayerOp::Div {}, &[3, 5], &[3, 5], divisors, 108),
+    (LayerOp::Div {}, &[2, 3, 3, 5], &[3, 1, 1], divisors, 109),
+    (LayerOp::Reshape { shape: [5, 3, 3, 0] }, &[2, 3, 3, 5], &[], smooth, 110),
+    (LayerOp::Transpose { perm: [2, 3, 1, 0] }, &[2, 3, 4, 5], &[], smooth, 111),
+    (LayerOp::Transpose { perm: [2, 1, 0, 0] }, &[2, 3, 4], &[], smooth, 112),
+    // Layers without an input: a model input and a trained constant.
+    (LayerOp::Input { shape: [3, 2, 0, 0] }, &[2, 3, 2], &[], smooth, 113),
+    (LayerOp::Constant { shape: [3, 1, 1, 0] }, &[2, 3, 2, 2], &[], smooth, 114),
 ];
+
+/// Values of magnitude in [0.5, 1.5): divisors whose quotient's curvature finite differences
+/// resolve.
+fn divisors(rng: &mut Rng, n: usize) -> Vec<f32> {
+    away_from_zero(rng, n).into_iter().map(|v| v + 0.4 * v.signum()).collect()
+}
+
+/// Values at least 0.1 away from clip's bounds (-0.6, 0.7), where its derivative jumps.
+fn away_from_bounds(rng: &mut Rng, n: usize) -> Vec<f32> {
+    away_from_zero(rng, n).into_iter().map(|v| if (v + 0.6).abs() < 0.1 || (v - 0.7).abs() < 0.1 { v + 0.25 } else { v }).collect()
+}
 
 #[test]
 fn every_table_op_against_finite_differences() {
@@ -92,7 +120,13 @@ fn every_table_op_against_finite_differences() {
         let mut feeds = Vec::new();
         let a = grad_input(&mut g, da, values(&mut rng, da.iter().product()), &mut feeds);
         let b = if db.is_empty() { a } else { grad_input(&mut g, db, values(&mut rng, db.iter().product()), &mut feeds) };
-        let y = op.add_to(&mut g, [a, b]).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        let made = op.add_to(&mut g, [a, b]).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        // A layer without an input (a model input, a constant) is checked through `made + a`:
+        // the constant's entries and a's; a new model input is fed like the others.
+        let y = if op.arity() == 0 { g.add(made, a).unwrap() } else { made };
+        if let LayerOp::Input { .. } = op {
+            feeds.push((made, smooth(&mut rng, da.iter().product())));
+        }
         let loss = mse_loss(&mut g, y, &mut rng, &mut feeds);
         let report = grad_check(&g, loss, &feeds, seed);
         let inputs: usize = [da, db].iter().filter(|d| !d.is_empty()).map(|d| d.iter().product::<usize>()).sum();

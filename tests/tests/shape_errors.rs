@@ -50,7 +50,7 @@ fn conv2d_and_pooling() {
     refused(&mut g, "conv2d", &["[1, 3, 5, 5]", "[4, 3, 7, 7]"], |g| g.conv2d(x, 4, [7, 7], [1, 1], [0, 0], true));
     refused(&mut g, "conv2d", &["stride"], |g| g.conv2d(x, 4, [3, 3], [0, 1], [0, 0], true));
     let w = g.param(&[4, 2, 3, 3], Init::Zeros).unwrap();
-    let conv = Op::Conv2d(Conv2d { stride: [1, 1], padding: [0, 0] });
+    let conv = Op::Conv2d(Conv2d::plain([1, 1], [0, 0]));
     refused(&mut g, "conv2d", &["[1, 3, 5, 5]", "[4, 2, 3, 3]"], |g| g.push_op(conv, &[x, w]));
     refused(&mut g, "maxpool2d", &["padding"], |g| g.maxpool2d(x, [2, 2], [2, 2], [2, 2]));
     refused(&mut g, "avgpool2d", &["[1, 3, 5, 5]"], |g| g.avgpool2d(x, [6, 6], [1, 1], [0, 0]));
@@ -109,6 +109,7 @@ fn valid_settings(info: &OpInfo) -> Vec<Option<SettingValue>> {
         .map(|s| match (s.default, s.kind) {
             (SettingDefault::Required, SettingKind::Int { .. }) => Some(SettingValue::Int(2)),
             (SettingDefault::Required, SettingKind::Pair { .. }) => Some(SettingValue::Pair([2, 2])),
+            (SettingDefault::Required, SettingKind::Dims) => Some(SettingValue::Dims([1, 0, 0, 0])),
             _ => None,
         })
         .collect()
@@ -145,6 +146,7 @@ fn hostile_settings_of_every_table_op_get_typed_errors() {
                 let value = match setting.kind {
                     SettingKind::Int { .. } => SettingValue::Int(h),
                     SettingKind::Pair { .. } => SettingValue::Pair([h, 2]),
+                    SettingKind::Dims => SettingValue::Dims([h, 2, 0, 0]),
                     _ => continue,
                 };
                 let mut given = valid.clone();
@@ -200,11 +202,37 @@ const BAD_SHAPES: &[(LayerOp, &[usize], &[usize], &str)] = &[
     (LayerOp::Sub {}, &[2, 3, 4, 5], &[3, 4], "[3, 4]"),
     (LayerOp::Mul {}, &[3, 4], &[2, 3, 4, 5], "[3, 4]"),
     (LayerOp::MatMul {}, &[2, 3], &[4, 5], "[4, 5]"),
+    // 3 input channels do not split into 2 groups.
+    (LayerOp::Conv2dGeneral { out_channels: 4, kernel: [3, 3], stride: [1, 1], pad_begin: [0, 0], pad_end: [0, 0], dilation: [1, 1], groups: 2, bias: true }, &[1, 3, 5, 5], &[], "groups"),
+    // A dilated 3×3 kernel spans 7×7: larger than the padded 5×6 input.
+    (LayerOp::Conv2dGeneral { out_channels: 4, kernel: [3, 3], stride: [1, 1], pad_begin: [0, 0], pad_end: [0, 1], dilation: [3, 3], groups: 1, bias: true }, &[1, 3, 5, 5], &[], "[1, 3, 5, 5]"),
+    (LayerOp::MaxPool2dGeneral { kernel: [2, 2], stride: [2, 2], pad_begin: [0, 0], pad_end: [2, 0] }, &[1, 3, 5, 5], &[], "padding"),
+    (LayerOp::AvgPool2dGeneral { kernel: [2, 2], stride: [2, 2], pad_begin: [0, 0], pad_end: [0, 0], count_padding: false }, &[2, 75], &[], "[2, 75]"),
+    (LayerOp::Pad { pad_begin: [1, 1], pad_end: [1, 1], value: 0.0 }, &[2, 75], &[], "[2, 75]"),
+    (LayerOp::Div {}, &[2, 3], &[4], "[4]"),
+    (LayerOp::Reshape { shape: [7, 11, 0, 0] }, &[2, 75], &[], "[2, 75]"),
+    (LayerOp::Transpose { perm: [2, 1, 3, 0] }, &[2, 75], &[], "[2, 75]"),
 ];
 
 /// Ops of the table that take any shape (elementwise, or over the last dimension).
-const ANY_SHAPE: &[&str] =
-    &["linear", "relu", "leaky_relu", "sigmoid", "tanh", "exp", "square", "softmax", "log_softmax", "layernorm", "dropout", "flatten"];
+const ANY_SHAPE: &[&str] = &[
+    "linear",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "exp",
+    "square",
+    "softmax",
+    "log_softmax",
+    "layernorm",
+    "dropout",
+    "flatten",
+    "clip",
+    "neg",
+    "input",
+    "constant",
+];
 
 #[test]
 fn bad_shapes_of_table_ops_name_the_op_and_the_shape() {
@@ -212,7 +240,8 @@ fn bad_shapes_of_table_ops_name_the_op_and_the_shape() {
         let mut g: Graph = Graph::new();
         let a = g.input(da).unwrap();
         let b = if db.is_empty() { a } else { g.input(db).unwrap() };
-        refused(&mut g, op.name(), &[needle], |g| op.add_to(g, [a, b]));
+        // The general variants' errors name the op they build (conv2d, maxpool2d, …).
+        refused(&mut g, op.name().trim_end_matches("_general"), &[needle], |g| op.add_to(g, [a, b]));
     }
 }
 

@@ -16,7 +16,7 @@ pub use file::{
 pub use firmware::{firmware_optimizer, FirmwarePlan, FirmwarePlans, FIRMWARE_NODES, FIRMWARE_STEPS};
 pub use op_info::OpInfo;
 pub use op_table::{LayerOp, LAYER_OPS};
-pub use settings::{Setting, SettingDefault, SettingError, SettingKind, SettingProblem, SettingValue, MAX_SETTINGS};
+pub use settings::{dims_of, Setting, SettingDefault, SettingError, SettingKind, SettingProblem, SettingValue, MAX_SETTINGS};
 pub use spec::{
     build_from_postcard, build_from_postcard_in, BuiltModel, Layer, Loss, ModelSpec, Name, SpecError, SpecErrorKind, MAX_LAYERS,
 };

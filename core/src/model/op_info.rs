@@ -126,6 +126,7 @@ impl Serialize for SettingValue {
             SettingValue::Pair(p) => p.serialize(s),
             SettingValue::Bool(b) => b.serialize(s),
             SettingValue::Real(x) => x.serialize(s),
+            SettingValue::Dims(d) => d.serialize(s),
         }
     }
 }
@@ -188,6 +189,7 @@ impl<'de> Visitor<'de> for SettingsVisitor {
                 K::Pair { .. } => SettingValue::Pair(seq.next_element()?.ok_or_else(missing)?),
                 K::Bool => SettingValue::Bool(seq.next_element()?.ok_or_else(missing)?),
                 K::Real { .. } => SettingValue::Real(seq.next_element()?.ok_or_else(missing)?),
+                K::Dims => SettingValue::Dims(seq.next_element()?.ok_or_else(missing)?),
             };
         }
         LayerOp::from_values(self.0.tag, &values[..self.0.settings.len()]).ok_or_else(|| de::Error::custom("bad layer op settings"))

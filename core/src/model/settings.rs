@@ -3,8 +3,9 @@
 
 use core::fmt;
 
-/// The most settings one op has (conv2d: out_channels, kernel, stride, padding, bias).
-pub const MAX_SETTINGS: usize = 6;
+/// The most settings one op has (conv2d_general: out_channels, kernel, stride, pad_begin,
+/// pad_end, dilation, groups, bias).
+pub const MAX_SETTINGS: usize = 8;
 
 /// A setting's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,6 +15,13 @@ pub enum SettingValue {
     Pair([u32; 2]),
     Bool(bool),
     Real(f32),
+    /// One to four whole numbers, trailing zeros meaning "absent" (a shape or a permutation).
+    Dims([u32; 4]),
+}
+
+/// The numbers a [`SettingValue::Dims`] holds (the entries before the first 0).
+pub fn dims_of(d: &[u32; 4]) -> &[u32] {
+    &d[..d.iter().position(|&v| v == 0).unwrap_or(4)]
 }
 
 impl fmt::Display for SettingValue {
@@ -23,6 +31,7 @@ impl fmt::Display for SettingValue {
             SettingValue::Pair([a, b]) => write!(f, "[{a}, {b}]"),
             SettingValue::Bool(b) => write!(f, "{b}"),
             SettingValue::Real(x) => write!(f, "{x}"),
+            SettingValue::Dims(d) => write!(f, "{:?}", dims_of(&d)),
         }
     }
 }
@@ -45,6 +54,8 @@ pub enum SettingKind {
         max: f32,
         max_open: bool,
     },
+    /// A list of one to four whole numbers, each ≥ 1.
+    Dims,
 }
 
 /// What a setting is when a spec leaves it out.
@@ -81,6 +92,10 @@ impl Setting {
             (SettingKind::Real { min, max, max_open }, SettingValue::Real(x)) => {
                 x.is_finite() && x >= min && (x < max || (!max_open && x == max))
             }
+            (SettingKind::Dims, SettingValue::Dims(d)) => {
+                let n = dims_of(&d).len();
+                n >= 1 && d[n..].iter().all(|&v| v == 0)
+            }
             _ => false,
         }
     }
@@ -94,6 +109,7 @@ impl fmt::Display for SettingKind {
             SettingKind::Bool => write!(f, "true or false"),
             SettingKind::Real { min, max, .. } if max == f32::MAX => write!(f, "a finite number ≥ {min}"),
             SettingKind::Real { min, max, max_open } => write!(f, "a number in [{min}, {max}{}", if max_open { ")" } else { "]" }),
+            SettingKind::Dims => write!(f, "a list of 1 to 4 integers ≥ 1"),
         }
     }
 }
@@ -101,6 +117,16 @@ impl fmt::Display for SettingKind {
 /// A whole number ≥ 1 that a spec must give (a count of features or filters).
 pub(crate) const fn count(help: &'static str) -> Setting {
     Setting { key: "", kind: SettingKind::Int { min: 1 }, default: SettingDefault::Required, help }
+}
+
+/// A whole number ≥ `min`, `default` when left out.
+pub(crate) const fn int_or(min: u32, default: u32, help: &'static str) -> Setting {
+    Setting { key: "", kind: SettingKind::Int { min }, default: SettingDefault::Value(SettingValue::Int(default)), help }
+}
+
+/// A list of one to four whole numbers ≥ 1 that a spec must give.
+pub(crate) const fn dims(help: &'static str) -> Setting {
+    Setting { key: "", kind: SettingKind::Dims, default: SettingDefault::Required, help }
 }
 
 /// A pair of whole numbers ≥ `min` that a spec must give.
@@ -196,4 +222,4 @@ macro_rules! setting_types {
     )*};
 }
 
-setting_types!(u32 => Int, [u32; 2] => Pair, bool => Bool, f32 => Real);
+setting_types!(u32 => Int, [u32; 2] => Pair, bool => Bool, f32 => Real, [u32; 4] => Dims);

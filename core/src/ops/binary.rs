@@ -1,4 +1,4 @@
-//! `add`, `sub`, `mul`: elementwise with PyTorch broadcasting (e.g. a `[C, 1, 1]` per-channel
+//! `add`, `sub`, `mul`, `div`: elementwise with PyTorch broadcasting (e.g. a `[C, 1, 1]` per-channel
 //! or `[F]` per-feature operand over a batch).
 
 use super::{expect_inputs, Backward, Forward, OpKind, Saved};
@@ -32,6 +32,7 @@ impl OpKind for Binary {
             BinaryOp::Add => "add",
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
         }
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
@@ -59,7 +60,7 @@ impl OpKind for Binary {
     }
     fn saved(&self) -> Saved {
         match self.0 {
-            BinaryOp::Mul => Saved::inputs(&[0, 1]),
+            BinaryOp::Mul | BinaryOp::Div => Saved::inputs(&[0, 1]),
             _ => Saved::NOTHING,
         }
     }
@@ -88,5 +89,9 @@ impl<const N: usize> Graph<N> {
     /// `a ⊙ b` (broadcasting).
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
         self.push_op(super::Op::Binary(Binary(BinaryOp::Mul)), &[a, b])
+    }
+    /// `a / b` elementwise (broadcasting).
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push_op(super::Op::Binary(Binary(BinaryOp::Div)), &[a, b])
     }
 }

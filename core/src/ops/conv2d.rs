@@ -1,18 +1,30 @@
-//! `conv2d`: NCHW cross-correlation with stride and zero padding, bias optional (PyTorch's
-//! nn.Conv2d with groups = 1, dilation = 1).
+//! `conv2d`: NCHW cross-correlation with stride, dilation, groups (depthwise included) and
+//! zero padding on each side, bias optional (PyTorch's nn.Conv2d, ONNX's Conv).
 
 use super::{expect_inputs, expect_shape, optional, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, Init, NodeId, Result, Shape};
 use mote_kernels::{conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32, sum_channels_f32, Conv2dParams};
 use serde::{Deserialize, Serialize};
 
-/// Convolution hyper-parameters; the kernel size comes from the weight `[out_c, in_c, kh, kw]`.
+/// Convolution hyper-parameters; the kernel size comes from the weight
+/// `[out_c, in_c / groups, kh, kw]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv2d {
     /// `[stride_h, stride_w]`, each ≥ 1.
     pub stride: [usize; 2],
-    /// `[pad_h, pad_w]`, zeros added on both sides.
-    pub padding: [usize; 2],
+    /// Zeros added `[top, left, bottom, right]`.
+    pub padding: [usize; 4],
+    /// `[dilation_h, dilation_w]`, each ≥ 1.
+    pub dilation: [usize; 2],
+    /// Channel groups (≥ 1, dividing both channel counts); `groups = in_c` is depthwise.
+    pub groups: usize,
+}
+
+impl Conv2d {
+    /// Stride `stride` and padding `padding = [ph, pw]` on both sides, one group, no dilation.
+    pub const fn plain(stride: [usize; 2], padding: [usize; 2]) -> Self {
+        Conv2d { stride, padding: [padding[0], padding[1], padding[0], padding[1]], dilation: [1, 1], groups: 1 }
+    }
 }
 
 const NAME: &str = "conv2d";
@@ -29,8 +41,13 @@ impl Conv2d {
             kernel_w: w.dim(3),
             stride_h: self.stride[0],
             stride_w: self.stride[1],
-            pad_h: self.padding[0],
-            pad_w: self.padding[1],
+            pad_top: self.padding[0],
+            pad_left: self.padding[1],
+            pad_bottom: self.padding[2],
+            pad_right: self.padding[3],
+            dilation_h: self.dilation[0],
+            dilation_w: self.dilation[1],
+            groups: self.groups,
         }
     }
 }
@@ -45,19 +62,23 @@ impl OpKind for Conv2d {
         if x.rank() != 4 {
             return Err(Error::InvalidShape { op: NAME, shape: x, expected: "input [B, C, H, W]" });
         }
-        if w.rank() != 4 || w.dim(1) != x.dim(1) {
+        if self.stride.contains(&0) || self.dilation.contains(&0) || self.groups == 0 {
+            return Err(Error::InvalidArgument { op: NAME, expected: "stride, dilation and groups ≥ 1" });
+        }
+        if x.dim(1) % self.groups != 0 || w.dim(0) % self.groups != 0 {
+            return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "groups dividing the input and output channels" });
+        }
+        if w.rank() != 4 || w.dim(1) != x.dim(1) / self.groups {
             return Err(Error::ShapeMismatch {
                 op: NAME,
                 left: x,
                 right: w,
-                expected: "weight [out_c, in_c, kh, kw] with in_c = the channels of x",
+                expected: "weight [out_c, in_c / groups, kh, kw] with in_c = the channels of x",
             });
         }
-        if self.stride.contains(&0) {
-            return Err(Error::InvalidArgument { op: NAME, expected: "stride ≥ 1" });
-        }
-        let out_h = window_positions(NAME, x.dim(2), self.padding[0], w.dim(2), self.stride[0])?;
-        let out_w = window_positions(NAME, x.dim(3), self.padding[1], w.dim(3), self.stride[1])?;
+        let [top, left, bottom, right] = self.padding;
+        let out_h = window_positions(NAME, x.dim(2), [top, bottom], w.dim(2), self.dilation[0], self.stride[0])?;
+        let out_w = window_positions(NAME, x.dim(3), [left, right], w.dim(3), self.dilation[1], self.stride[1])?;
         let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
             return Err(Error::ShapeMismatch { op: NAME, left: x, right: w, expected: "a kernel no larger than the padded input" });
         };
@@ -95,8 +116,8 @@ impl OpKind for Conv2d {
 }
 
 impl<const N: usize> Graph<N> {
-    /// `conv2d` with `out_c` filters of `kernel = [kh, kw]`: creates a Kaiming-uniform weight
-    /// `[out_c, in_c, kh, kw]` and, with `bias`, a zero bias `[out_c]`.
+    /// `conv2d` with `out_c` filters of `kernel = [kh, kw]`, padding on both sides, one group:
+    /// see [`Graph::conv2d_with`].
     pub fn conv2d(
         &mut self,
         x: NodeId,
@@ -106,8 +127,14 @@ impl<const N: usize> Graph<N> {
         padding: [usize; 2],
         bias: bool,
     ) -> Result<NodeId> {
-        let in_c = self.shape(x)?.dim(1);
-        let op = super::Op::Conv2d(Conv2d { stride, padding });
+        self.conv2d_with(x, out_c, kernel, Conv2d::plain(stride, padding), bias)
+    }
+
+    /// `conv2d` with `out_c` filters of `kernel = [kh, kw]`: creates a Kaiming-uniform weight
+    /// `[out_c, in_c / groups, kh, kw]` and, with `bias`, a zero bias `[out_c]`.
+    pub fn conv2d_with(&mut self, x: NodeId, out_c: usize, kernel: [usize; 2], conv: Conv2d, bias: bool) -> Result<NodeId> {
+        let in_c = self.shape(x)?.dim(1) / conv.groups.max(1);
+        let op = super::Op::Conv2d(conv);
         self.atomically(|g| {
             let w = g.param(&[out_c, in_c, kernel[0], kernel[1]], Init::KaimingUniform)?;
             if bias {

@@ -11,10 +11,12 @@ mod layernorm;
 mod linear;
 mod matmul;
 mod mse;
+mod pad;
 mod pointwise;
 mod pool2d;
 mod reshape;
 mod softmax;
+mod transpose;
 
 pub use batchnorm::BatchNorm;
 pub use binary::Binary;
@@ -27,9 +29,11 @@ pub use linear::Linear;
 pub use matmul::MatMul;
 pub use mote_kernels::{BinaryOp, Pointwise};
 pub use mse::Mse;
+pub use pad::Pad;
 pub use pool2d::{Pool2d, PoolKind};
 pub use reshape::Reshape;
 pub use softmax::Softmax;
+pub use transpose::Transpose;
 
 use crate::graph::MAX_INPUTS;
 use crate::plan::Mode;
@@ -238,6 +242,8 @@ op_enum! {
     Dropout = 11,
     CrossEntropy = 12,
     Mse = 13,
+    Pad = 14,
+    Transpose = 15,
 }
 
 /// Checks an op got between `min` and `max` inputs.
@@ -248,12 +254,22 @@ pub(crate) fn expect_inputs(op: &'static str, inputs: &[Shape], min: usize, max:
     Ok(())
 }
 
-/// How many positions a window of `kernel` takes, sliding by `stride` ≥ 1 over `len` values
-/// padded with `pad` on both sides: `(len + 2·pad − kernel) / stride + 1`. `Ok(None)` when the
-/// window is larger than the padded input; an error when the padded length overflows `usize`.
-pub(crate) fn window_positions(op: &'static str, len: usize, pad: usize, kernel: usize, stride: usize) -> Result<Option<usize>> {
-    let padded = pad.checked_mul(2).and_then(|p| p.checked_add(len)).ok_or(Error::TooLarge { op, what: "the padded input" })?;
-    Ok(padded.checked_sub(kernel).map(|room| room / stride.max(1) + 1))
+/// How many positions a window of `kernel` taps `dilation` apart takes, sliding by `stride` ≥ 1
+/// over `len` values padded with `pad = [begin, end]`:
+/// `(len + begin + end − dilation·(kernel − 1) − 1) / stride + 1`. `Ok(None)` when the window
+/// is larger than the padded input; an error when a length overflows `usize`.
+pub(crate) fn window_positions(
+    op: &'static str,
+    len: usize,
+    pad: [usize; 2],
+    kernel: usize,
+    dilation: usize,
+    stride: usize,
+) -> Result<Option<usize>> {
+    let padded = pad[0].checked_add(pad[1]).and_then(|p| p.checked_add(len)).ok_or(Error::TooLarge { op, what: "the padded input" })?;
+    let span = kernel.checked_sub(1).and_then(|k| k.checked_mul(dilation)).and_then(|k| k.checked_add(1));
+    let span = span.ok_or(Error::TooLarge { op, what: "the dilated kernel" })?;
+    Ok(padded.checked_sub(span).map(|room| room / stride.max(1) + 1))
 }
 
 /// Checks a parameter shape equals the one the op needs.

@@ -1,4 +1,4 @@
-//! Pointwise ops `relu`, `leaky_relu`, `sigmoid`, `tanh`, `exp`, `square`: one shape rule
+//! Pointwise ops `relu`, `leaky_relu`, `sigmoid`, `tanh`, `exp`, `square`, `clip`, `neg`: one shape rule
 //! (identity), derivatives from the input or the output.
 
 use super::{expect_inputs, Backward, Forward, Op, OpKind, Saved};
@@ -14,6 +14,8 @@ impl OpKind for Pointwise {
             Pointwise::Tanh => "tanh",
             Pointwise::Exp => "exp",
             Pointwise::Square => "square",
+            Pointwise::Clip(..) => "clip",
+            Pointwise::Neg => "neg",
         }
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
@@ -21,6 +23,11 @@ impl OpKind for Pointwise {
         if let Pointwise::LeakyRelu(k) = *self {
             if !(0.0..1.0).contains(&k) {
                 return Err(Error::InvalidArgument { op: "leaky_relu", expected: "slope in [0, 1)" });
+            }
+        }
+        if let Pointwise::Clip(lo, hi) = *self {
+            if lo.is_nan() || hi.is_nan() || lo > hi {
+                return Err(Error::InvalidArgument { op: "clip", expected: "min ≤ max" });
             }
         }
         Ok(inputs[0])
@@ -80,5 +87,13 @@ impl<const N: usize> Graph<N> {
     /// `x²`.
     pub fn square(&mut self, x: NodeId) -> Result<NodeId> {
         self.pointwise(Pointwise::Square, x)
+    }
+    /// `min(max(x, lo), hi)`.
+    pub fn clip(&mut self, x: NodeId, lo: f32, hi: f32) -> Result<NodeId> {
+        self.pointwise(Pointwise::Clip(lo, hi), x)
+    }
+    /// `−x`.
+    pub fn neg(&mut self, x: NodeId) -> Result<NodeId> {
+        self.pointwise(Pointwise::Neg, x)
     }
 }

@@ -1,5 +1,6 @@
-//! `maxpool2d` and `avgpool2d`: NCHW pooling with kernel, stride and padding (PyTorch
-//! semantics; padding at most half the kernel; average pooling counts padding).
+//! `maxpool2d` and `avgpool2d`: NCHW pooling with kernel, stride and padding on each side
+//! (each side's padding smaller than the kernel); average pooling counts the padding in its
+//! divisor (PyTorch's default) or not (ONNX's default, TFLite's `SAME`).
 
 use super::{expect_inputs, window_positions, Backward, Forward, OpKind, Saved};
 use crate::{Error, Graph, NodeId, Result, Shape};
@@ -19,7 +20,17 @@ pub struct Pool2d {
     pub kind: PoolKind,
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub padding: [usize; 4],
+    /// Average pooling divides by the whole window (else by the input values it covers).
+    pub count_padding: bool,
+}
+
+impl Pool2d {
+    /// PyTorch's pooling: `padding = [ph, pw]` on both sides, counted in an average.
+    pub const fn plain(kind: PoolKind, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Self {
+        Pool2d { kind, kernel, stride, padding: [padding[0], padding[1], padding[0], padding[1]], count_padding: true }
+    }
 }
 
 impl Pool2d {
@@ -33,8 +44,11 @@ impl Pool2d {
             kernel_w: self.kernel[1],
             stride_h: self.stride[0],
             stride_w: self.stride[1],
-            pad_h: self.padding[0],
-            pad_w: self.padding[1],
+            pad_top: self.padding[0],
+            pad_left: self.padding[1],
+            pad_bottom: self.padding[2],
+            pad_right: self.padding[3],
+            count_padding: self.count_padding,
         }
     }
 }
@@ -56,11 +70,12 @@ impl OpKind for Pool2d {
         if self.kernel.contains(&0) || self.stride.contains(&0) {
             return Err(Error::InvalidArgument { op, expected: "kernel and stride ≥ 1" });
         }
-        if self.padding[0] > self.kernel[0] / 2 || self.padding[1] > self.kernel[1] / 2 {
-            return Err(Error::InvalidArgument { op, expected: "padding at most half the kernel" });
+        let [top, left, bottom, right] = self.padding;
+        if top.max(bottom) >= self.kernel[0] || left.max(right) >= self.kernel[1] {
+            return Err(Error::InvalidArgument { op, expected: "padding on each side smaller than the kernel" });
         }
-        let out_h = window_positions(op, x.dim(2), self.padding[0], self.kernel[0], self.stride[0])?;
-        let out_w = window_positions(op, x.dim(3), self.padding[1], self.kernel[1], self.stride[1])?;
+        let out_h = window_positions(op, x.dim(2), [top, bottom], self.kernel[0], 1, self.stride[0])?;
+        let out_w = window_positions(op, x.dim(3), [left, right], self.kernel[1], 1, self.stride[1])?;
         let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
             return Err(Error::InvalidShape { op, shape: x, expected: "an input at least as large as the kernel" });
         };
@@ -93,12 +108,16 @@ impl OpKind for Pool2d {
 }
 
 impl<const N: usize> Graph<N> {
-    /// `maxpool2d` (pads with −∞).
+    /// `maxpool2d` (pads with −∞) with `padding` on both sides.
     pub fn maxpool2d(&mut self, x: NodeId, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<NodeId> {
-        self.push_op(super::Op::Pool2d(Pool2d { kind: PoolKind::Max, kernel, stride, padding }), &[x])
+        self.pool2d(x, Pool2d::plain(PoolKind::Max, kernel, stride, padding))
     }
-    /// `avgpool2d` (padding counted in the divisor, as PyTorch's default).
+    /// `avgpool2d` with `padding` on both sides, counted in the divisor (PyTorch's default).
     pub fn avgpool2d(&mut self, x: NodeId, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<NodeId> {
-        self.push_op(super::Op::Pool2d(Pool2d { kind: PoolKind::Avg, kernel, stride, padding }), &[x])
+        self.pool2d(x, Pool2d::plain(PoolKind::Avg, kernel, stride, padding))
+    }
+    /// Any pooling.
+    pub fn pool2d(&mut self, x: NodeId, pool: Pool2d) -> Result<NodeId> {
+        self.push_op(super::Op::Pool2d(pool), &[x])
     }
 }

@@ -9,6 +9,7 @@ pub enum BinaryOp {
     Add,
     Sub,
     Mul,
+    Div,
 }
 
 /// Output dimensions and the element strides of both operands (0 where broadcast).
@@ -48,12 +49,13 @@ pub fn binary_f32(op: BinaryOp, bc: &Broadcast, a: &[f32], b: &[f32], y: &mut [f
             BinaryOp::Add => a[ia] + b[ib],
             BinaryOp::Sub => a[ia] - b[ib],
             BinaryOp::Mul => a[ia] * b[ib],
+            BinaryOp::Div => a[ia] / b[ib],
         }
     });
 }
 
 /// Backward of [`binary_f32`]: accumulates into `da` / `db` (when given), summing over the
-/// dimensions each operand was broadcast along. `a` and `b` are read only for `Mul`.
+/// dimensions each operand was broadcast along. `a` and `b` are read only for `Mul` and `Div`.
 pub fn binary_backward_f32(
     op: BinaryOp,
     bc: &Broadcast,
@@ -69,6 +71,7 @@ pub fn binary_backward_f32(
             BinaryOp::Add => (g, g),
             BinaryOp::Sub => (g, -g),
             BinaryOp::Mul => (g * b[ib], g * a[ia]),
+            BinaryOp::Div => (g / b[ib], -g * a[ia] / (b[ib] * b[ib])),
         };
         if let Some(da) = da.as_deref_mut() {
             da[ia] += ga;

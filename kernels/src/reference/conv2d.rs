@@ -1,7 +1,9 @@
-//! 2-D convolution (cross-correlation, as PyTorch), NCHW, with stride and zero padding.
+//! 2-D convolution (cross-correlation, as PyTorch and ONNX), NCHW, with stride, dilation,
+//! groups and zero padding on each side.
 
 /// Dimensions of one conv2d call. Input `[batch, in_c, in_h, in_w]`, weight
-/// `[out_c, in_c, kernel_h, kernel_w]`, output `[batch, out_c, out_h, out_w]`.
+/// `[out_c, in_c / groups, kernel_h, kernel_w]`, output `[batch, out_c, out_h, out_w]`; input
+/// channels `g·in_c/groups ..` feed output channels `g·out_c/groups ..` of group `g`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dParams {
     pub batch: usize,
@@ -13,18 +15,55 @@ pub struct Conv2dParams {
     pub kernel_w: usize,
     pub stride_h: usize,
     pub stride_w: usize,
-    pub pad_h: usize,
-    pub pad_w: usize,
+    /// Zero rows above the input.
+    pub pad_top: usize,
+    /// Zero columns left of the input.
+    pub pad_left: usize,
+    /// Zero rows below the input.
+    pub pad_bottom: usize,
+    /// Zero columns right of the input.
+    pub pad_right: usize,
+    /// Spacing of the kernel taps (1: adjacent).
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    /// Channel groups; both channel counts are multiples of it.
+    pub groups: usize,
 }
 
 impl Conv2dParams {
-    /// `(in_h + 2·pad_h − kernel_h) / stride_h + 1`; callers check the kernel fits first.
-    pub fn out_h(&self) -> usize {
-        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+    /// A plain convolution: padding `pad` on every side, no dilation, one group.
+    pub const fn plain(batch: usize, in_c: [usize; 3], out_c: usize, kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2]) -> Self {
+        Conv2dParams {
+            batch,
+            in_c: in_c[0],
+            in_h: in_c[1],
+            in_w: in_c[2],
+            out_c,
+            kernel_h: kernel[0],
+            kernel_w: kernel[1],
+            stride_h: stride[0],
+            stride_w: stride[1],
+            pad_top: pad[0],
+            pad_left: pad[1],
+            pad_bottom: pad[0],
+            pad_right: pad[1],
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+        }
     }
-    /// `(in_w + 2·pad_w − kernel_w) / stride_w + 1`.
+    /// `(in_h + pad_top + pad_bottom − dilation_h·(kernel_h − 1) − 1) / stride_h + 1`;
+    /// callers check the kernel fits first.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pad_top + self.pad_bottom - self.dilation_h * (self.kernel_h - 1) - 1) / self.stride_h + 1
+    }
+    /// The same along the width.
     pub fn out_w(&self) -> usize {
-        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+        (self.in_w + self.pad_left + self.pad_right - self.dilation_w * (self.kernel_w - 1) - 1) / self.stride_w + 1
+    }
+    /// Input channels each output channel reads.
+    pub fn group_in_c(&self) -> usize {
+        self.in_c / self.groups
     }
     /// Calls `f(row)` for every output row `oy` and kernel tap `(ky, kx)` whose input row
     /// lies inside the (unpadded) input, with the run of output columns whose input column
@@ -40,15 +79,17 @@ impl Conv2dParams {
     #[inline]
     pub(crate) fn for_each_tap_of_row(&self, oy: usize, mut f: impl FnMut(TapRow)) {
         let ow = self.out_w();
-        let (s, p) = (self.stride_w, self.pad_w);
+        let (s, p) = (self.stride_w, self.pad_left);
         for ky in 0..self.kernel_h {
-            let Some(iy) = (oy * self.stride_h + ky).checked_sub(self.pad_h).filter(|&iy| iy < self.in_h) else { continue };
+            let row = oy * self.stride_h + ky * self.dilation_h;
+            let Some(iy) = row.checked_sub(self.pad_top).filter(|&iy| iy < self.in_h) else { continue };
             for kx in 0..self.kernel_w {
-                // ix = ox·s + kx − p must satisfy 0 ≤ ix < in_w.
-                let ox0 = p.saturating_sub(kx).div_ceil(s);
-                let ox1 = ((self.in_w + p).saturating_sub(kx)).div_ceil(s).min(ow);
+                // ix = ox·s + kx·d − p must satisfy 0 ≤ ix < in_w.
+                let tap = kx * self.dilation_w;
+                let ox0 = p.saturating_sub(tap).div_ceil(s);
+                let ox1 = ((self.in_w + p).saturating_sub(tap)).div_ceil(s).min(ow);
                 if ox0 < ox1 {
-                    f(TapRow { oy, ky, kx, iy, ox0, ox1, ix0: ox0 * s + kx - p });
+                    f(TapRow { oy, ky, kx, iy, ox0, ox1, ix0: ox0 * s + tap - p });
                 }
             }
         }
@@ -76,14 +117,17 @@ struct Planes {
 }
 
 impl Conv2dParams {
-    /// Calls `f` for every (sample, output channel, input channel) with the offsets of the
-    /// input plane, the output plane and the kernel that connects them.
+    /// Calls `f` for every (sample, output channel, input channel of its group) with the
+    /// offsets of the input plane, the output plane and the kernel that connects them.
     fn for_each_plane(&self, mut f: impl FnMut(Planes)) {
         let (in_plane, out_plane, k) = (self.in_h * self.in_w, self.out_h() * self.out_w(), self.kernel_h * self.kernel_w);
+        let (gin, gout) = (self.group_in_c(), self.out_c / self.groups);
         for b in 0..self.batch {
             for oc in 0..self.out_c {
-                for ic in 0..self.in_c {
-                    f(Planes { x: (b * self.in_c + ic) * in_plane, y: (b * self.out_c + oc) * out_plane, w: (oc * self.in_c + ic) * k });
+                let first_ic = oc / gout * gin;
+                for ic in 0..gin {
+                    let x = (b * self.in_c + first_ic + ic) * in_plane;
+                    f(Planes { x, y: (b * self.out_c + oc) * out_plane, w: (oc * gin + ic) * k });
                 }
             }
         }
@@ -151,19 +195,7 @@ mod tests {
     fn worked_example_padding_one() {
         let x = [2.0, 4.0, 5.0, 2.0, 1.0, 3.0, 3.0, 1.0, 5.0];
         let w = [1.0, 0.0, 2.0, -1.0];
-        let p = Conv2dParams {
-            batch: 1,
-            in_c: 1,
-            in_h: 3,
-            in_w: 3,
-            out_c: 1,
-            kernel_h: 2,
-            kernel_w: 2,
-            stride_h: 1,
-            stride_w: 1,
-            pad_h: 1,
-            pad_w: 1,
-        };
+        let p = Conv2dParams::plain(1, [1, 3, 3], 1, [2, 2], [1, 1], [1, 1]);
         let mut y = [0.0; 16];
         conv2d_f32(&p, &x, &w, None, &mut y);
         let want = [-2.0, 0.0, 3.0, 10.0, -2.0, 5.0, 3.0, 11.0, -3.0, 7.0, -2.0, 13.0, 0.0, 3.0, 1.0, 5.0];

@@ -70,7 +70,7 @@ fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> cor
     start.max(0) as usize..((start + kernel as isize).min(len as isize)).max(0) as usize
 }
 
-/// `y = maxpool(relu(conv(x, w) + bias))`; `pool` describes pooling over the conv output
+/// `y = maxpool(relu(conv(x, w) + bias))` for a conv of one group (`conv.groups == 1`); `pool` describes pooling over the conv output
 /// (`pool.in_h = conv.out_h()`, …). Computes one conv row at a time into `scratch`
 /// ([`conv2d_relu_maxpool2d_scratch_len`] values). With `argmax` (one byte per pooled output),
 /// records for the backward where each pooled value came from: its offset in the (clipped)
@@ -101,12 +101,12 @@ pub fn conv2d_relu_maxpool2d_f32(
         for oc in 0..conv.out_c {
             let plane = (b * conv.out_c + oc) * ph * pw;
             for py in 0..ph {
-                let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
+                let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
                 best.fill(f32::NEG_INFINITY);
                 for cy in rows.clone() {
                     conv_relu_row(conv, x, w, bias, b, oc, cy, row);
                     for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
-                        let cols = window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w);
+                        let cols = window(px, pool.stride_w, pool.pad_left, pool.kernel_w, pool.in_w);
                         for cx in cols.clone() {
                             if replaces(row[cx], *slot) {
                                 *slot = row[cx];
@@ -180,7 +180,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
             row.fill(0.0);
             let mut any = false;
             for py in 0..ph {
-                let rows = window(py, pool.stride_h, pool.pad_h, pool.kernel_h, pool.in_h);
+                let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
                 if !rows.contains(&oy) {
                     continue;
                 }
@@ -188,7 +188,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
                 for (px, (&at, &g)) in codes.enumerate().filter(|(_, (&at, _))| at != NO_ARGMAX) {
                     let (cy, dx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
                     if cy == oy {
-                        row[window(px, pool.stride_w, pool.pad_w, pool.kernel_w, pool.in_w).start + dx] = g;
+                        row[window(px, pool.stride_w, pool.pad_left, pool.kernel_w, pool.in_w).start + dx] = g;
                         any = true;
                     }
                 }
@@ -253,31 +253,8 @@ mod tests {
         pool_pad: usize,
         width: usize,
     ) -> (Conv2dParams, Pool2dParams) {
-        let conv = Conv2dParams {
-            batch: 2,
-            in_c: 3,
-            in_h: 9,
-            in_w: width,
-            out_c: 4,
-            kernel_h: 3,
-            kernel_w: 2,
-            stride_h: conv_stride,
-            stride_w: conv_stride,
-            pad_h: conv_pad,
-            pad_w: conv_pad,
-        };
-        let pool = Pool2dParams {
-            batch: 2,
-            channels: 4,
-            in_h: conv.out_h(),
-            in_w: conv.out_w(),
-            kernel_h: pool_kernel,
-            kernel_w: pool_kernel,
-            stride_h: pool_stride,
-            stride_w: pool_stride,
-            pad_h: pool_pad,
-            pad_w: pool_pad,
-        };
+        let conv = Conv2dParams::plain(2, [3, 9, width], 4, [3, 2], [conv_stride; 2], [conv_pad; 2]);
+        let pool = Pool2dParams::plain(2, [4, conv.out_h(), conv.out_w()], [pool_kernel; 2], [pool_stride; 2], [pool_pad; 2]);
         (conv, pool)
     }
 

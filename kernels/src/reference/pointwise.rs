@@ -13,6 +13,10 @@ pub enum Pointwise {
     Tanh,
     Exp,
     Square,
+    /// `min(max(x, lo), hi)` for `lo ≤ hi` (ReLU6 is `Clip(0, 6)`).
+    Clip(f32, f32),
+    /// `−x`.
+    Neg,
 }
 
 impl Pointwise {
@@ -26,6 +30,8 @@ impl Pointwise {
             Pointwise::Tanh => math::tanh(x),
             Pointwise::Exp => math::exp(x),
             Pointwise::Square => x * x,
+            Pointwise::Clip(lo, hi) => x.max(lo).min(hi),
+            Pointwise::Neg => -x,
         }
     }
     /// `f'(x)` given both `x` and `y = f(x)`; at the kink of relu the derivative is 0, as in PyTorch.
@@ -46,6 +52,10 @@ impl Pointwise {
             Pointwise::Tanh => 1.0 - y * y,
             Pointwise::Exp => y,
             Pointwise::Square => 2.0 * x,
+            // 1 strictly inside the bounds, as PyTorch's hardtanh; `y` is inside exactly
+            // when `x` is.
+            Pointwise::Clip(lo, hi) => (y > lo && y < hi) as u8 as f32,
+            Pointwise::Neg => -1.0,
         }
     }
     /// Whether the derivative needs the input `x` (otherwise the output `y` suffices).
