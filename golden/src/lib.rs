@@ -55,7 +55,7 @@ const CASES: &[(&str, LayerOp, &[usize], &[usize])] = &[
     ("div_broadcast", LayerOp::Div {}, &[3, 5], &[5]),
     ("reshape", LayerOp::Reshape { shape: [4, 3, 0, 0] }, &[2, 3, 2, 2], &[]),
     ("transpose", LayerOp::Transpose { perm: [3, 1, 2, 0] }, &[2, 3, 4, 5], &[]),
-    ("input", LayerOp::Input { shape: [3, 2, 0, 0] }, &[2, 3, 2], &[]),
+    ("input", LayerOp::Input { shape: [2, 3, 2, 0] }, &[2, 3, 2], &[]),
     ("constant", LayerOp::Constant { shape: [3, 1, 1, 0] }, &[2, 3, 2, 2], &[]),
 ];
 

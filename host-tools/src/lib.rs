@@ -8,6 +8,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod idx;
+pub mod import;
 pub mod inspect;
 pub mod model;
 pub mod plot;

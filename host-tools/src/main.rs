@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
 use mote_cli::spec_file::{self, at_least_one, learning_rate, OptimizerKind};
-use mote_cli::{eval, export, inspect, predict, run, train};
+use mote_cli::{eval, export, import, inspect, predict, run, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,12 +62,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inference on NumPy .npy tensors: the model's input `input` [N, …] float32 in, its output
-    /// [N, …] float32 out.
+    /// Converts an ONNX model into a mote model file, printing the layer mapping; lists every
+    /// unsupported node at once and writes nothing if there is one.
+    Import {
+        /// A .onnx model.
+        model: PathBuf,
+        /// The .mote model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inference on NumPy .npy tensors: the model's inputs (`input` [N, …], then an imported
+    /// model's further inputs) float32 in, its output [N, …] float32 out.
     Run {
         /// A .mote model file.
         model: PathBuf,
-        /// The tensor for the model's input (C order, float32), any batch size N ≥ 1.
+        /// A tensor for each model input, in order (C order, float32); the first takes any
+        /// batch size N ≥ 1.
         #[arg(long, required = true)]
         input: Vec<PathBuf>,
         /// Where to write the output tensor.
@@ -198,6 +211,7 @@ fn run(command: Command) -> CliResult<()> {
         }
         Command::Eval { model, data, json, plot } => eval::run(&model, &data, json, plot.as_deref()),
         Command::Predict { model, images, json } => predict::run(&model, &images, json),
+        Command::Import { model, out, json } => import::import(&model, &out, json),
         Command::Run { model, input, output, json } => run::run(&model, &input, &output, json),
         Command::Export { model, out, board, only } => export::run(&model, &out, &board, only.as_deref()),
     }

@@ -1,19 +1,79 @@
-//! `mote run`: inference on tensors in NumPy `.npy` files. A mote model takes one input,
-//! `input`, of shape `[N, …the spec's input]` in float32 (any batch size N ≥ 1), and gives its
-//! last layer's output, `[N, …]` in float32. Shape, dtype and layout mismatches are errors that
+//! `mote run`: inference on tensors in NumPy `.npy` files. A mote model's first input, `input`,
+//! has shape `[N, …the spec's input]` in float32 (any batch size N ≥ 1); an imported model may
+//! have further inputs (its `input` layers, in order, each of one fixed shape). The output is
+//! the last layer's, `[N, …]` in float32. Shape, dtype and layout mismatches are errors that
 //! name the file and the model's input.
 
 use crate::checks;
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliPlan};
 use crate::say::Say;
+use mote_core::model::{dims_of, LayerOp, ModelSpec};
 use mote_core::{Executor, Mode};
 use npyz::WriterBuilder;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// The name of a mote model's input.
+/// The name of a mote model's first input.
 const INPUT: &str = "input";
+
+/// One input of a model, in the order `mote run` takes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInput {
+    pub name: String,
+    /// The whole shape; for the first input the batch (dimension 0) may be any N ≥ 1.
+    pub shape: Vec<usize>,
+    pub any_batch: bool,
+}
+
+impl ModelInput {
+    /// What is wrong with a tensor of `shape` for this input, if anything.
+    pub fn check(&self, shape: &[usize]) -> Result<(), String> {
+        let fits = if self.any_batch {
+            shape.len() == self.shape.len() && shape[1..] == self.shape[1..] && shape[0] >= 1
+        } else {
+            shape == self.shape
+        };
+        if fits {
+            return Ok(());
+        }
+        let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        let want = if self.any_batch { format!("[N, {}] (N ≥ 1)", dims[1..].join(", ")) } else { format!("[{}]", dims.join(", ")) };
+        Err(format!("shape {shape:?} does not fit the model's input `{}` {want}", self.name))
+    }
+}
+
+/// The inputs of the model `spec` builds: `input`, then each `input` layer.
+pub fn model_inputs(spec: &ModelSpec) -> Vec<ModelInput> {
+    let first = std::iter::once(1).chain(spec.input.iter().map(|&d| d as usize)).collect();
+    let mut out = vec![ModelInput { name: INPUT.into(), shape: first, any_batch: true }];
+    for layer in &spec.layers {
+        if let LayerOp::Input { shape } = layer.op {
+            out.push(ModelInput {
+                name: layer.name.to_string(),
+                shape: dims_of(&shape).iter().map(|&d| d as usize).collect(),
+                any_batch: false,
+            });
+        }
+    }
+    out
+}
+
+/// Runs `spec` with `params` on `inputs` (in [`model_inputs`] order, shapes checked by the
+/// caller); `path` names the model in errors.
+pub fn infer(path: &Path, spec: &ModelSpec, params: &[f32], inputs: &[Tensor]) -> CliResult<Tensor> {
+    let batch = inputs.first().map_or(1, |t| t.shape[0]);
+    let (g, built) = build(path, spec, batch)?;
+    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(CliError::core(path))?;
+    let mut arena = vec![0.0; plan.arena_len()];
+    let mut ex = Executor::read_only(&g, &plan, params, &mut arena)?;
+    let extra = spec.layers.iter().zip(&built.layers).filter(|(l, _)| matches!(l.op, LayerOp::Input { .. })).map(|(_, &id)| id);
+    for (node, tensor) in std::iter::once(built.x).chain(extra).zip(inputs) {
+        ex.set_input(node, &tensor.values).map_err(CliError::core(path))?;
+    }
+    ex.run()?;
+    Ok(Tensor { shape: g.shape(built.output)?.dims().to_vec(), values: ex.value(built.output)?.to_vec() })
+}
 
 /// A float32 tensor read from or written to a `.npy` file.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,33 +168,27 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
     checks::writable_output(output, "--output", &read)?;
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
-    let sample: Vec<usize> = spec.input.iter().map(|&d| d as usize).collect();
-    let [input_path] = inputs else {
-        return Err(CliError::Usage(format!("{} has 1 input (`{INPUT}`), got {} --input files", model_path.display(), inputs.len())));
-    };
-    let x = read_npy(input_path, INPUT)?;
-    if x.shape.len() != 1 + sample.len() || x.shape[1..] != sample[..] || x.shape[0] == 0 {
-        let message = format!("shape {:?} does not fit the model's input `{INPUT}` [N, {}] (N ≥ 1)", x.shape, join(&sample));
-        return Err(CliError::invalid(input_path, message));
+    let wanted = model_inputs(&spec);
+    if inputs.len() != wanted.len() {
+        let names: Vec<String> = wanted.iter().map(|i| format!("`{}`", i.name)).collect();
+        let message =
+            format!("{} has {} input(s) ({}), got {} --input files", model_path.display(), wanted.len(), names.join(", "), inputs.len());
+        return Err(CliError::Usage(message));
     }
-    let (g, built) = build(model_path, &spec, x.shape[0])?;
-    let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(CliError::core(model_path))?;
-    let mut arena = vec![0.0; plan.arena_len()];
-    let mut ex = Executor::read_only(&g, &plan, &params, &mut arena)?;
-    ex.set_input(built.x, &x.values).map_err(CliError::core(input_path))?;
-    ex.run()?;
-    let y = Tensor { shape: g.shape(built.output)?.dims().to_vec(), values: ex.value(built.output)?.to_vec() };
+    let mut tensors = Vec::new();
+    for (path, input) in inputs.iter().zip(&wanted) {
+        let t = read_npy(path, &input.name)?;
+        input.check(&t.shape).map_err(|m| CliError::invalid(path, m))?;
+        tensors.push(t);
+    }
+    let y = infer(model_path, &spec, &params, &tensors)?;
     write_npy(output, &y)?;
-    say.line(format!("{}: `{INPUT}` {:?} → output {:?}, written to {}", spec.name, x.shape, y.shape, output.display()));
+    let described: Vec<String> = wanted.iter().zip(&tensors).map(|(i, t)| format!("`{}` {:?}", i.name, t.shape)).collect();
+    say.line(format!("{}: {} → output {:?}, written to {}", spec.name, described.join(", "), y.shape, output.display()));
     if json {
-        println!(
-            "{}",
-            json!({"inputs": [{"name": INPUT, "shape": x.shape, "file": input_path}], "outputs": [{"name": "output", "shape": y.shape, "file": output}]})
-        );
+        let ins: Vec<_> =
+            wanted.iter().zip(&tensors).zip(inputs).map(|((i, t), f)| json!({"name": i.name, "shape": t.shape, "file": f})).collect();
+        println!("{}", json!({"inputs": ins, "outputs": [{"name": "output", "shape": y.shape, "file": output}]}));
     }
     Ok(())
-}
-
-fn join(dims: &[usize]) -> String {
-    dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
 }

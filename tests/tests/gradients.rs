@@ -97,7 +97,7 @@ const CASES: &[Case] = &[
     (LayerOp::Transpose { perm: [2, 3, 1, 0] }, &[2, 3, 4, 5], &[], smooth, 111),
     (LayerOp::Transpose { perm: [2, 1, 0, 0] }, &[2, 3, 4], &[], smooth, 112),
     // Layers without an input: a model input and a trained constant.
-    (LayerOp::Input { shape: [3, 2, 0, 0] }, &[2, 3, 2], &[], smooth, 113),
+    (LayerOp::Input { shape: [2, 3, 2, 0] }, &[2, 3, 2], &[], smooth, 113),
     (LayerOp::Constant { shape: [3, 1, 1, 0] }, &[2, 3, 2, 2], &[], smooth, 114),
 ];
 

@@ -168,9 +168,10 @@ layer_ops! {
         perm: [u32; 4] = dims("the input dimension of each output dimension after the batch"),
     } build |g, x, _| transpose_per_sample(g, x, perm);
 
-    /// A further model input of `shape` per sample (fed like the first, `input`).
+    /// A further model input of exactly `shape` (its first dimension is not the batch's: an
+    /// operand such as a matrix of matmul), fed like the first, `input`.
     30 Input "input" arity 0 {
-        shape: [u32; 4] = dims("one sample's shape"),
+        shape: [u32; 4] = dims("the input's whole shape"),
     } build |g, _, _| extra_input(g, shape);
 
     /// A tensor of `shape` (no batch dimension) stored with the weights and trained with
@@ -202,20 +203,9 @@ fn usizes(d: [u32; 4]) -> ([usize; 4], usize) {
     (d.map(u), dims_of(&d).len())
 }
 
-/// The batch of the model's input (the graph's first node).
-fn batch<const N: usize>(g: &Graph<N>) -> Result<usize> {
-    Ok(g.shape(g.node_id(0)?)?.dim(0))
-}
-
-/// `[batch, …shape]`.
-fn with_batch<const N: usize>(g: &Graph<N>, shape: [u32; 4]) -> Result<([usize; 5], usize)> {
-    let (d, n) = usizes(shape);
-    Ok(([batch(g)?, d[0], d[1], d[2], d[3]], n + 1))
-}
-
 fn extra_input<const N: usize>(g: &mut Graph<N>, shape: [u32; 4]) -> Result<NodeId> {
-    let (dims, n) = with_batch(g, shape)?;
-    g.input(&dims[..n])
+    let (d, n) = usizes(shape);
+    g.input(&d[..n])
 }
 
 fn constant<const N: usize>(g: &mut Graph<N>, shape: [u32; 4]) -> Result<NodeId> {

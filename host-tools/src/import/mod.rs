@@ -1,0 +1,144 @@
+//! `mote import`: converts an ONNX or TFLite model into a mote model file (spec and
+//! parameters). Every source node maps to mote layers through the op table; a model with any
+//! unsupported node is refused with the full list of them, and nothing is written.
+
+pub mod builder;
+pub mod onnx;
+pub mod tensor;
+
+use crate::error::{CliError, CliResult};
+use crate::model::save;
+use crate::say::Say;
+use builder::Mapped;
+use mote_core::model::ModelSpec;
+use serde_json::json;
+use std::fmt;
+use std::path::Path;
+
+/// One node mote cannot convert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unsupported {
+    /// The node's name (or its index when it has none).
+    pub node: String,
+    /// Its op type (ONNX) or builtin operator (TFLite).
+    pub op: String,
+    /// The opset (ONNX) or operator version (TFLite).
+    pub version: String,
+    /// What about it is not supported.
+    pub what: String,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node `{}` ({} {}): {}", self.node, self.op, self.version, self.what)
+    }
+}
+
+/// Why a model does not import.
+#[derive(Debug, PartialEq)]
+pub enum ImportError {
+    /// The file is not a model of the format (truncated, corrupted, another format).
+    Decode(String),
+    /// The model is well formed but uses what mote does not support (every such node).
+    Unsupported(Vec<Unsupported>),
+    /// The model is well formed but not one mote can hold (no inputs, several outputs, …).
+    Model(String),
+}
+
+impl fmt::Display for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
+        write!(f, "`{}` [{}]", self.name, dims.join(", "))
+    }
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Decode(m) => write!(f, "does not decode: {m}"),
+            ImportError::Model(m) => write!(f, "{m}"),
+            ImportError::Unsupported(list) => {
+                write!(f, "{} unsupported node(s), nothing written:", list.len())?;
+                list.iter().try_for_each(|u| write!(f, "\n  {u}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// A model input or output as the source declares it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Io {
+    /// The source's name.
+    pub name: String,
+    /// Its shape; `None` for a dynamic dimension.
+    pub shape: Vec<Option<usize>>,
+}
+
+/// A converted model.
+#[derive(Debug)]
+pub struct Imported {
+    pub spec: ModelSpec,
+    pub params: Vec<f32>,
+    pub mapping: Vec<Mapped>,
+    pub inputs: Vec<Io>,
+    pub outputs: Vec<Io>,
+}
+
+/// The source formats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Format {
+    Onnx,
+}
+
+/// The format of `bytes` read from `path`: by extension.
+pub fn format_of(path: &Path) -> Option<Format> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("onnx") => Some(Format::Onnx),
+        _ => None,
+    }
+}
+
+/// Converts the model in `bytes` (named `name` in the spec).
+pub fn convert(format: Format, bytes: &[u8], name: &str) -> Result<Imported, ImportError> {
+    match format {
+        Format::Onnx => onnx::convert(bytes, name),
+    }
+}
+
+/// `mote import MODEL --out FILE`.
+pub fn import(path: &Path, out: &Path, json: bool) -> CliResult<()> {
+    let say = Say::new(json);
+    crate::checks::writable_output(out, "--out", &[path])?;
+    let format = format_of(path)
+        .ok_or_else(|| CliError::invalid(path, "not a model mote imports: give a .onnx file (ONNX) or a .tflite file (TFLite)"))?;
+    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("imported");
+    let imported = convert(format, &bytes, name).map_err(|e| CliError::invalid(path, e.to_string()))?;
+    let written = save(out, &imported.spec, &imported.params)?;
+    for m in &imported.mapping {
+        say.line(format!("{:<28} → {:<20} {:<18} {:>14} {:>8} params", m.source, m.layer, m.op, format!("{:?}", m.shape), m.params));
+    }
+    let describe = |io: &[Io]| io.iter().map(Io::to_string).collect::<Vec<_>>().join(", ");
+    say.line(format!("inputs {}; outputs {}", describe(&imported.inputs), describe(&imported.outputs)));
+    say.line(format!(
+        "{} layers, {} parameters: wrote {} ({written} bytes)",
+        imported.spec.layers.len(),
+        imported.params.len(),
+        out.display()
+    ));
+    if json {
+        let layers: Vec<_> = imported
+            .mapping
+            .iter()
+            .map(|m| json!({"source": m.source, "layer": m.layer, "op": m.op, "shape": m.shape, "params": m.params}))
+            .collect();
+        let io = |io: &[Io]| io.iter().map(|i| json!({"name": i.name, "shape": i.shape})).collect::<Vec<_>>();
+        println!(
+            "{}",
+            json!({"model": out, "bytes": written, "layers": layers, "inputs": io(&imported.inputs), "outputs": io(&imported.outputs)})
+        );
+    }
+    Ok(())
+}

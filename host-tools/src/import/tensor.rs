@@ -1,0 +1,62 @@
+//! Constant tensors met while importing (weights, shapes, attribute values), in either
+//! source format, and the small folds done on them at import time.
+
+/// A constant's values: floats, or integers (shapes, axes, indices).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+}
+
+/// A constant tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub dims: Vec<usize>,
+    pub data: Data,
+}
+
+impl Tensor {
+    pub fn f32(dims: Vec<usize>, values: Vec<f32>) -> Tensor {
+        Tensor { dims, data: Data::F32(values) }
+    }
+    pub fn i64(dims: Vec<usize>, values: Vec<i64>) -> Tensor {
+        Tensor { dims, data: Data::I64(values) }
+    }
+    /// Number of values the dimensions call for.
+    pub fn numel(&self) -> usize {
+        self.dims.iter().product()
+    }
+    /// The values as floats (integers converted).
+    pub fn floats(&self) -> Vec<f32> {
+        match &self.data {
+            Data::F32(v) => v.clone(),
+            Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+    /// The values as integers (floats truncated).
+    pub fn ints(&self) -> Vec<i64> {
+        match &self.data {
+            Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::I64(v) => v.clone(),
+        }
+    }
+    /// A 2-D tensor transposed.
+    pub fn transposed_2d(&self) -> Option<Tensor> {
+        let [r, c] = self.dims[..] else { return None };
+        let v = self.floats();
+        let t = (0..c).flat_map(|j| (0..r).map(move |i| (i, j))).map(|(i, j)| v[i * c + j]).collect();
+        Some(Tensor::f32(vec![c, r], t))
+    }
+}
+
+/// The values of a tensor of `dims` broadcast (NumPy rules) to `len` values along its last
+/// axis, for a bias: `[N]`, `[1, N]`, `[1]` or a scalar.
+pub fn bias_values(t: &Tensor, len: usize) -> Option<Vec<f32>> {
+    let v = t.floats();
+    let real: Vec<usize> = t.dims.iter().copied().filter(|&d| d != 1).collect();
+    match (v.len(), real.as_slice()) {
+        (1, _) => Some(vec![v[0]; len]),
+        (n, [m]) if n == len && *m == len => Some(v),
+        _ => None,
+    }
+}
