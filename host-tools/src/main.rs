@@ -62,10 +62,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Converts an ONNX model into a mote model file, printing the layer mapping; lists every
-    /// unsupported node at once and writes nothing if there is one.
+    /// Converts an ONNX or float32 TFLite model into a mote model file, printing the layer
+    /// mapping; lists every unsupported node at once and writes nothing if there is one.
     Import {
-        /// A .onnx model.
+        /// A .onnx or .tflite model.
         model: PathBuf,
         /// The .mote model file to write.
         #[arg(long)]

@@ -5,6 +5,7 @@
 pub mod builder;
 pub mod onnx;
 pub mod tensor;
+pub mod tflite;
 
 use crate::error::{CliError, CliResult};
 use crate::model::save;
@@ -90,12 +91,14 @@ pub struct Imported {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Format {
     Onnx,
+    Tflite,
 }
 
 /// The format of `bytes` read from `path`: by extension.
 pub fn format_of(path: &Path) -> Option<Format> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("onnx") => Some(Format::Onnx),
+        Some("tflite") => Some(Format::Tflite),
         _ => None,
     }
 }
@@ -104,7 +107,18 @@ pub fn format_of(path: &Path) -> Option<Format> {
 pub fn convert(format: Format, bytes: &[u8], name: &str) -> Result<Imported, ImportError> {
     match format {
         Format::Onnx => onnx::convert(bytes, name),
+        Format::Tflite => tflite::convert(bytes, name),
     }
+}
+
+/// `s` cut to its last `n` characters (TFLite names run long).
+fn short(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(count - (n - 1)).collect();
+    format!("…{tail}")
 }
 
 /// `mote import MODEL --out FILE`.
@@ -118,7 +132,14 @@ pub fn import(path: &Path, out: &Path, json: bool) -> CliResult<()> {
     let imported = convert(format, &bytes, name).map_err(|e| CliError::invalid(path, e.to_string()))?;
     let written = save(out, &imported.spec, &imported.params)?;
     for m in &imported.mapping {
-        say.line(format!("{:<28} → {:<20} {:<18} {:>14} {:>8} params", m.source, m.layer, m.op, format!("{:?}", m.shape), m.params));
+        say.line(format!(
+            "{:<40} → {:<20} {:<18} {:>16} {:>8} params",
+            short(&m.source, 40),
+            m.layer,
+            m.op,
+            format!("{:?}", m.shape),
+            m.params
+        ));
     }
     let describe = |io: &[Io]| io.iter().map(Io::to_string).collect::<Vec<_>>().join(", ");
     say.line(format!("inputs {}; outputs {}", describe(&imported.inputs), describe(&imported.outputs)));
