@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
 use mote_cli::spec_file::{self, at_least_one, learning_rate, OptimizerKind};
-use mote_cli::{eval, export, import, inspect, predict, run, train};
+use mote_cli::{eval, export, import, inspect, model, predict, run, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,7 +111,8 @@ enum Command {
 /// `mote train`'s flags; those left out come from the spec's `[train]` table.
 #[derive(clap::Args)]
 struct TrainFlags {
-    /// The TOML spec.
+    /// The TOML spec (trained from scratch), or a .mote model file (trained from its weights,
+    /// e.g. an imported model; its settings are the defaults below).
     spec: PathBuf,
     /// Directory with train-* and t10k-* IDX files (raw or .gz).
     #[arg(long)]
@@ -189,7 +190,8 @@ fn run(command: Command) -> CliResult<()> {
     match command {
         Command::Inspect { path, batch, json } => inspect::run(&path, batch, json),
         Command::Train(f) => {
-            let file = spec_file::read_spec_file(&f.spec)?;
+            let file = model::load(&f.spec)?;
+            let start = file.params;
             let mut config = file.train;
             config.epochs = f.epochs.unwrap_or(config.epochs);
             config.batch = f.batch.unwrap_or(config.batch);
@@ -206,6 +208,7 @@ fn run(command: Command) -> CliResult<()> {
                 plot: f.plot,
                 limit: f.limit,
                 max_memory_bytes: f.max_memory_mb.saturating_mul(1 << 20),
+                start,
             };
             train::run(&args).map(|_| ())
         }

@@ -16,21 +16,24 @@ pub type CliGraph = Graph<NODES>;
 /// The CLI's plan type.
 pub type CliPlan = mote_core::Plan<NODES, STEPS>;
 
-/// A spec and its training defaults (the defaults when read from a model file).
+/// A spec and its training defaults (the defaults when read from a model file), with the
+/// model file's parameters.
 pub struct Loaded {
     pub spec: ModelSpec,
     pub train: TrainConfig,
+    /// A model file's parameters (`None` for a TOML spec).
+    pub params: Option<Vec<f32>>,
 }
 
 /// Reads a model file (it starts with `MOTE`) or a TOML spec.
 pub fn load(path: &Path) -> CliResult<Loaded> {
     let bytes = std::fs::read(path).map_err(CliError::io(path))?;
     if bytes.starts_with(&MAGIC) || path.extension().is_some_and(|e| e == "mote") {
-        let (spec, _) = load_model_bytes(path, &bytes)?;
-        return Ok(Loaded { spec, train: TrainConfig::default() });
+        let (spec, params) = load_model_bytes(path, &bytes)?;
+        return Ok(Loaded { spec, train: TrainConfig::default(), params: Some(params) });
     }
     let file = read_spec_file(path)?;
-    Ok(Loaded { spec: file.spec, train: file.train })
+    Ok(Loaded { spec: file.spec, train: file.train, params: None })
 }
 
 /// Decodes a model file and checks its parameters fit the graph its spec builds.

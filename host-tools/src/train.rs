@@ -1,5 +1,6 @@
-//! `mote train`: trains a spec on an IDX data set with a progress bar, evaluates on the test
-//! split after each epoch, and writes the model file.
+//! `mote train`: trains a spec (from scratch) or a model file (from its weights) on an IDX
+//! data set with a progress bar, evaluates on the test split after each epoch, and writes the
+//! model file.
 
 use crate::checks;
 use crate::dataset::{load_split, Split};
@@ -29,6 +30,9 @@ pub struct TrainArgs {
     pub limit: Option<usize>,
     /// Refuse a model whose parameters, optimizer state and arena need more bytes.
     pub max_memory_bytes: usize,
+    /// The weights to start from (a model file's: fine-tuning an imported or trained model);
+    /// `None` initializes them.
+    pub start: Option<Vec<f32>>,
 }
 
 /// Per-epoch figures.
@@ -80,7 +84,10 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     let values = g.params_len().saturating_add(plan.optimizer_len()).saturating_add(plan.arena_len());
     checks::memory_fits(values, args.max_memory_bytes, "the parameters, optimizer state and training arena")?;
     let mut params = vec![0.0; g.params_len()];
-    g.init_params(&mut params, c.seed).map_err(core)?;
+    match &args.start {
+        Some(start) => params.copy_from_slice(start),
+        None => g.init_params(&mut params, c.seed).map_err(core)?,
+    }
     let mut opt_state = vec![0.0; plan.optimizer_len()];
     let mut arena = vec![0.0; plan.arena_len()];
     let per = train.rows * train.cols;

@@ -1,7 +1,9 @@
-//! TFLite float32 import: the MLPerf Tiny reference models (`../shared/models/mlperf-tiny`)
-//! imported and run on 8 seeded random inputs give LiteRT's outputs (made by
-//! `fixtures/tflite/make_reference.py`) within rtol 1e-3, atol 1e-4, in one batch of 8 (the
-//! models' batch is dynamic). Their NHWC inputs and outputs stay NHWC.
+//! TFLite float32 import: the MLPerf Tiny reference models (`../shared/models/mlperf-tiny`) and
+//! the small models of `fixtures/tflite/cases` (depthwise with a multiplier, dilation, SAME
+//! pooling, PAD, MEAN, 4-D softmax, reshapes across layouts), imported and run on 8 seeded
+//! random inputs, give LiteRT's outputs (made by `fixtures/tflite/make_reference.py`) within
+//! rtol 1e-3, atol 1e-4, in one batch of 8 (the models' batch is dynamic). NHWC inputs and
+//! outputs stay NHWC.
 
 use mote_cli::import::{convert, Format};
 use mote_cli::run::{infer, model_inputs, read_npy};
@@ -17,7 +19,10 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Imports `model`, runs the reference inputs, returns the worst |error| / (atol + rtol·|ref|).
 fn worst_error(model: &str) -> f32 {
-    let path = shared_model(&format!("{model}.tflite"));
+    let path = match model.strip_prefix("cases/") {
+        Some(_) => fixture(&format!("{model}.tflite")),
+        None => shared_model(&format!("{model}.tflite")),
+    };
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let imported = convert(Format::Tflite, &bytes, model).unwrap_or_else(|e| panic!("{model}: {e}"));
     let x = read_npy(&fixture(&format!("{model}_inputs.npy")), "input").unwrap();
@@ -42,6 +47,15 @@ fn anomaly_detection_autoencoder_matches_litert() {
     let worst = worst_error("ad01_fp32");
     println!("AD01 autoencoder: worst error {worst:.3} of the tolerance");
     assert!(worst <= 1.0, "{worst}");
+}
+
+#[test]
+fn small_models_of_every_supported_operator_match_litert() {
+    for case in ["cases/convs", "cases/pools", "cases/layout"] {
+        let worst = worst_error(case);
+        println!("{case}: worst error {worst:.3} of the tolerance");
+        assert!(worst <= 1.0, "{case}: {worst}");
+    }
 }
 
 #[test]
