@@ -102,3 +102,22 @@ pub fn npy(data: &[u8]) {
 pub fn image(data: &[u8]) {
     let _ = mote_cli::predict::decode_image(data, 28, 28);
 }
+
+/// ONNX models as `mote import` reads them: decoded, converted, and a converted model built
+/// and planned (a refusal is fine; a panic, hang or huge allocation is not).
+pub fn onnx(data: &[u8]) {
+    imported(mote_cli::import::Format::Onnx, data);
+}
+
+/// TFLite models as `mote import` reads them (see [`onnx`]).
+pub fn tflite(data: &[u8]) {
+    imported(mote_cli::import::Format::Tflite, data);
+}
+
+fn imported(format: mote_cli::import::Format, data: &[u8]) {
+    let Ok(m) = mote_cli::import::convert(format, data, "fuzz") else { return };
+    let mut g = G::new();
+    let Ok(built) = m.spec.build(&mut g, 1) else { return };
+    assert_eq!(g.params_len(), m.params.len(), "an imported model's parameters fit its spec");
+    let _ = P::inference(&g, &[built.output], Mode::Eval);
+}

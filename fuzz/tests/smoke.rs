@@ -93,3 +93,13 @@ fn image() {
 fn npy() {
     smoke(mote_fuzz::npy, &seeds("npy"), 30000);
 }
+
+#[test]
+fn onnx() {
+    smoke(mote_fuzz::onnx, &seeds("onnx"), 5000);
+}
+
+#[test]
+fn tflite() {
+    smoke(mote_fuzz::tflite, &seeds("tflite"), 5000);
+}

@@ -6,7 +6,7 @@ use crate::{root, run};
 use std::process::Command;
 
 /// The fuzz targets (`fuzz/fuzz_targets/*.rs`).
-pub const TARGETS: &[&str] = &["model_bytes", "plan_bytes", "graph_bytes", "spec_toml", "idx", "image", "npy"];
+pub const TARGETS: &[&str] = &["model_bytes", "plan_bytes", "graph_bytes", "spec_toml", "idx", "image", "npy", "onnx", "tflite"];
 
 /// Installs nightly and cargo-fuzz if missing, then runs `runs` executions of each target;
 /// returns (target, executions) as libFuzzer reported them.
