@@ -11,6 +11,7 @@ pub mod idx;
 pub mod import;
 pub mod inspect;
 pub mod model;
+pub mod notes;
 pub mod plot;
 pub mod predict;
 pub mod run;

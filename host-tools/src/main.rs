@@ -191,7 +191,7 @@ fn run(command: Command) -> CliResult<()> {
         Command::Inspect { path, batch, json } => inspect::run(&path, batch, json),
         Command::Train(f) => {
             let file = model::load(&f.spec)?;
-            let start = file.params;
+            let (start, notes) = (file.params, file.notes);
             let mut config = file.train;
             config.epochs = f.epochs.unwrap_or(config.epochs);
             config.batch = f.batch.unwrap_or(config.batch);
@@ -209,6 +209,7 @@ fn run(command: Command) -> CliResult<()> {
                 limit: f.limit,
                 max_memory_bytes: f.max_memory_mb.saturating_mul(1 << 20),
                 start,
+                notes,
             };
             train::run(&args).map(|_| ())
         }

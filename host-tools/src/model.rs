@@ -2,8 +2,9 @@
 //! saving model files without ever leaving a half-written one behind.
 
 use crate::error::{CliError, CliResult};
+use crate::notes::Notes;
 use crate::spec_file::{read_spec_file, TrainConfig};
-use mote_core::model::{model_file_len, read_model, write_model, BuiltModel, ModelSpec, SpecErrorKind, MAGIC};
+use mote_core::model::{model_file_len_with_notes, read_model, write_model_with_notes, BuiltModel, ModelSpec, SpecErrorKind, MAGIC};
 use mote_core::Graph;
 use std::path::Path;
 
@@ -23,6 +24,8 @@ pub struct Loaded {
     pub train: TrainConfig,
     /// A model file's parameters (`None` for a TOML spec).
     pub params: Option<Vec<f32>>,
+    /// A model file's notes (kept when it is trained on).
+    pub notes: Notes,
 }
 
 /// Reads a model file (it starts with `MOTE`) or a TOML spec.
@@ -30,10 +33,10 @@ pub fn load(path: &Path) -> CliResult<Loaded> {
     let bytes = std::fs::read(path).map_err(CliError::io(path))?;
     if bytes.starts_with(&MAGIC) || path.extension().is_some_and(|e| e == "mote") {
         let (spec, params) = load_model_bytes(path, &bytes)?;
-        return Ok(Loaded { spec, train: TrainConfig::default(), params: Some(params) });
+        return Ok(Loaded { spec, train: TrainConfig::default(), params: Some(params), notes: Notes::of_file(&bytes) });
     }
     let file = read_spec_file(path)?;
-    Ok(Loaded { spec: file.spec, train: file.train, params: None })
+    Ok(Loaded { spec: file.spec, train: file.train, params: None, notes: Notes::default() })
 }
 
 /// Decodes a model file and checks its parameters fit the graph its spec builds.
@@ -79,10 +82,16 @@ pub fn build(path: &Path, spec: &ModelSpec, batch: usize) -> CliResult<(Box<CliG
 /// Writes a model file to `path` through a temporary file and a rename, so an existing file
 /// is replaced whole or not at all.
 pub fn save(path: &Path, spec: &ModelSpec, params: &[f32]) -> CliResult<usize> {
+    save_with_notes(path, spec, params, &Notes::default())
+}
+
+/// [`save`] with the host's `notes` about the model.
+pub fn save_with_notes(path: &Path, spec: &ModelSpec, params: &[f32], notes: &Notes) -> CliResult<usize> {
     let model = |source| CliError::Model { path: path.into(), source };
-    let len = model_file_len(spec, params.len()).map_err(model)?;
+    let notes = notes.to_bytes();
+    let len = model_file_len_with_notes(spec, params.len(), notes.len()).map_err(model)?;
     let mut bytes = vec![0u8; len];
-    let written = write_model(spec, params, &mut bytes).map_err(model)?;
+    let written = write_model_with_notes(spec, params, &notes, &mut bytes).map_err(model)?;
     bytes.truncate(written);
     let tmp = path.with_extension("mote.tmp");
     std::fs::write(&tmp, &bytes).map_err(CliError::io(&tmp))?;

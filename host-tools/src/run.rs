@@ -1,12 +1,14 @@
 //! `mote run`: inference on tensors in NumPy `.npy` files. A mote model's first input, `input`,
 //! has shape `[N, …the spec's input]` in float32 (any batch size N ≥ 1); an imported model may
 //! have further inputs (its `input` layers, in order, each of one fixed shape). The output is
-//! the last layer's, `[N, …]` in float32. Shape, dtype and layout mismatches are errors that
-//! name the file and the model's input.
+//! the last layer's, `[N, …]` in float32. An imported model's inputs and output go by the
+//! source's names (kept in the model file's notes). Shape, dtype and layout mismatches are
+//! errors that name the file and the model's input.
 
 use crate::checks;
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliPlan};
+use crate::notes::Notes;
 use crate::say::Say;
 use mote_core::model::{dims_of, LayerOp, ModelSpec};
 use mote_core::{Executor, Mode};
@@ -168,7 +170,13 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
     checks::writable_output(output, "--output", &read)?;
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params) = load_model_bytes(model_path, &bytes)?;
-    let wanted = model_inputs(&spec);
+    // An imported model's inputs and output go by the source's names.
+    let notes = Notes::of_file(&bytes);
+    let mut wanted = model_inputs(&spec);
+    if notes.inputs.len() == wanted.len() {
+        wanted.iter_mut().zip(&notes.inputs).for_each(|(input, name)| input.name = name.clone());
+    }
+    let output_name = notes.outputs.first().map_or("output", String::as_str);
     if inputs.len() != wanted.len() {
         let names: Vec<String> = wanted.iter().map(|i| format!("`{}`", i.name)).collect();
         let message =
@@ -184,11 +192,11 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
     let y = infer(model_path, &spec, &params, &tensors)?;
     write_npy(output, &y)?;
     let described: Vec<String> = wanted.iter().zip(&tensors).map(|(i, t)| format!("`{}` {:?}", i.name, t.shape)).collect();
-    say.line(format!("{}: {} → output {:?}, written to {}", spec.name, described.join(", "), y.shape, output.display()));
+    say.line(format!("{}: {} → `{output_name}` {:?}, written to {}", spec.name, described.join(", "), y.shape, output.display()));
     if json {
         let ins: Vec<_> =
             wanted.iter().zip(&tensors).zip(inputs).map(|((i, t), f)| json!({"name": i.name, "shape": t.shape, "file": f})).collect();
-        println!("{}", json!({"inputs": ins, "outputs": [{"name": "output", "shape": y.shape, "file": output}]}));
+        println!("{}", json!({"inputs": ins, "outputs": [{"name": output_name, "shape": y.shape, "file": output}]}));
     }
     Ok(())
 }

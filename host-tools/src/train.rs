@@ -6,7 +6,8 @@ use crate::checks;
 use crate::dataset::{load_split, Split};
 use crate::error::{CliError, CliResult};
 use crate::eval::{predict_classes, score};
-use crate::model::{build, save, CliPlan};
+use crate::model::{build, save_with_notes, CliPlan};
+use crate::notes::Notes;
 use crate::say::Say;
 use crate::spec_file::{Schedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +34,8 @@ pub struct TrainArgs {
     /// The weights to start from (a model file's: fine-tuning an imported or trained model);
     /// `None` initializes them.
     pub start: Option<Vec<f32>>,
+    /// The notes of the model file trained from, kept in the one written.
+    pub notes: Notes,
 }
 
 /// Per-epoch figures.
@@ -167,7 +170,7 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
         ));
         epochs.push(e);
     }
-    let bytes = save(&args.out, spec, &params)?;
+    let bytes = save_with_notes(&args.out, spec, &params, &args.notes)?;
     say.line(format!("wrote {} ({bytes} bytes)", args.out.display()));
     if let Some(path) = &args.plot {
         let title = format!("{} on {}", spec.name, args.data.display());

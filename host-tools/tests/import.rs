@@ -161,5 +161,6 @@ fn an_imported_model_with_three_inputs_runs_and_names_a_misfit_input() {
     assert_eq!(got.shape, vec![2, 4]);
     assert!((got.values[0] - 0.4).abs() < 1e-5 && (got.values[7] - 2.14).abs() < 1e-5, "{:?}", got.values);
     fails(&["run", m, "--input", &a, "--input", &bad, "--input", &c, "--output", yo], &["bad.npy", "`1` [3, 4]"]);
-    fails(&["run", m, "--input", &a, "--output", yo], &["3 input(s)", "`input`, `1`, `2`", "got 1"]);
+    // The source's input names (`0`, `1`, `2`), kept in the model file's notes.
+    fails(&["run", m, "--input", &a, "--output", yo], &["3 input(s)", "`0`, `1`, `2`", "got 1"]);
 }

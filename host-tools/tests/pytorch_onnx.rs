@@ -72,4 +72,9 @@ fn imported_pytorch_model_evaluates_and_trains_like_pytorch() {
     ]);
     let accuracy = train["test_accuracy"].as_f64().unwrap();
     assert!(accuracy >= 0.96, "{train}");
+    // The trained file still goes by PyTorch's input and output names.
+    let y = dir.path().join("y.npy");
+    let x = reference("reference_inputs.npy");
+    let run = mote_json(&["run", tuned.to_str().unwrap(), "--input", x.to_str().unwrap(), "--output", y.to_str().unwrap(), "--json"]);
+    assert_eq!((&run["inputs"][0]["name"], &run["outputs"][0]["name"]), (&Value::from("image"), &Value::from("logits")), "{run}");
 }

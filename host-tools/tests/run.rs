@@ -75,7 +75,7 @@ fn mismatched_tensors_are_refused_naming_the_file_and_the_input() {
     }
     let x = fixture("x_2x3_f32.npy");
     let r = mote(&["run", s(&model), "--input", s(&x), "--input", s(&x), "--output", s(&out)]);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("has 1 input (`input`), got 2"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("has 1 input(s) (`input`), got 2"));
 }
 
 /// Inputs the fuzzer found (`cargo xtask fuzz`, target npy): headers claiming gigabytes made the

@@ -4,8 +4,11 @@
 //! ```text
 //! 0   magic "MOTE"        4   format version u16   6  reserved u16 (0)
 //! 8   parameter count u32 12  spec length u32      16 CRC-32 of everything after the header
-//! 20  parameters (count · 4 bytes)   then the spec (postcard)
+//! 20  parameters (count · 4 bytes)   then the spec (postcard), then optional notes
 //! ```
+//! The notes are bytes after the spec (inside the spec length and the CRC) that the host tools
+//! keep about a model (an imported model's source input and output names); readers that only
+//! build the model, the firmware's among them, never look at them.
 //! A reader never panics on hostile bytes: every problem is a [`ModelError`].
 
 use super::ModelSpec;
@@ -84,6 +87,8 @@ pub struct ModelView<'a> {
     pub spec: ModelSpec,
     /// `count · 4` little-endian f32 bytes, at offset [`HEADER_LEN`] of the file.
     pub param_bytes: &'a [u8],
+    /// The notes after the spec (empty for most files).
+    pub notes: &'a [u8],
 }
 
 impl ModelView<'_> {
@@ -123,8 +128,8 @@ pub struct ModelParts<'a> {
 /// Reads a model file, checking magic, version, sizes and CRC, and decodes its spec.
 pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
     let parts = check_model(bytes)?;
-    let spec: ModelSpec = postcard::from_bytes(parts.spec_bytes).map_err(|_| ModelError::BadSpec)?;
-    Ok(ModelView { spec, param_bytes: parts.param_bytes })
+    let (spec, notes) = postcard::take_from_bytes::<ModelSpec>(parts.spec_bytes).map_err(|_| ModelError::BadSpec)?;
+    Ok(ModelView { spec, param_bytes: parts.param_bytes, notes })
 }
 
 /// The length of the whole model file whose first bytes are `header` (at least the 20-byte
@@ -188,7 +193,12 @@ fn encoded_spec_len(spec: &ModelSpec) -> Result<usize, ModelError> {
 
 /// Bytes of the model file for `spec` with `param_count` parameters.
 pub fn model_file_len(spec: &ModelSpec, param_count: usize) -> Result<usize, ModelError> {
-    Ok(HEADER_LEN + 4 * param_count + encoded_spec_len(spec)?)
+    model_file_len_with_notes(spec, param_count, 0)
+}
+
+/// Bytes of the model file for `spec` with `param_count` parameters and `notes` bytes of notes.
+pub fn model_file_len_with_notes(spec: &ModelSpec, param_count: usize, notes: usize) -> Result<usize, ModelError> {
+    Ok(HEADER_LEN + 4 * param_count + encoded_spec_len(spec)? + notes)
 }
 
 /// The header of a model file holding `params` and the postcard `spec_bytes`, for writers
@@ -210,8 +220,13 @@ pub fn model_header(params: &[f32], spec_bytes: &[u8]) -> [u8; HEADER_LEN] {
 
 /// Writes `spec` and `params` as a model file into `out`; returns the bytes written.
 pub fn write_model(spec: &ModelSpec, params: &[f32], out: &mut [u8]) -> Result<usize, ModelError> {
+    write_model_with_notes(spec, params, &[], out)
+}
+
+/// [`write_model`] with `notes` after the spec.
+pub fn write_model_with_notes(spec: &ModelSpec, params: &[f32], notes: &[u8], out: &mut [u8]) -> Result<usize, ModelError> {
     let params_end = HEADER_LEN + 4 * params.len();
-    let needed = params_end + encoded_spec_len(spec)?;
+    let needed = params_end + encoded_spec_len(spec)? + notes.len();
     if out.len() < needed {
         return Err(ModelError::BufferTooSmall { needed, got: out.len() });
     }
@@ -222,7 +237,8 @@ pub fn write_model(spec: &ModelSpec, params: &[f32], out: &mut [u8]) -> Result<u
         Ok(written) => written.len(),
         Err(_) => return Err(ModelError::BadSpec),
     };
-    let total = params_end + spec_len;
+    out[params_end + spec_len..needed].copy_from_slice(notes);
+    let total = needed;
     let (body, spec_bytes) = out[..total].split_at_mut(params_end);
     let header = model_header(params, spec_bytes);
     body[..HEADER_LEN].copy_from_slice(&header);

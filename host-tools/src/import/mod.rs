@@ -8,7 +8,8 @@ pub mod tensor;
 pub mod tflite;
 
 use crate::error::{CliError, CliResult};
-use crate::model::save;
+use crate::model::save_with_notes;
+use crate::notes::Notes;
 use crate::say::Say;
 use builder::Mapped;
 use mote_core::model::ModelSpec;
@@ -130,7 +131,11 @@ pub fn import(path: &Path, out: &Path, json: bool) -> CliResult<()> {
     let bytes = std::fs::read(path).map_err(CliError::io(path))?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("imported");
     let imported = convert(format, &bytes, name).map_err(|e| CliError::invalid(path, e.to_string()))?;
-    let written = save(out, &imported.spec, &imported.params)?;
+    let notes = Notes {
+        inputs: imported.inputs.iter().map(|i| i.name.clone()).collect(),
+        outputs: imported.outputs.iter().map(|o| o.name.clone()).collect(),
+    };
+    let written = save_with_notes(out, &imported.spec, &imported.params, &notes)?;
     for m in &imported.mapping {
         say.line(format!(
             "{:<40} → {:<20} {:<18} {:>16} {:>8} params",
