@@ -17,6 +17,20 @@ use serde_json::json;
 use std::fmt;
 use std::path::Path;
 
+/// Why one source node did not convert.
+pub(crate) enum Skip {
+    /// The node itself is not supported: reported.
+    Unsupported(String),
+    /// An input comes from a node that did not convert: not reported again.
+    Upstream,
+}
+
+impl From<String> for Skip {
+    fn from(what: String) -> Skip {
+        Skip::Unsupported(what)
+    }
+}
+
 /// One node mote cannot convert.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unsupported {

@@ -9,7 +9,7 @@ pub mod proto;
 
 use super::builder::{LayerValue, ModelBuilder};
 use super::tensor::Tensor;
-use super::{ImportError, Imported, Io, Unsupported};
+use super::{ImportError, Imported, Io, Skip, Unsupported};
 use prost::Message;
 use proto::tensor_shape_proto::dimension::Value as Dim;
 use proto::type_proto::Value as TypeValue;
@@ -23,20 +23,6 @@ enum Value {
     Const(Tensor),
     /// Produced by a node that was not converted.
     Unknown,
-}
-
-/// Why one node did not convert.
-enum Skip {
-    /// The node itself is not supported: reported.
-    Unsupported(String),
-    /// An input comes from a node that did not convert: not reported again.
-    Upstream,
-}
-
-impl From<String> for Skip {
-    fn from(what: String) -> Skip {
-        Skip::Unsupported(what)
-    }
 }
 
 type NodeResult<T> = Result<T, Skip>;

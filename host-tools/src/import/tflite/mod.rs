@@ -72,7 +72,7 @@ pub fn convert(bytes: &[u8], name: &str) -> Result<Imported, ImportError> {
                 }
             }
             Err(skip) => {
-                if let ops::Skip::Unsupported(what) = skip {
+                if let super::Skip::Unsupported(what) = skip {
                     let node = op.outputs.first().and_then(|&o| tensor(&model, o)).map_or_else(|| format!("#{i}"), |t| t.name.clone());
                     unsupported.push(Unsupported { node, op: op.name.clone(), version: format!("version {}", op.version), what });
                 }

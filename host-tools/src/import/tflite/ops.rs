@@ -4,21 +4,8 @@ use super::read::{Options, TflModel, TflOp};
 use super::{nchw, nhwc, tensor, Converter, Value};
 use crate::import::builder::{dims_setting, LayerValue};
 use crate::import::tensor::Tensor;
+use crate::import::Skip;
 use mote_core::model::LayerOp;
-
-/// Why an operator did not convert.
-pub enum Skip {
-    /// Reported: the operator itself is not supported.
-    Unsupported(String),
-    /// An input comes from an operator that did not convert.
-    Upstream,
-}
-
-impl From<String> for Skip {
-    fn from(what: String) -> Skip {
-        Skip::Unsupported(what)
-    }
-}
 
 type OpResult<T> = Result<T, Skip>;
 
@@ -378,11 +365,8 @@ fn reshape(c: &mut Converter, at: At, options: Options) -> OpResult<LayerValue> 
     // A 4-D result is NHWC: held NCHW inside.
     match dims[..] {
         [_, h, w, ch] if !(h == 1 && w == 1) && ch != 1 => c.add(at, nchw(), &[&y], &[]),
-        [_, _, _, _] => {
-            let [n, h, w, ch] = dims4(&dims)?;
-            let _ = n;
-            c.add(at, LayerOp::Reshape { shape: dims_setting(&[ch, h, w])? }, &[&y], &[])
-        }
+        // A 1×1 plane or one channel: NHWC and NCHW hold the values in the same order.
+        [_, h, w, ch] => c.add(at, LayerOp::Reshape { shape: dims_setting(&[ch, h, w])? }, &[&y], &[]),
         _ => Ok(y),
     }
 }
