@@ -49,7 +49,8 @@ impl ModelBuilder {
         Ok((ModelBuilder { graph, input, layers: Vec::new(), params: Vec::new(), mapping: Vec::new(), filled: Vec::new() }, first))
     }
 
-    /// Adds `op` over `inputs` under a name made from `hint`, its parameters (in the order
+    /// Adds `op` over `inputs` under a name made from `hint` (the op's name, or a source
+    /// input's), its parameters (in the order
     /// the op creates them: weight, bias; batchnorm's mean, variance, scale, shift; a
     /// constant's values) taken from `tensors`.
     pub fn add(&mut self, source: &str, hint: &str, op: LayerOp, inputs: &[&LayerValue], tensors: &[&[f32]]) -> Result<LayerValue, String> {

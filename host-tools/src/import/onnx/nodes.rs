@@ -114,7 +114,7 @@ impl Converter {
             Some(name) => format!("{name} ({kind})"),
             None => kind.to_string(),
         };
-        self.builder.add(&source, &kind.to_ascii_lowercase(), op, inputs, tensors).map_err(Skip::Unsupported)
+        self.builder.add(&source, op.name(), op, inputs, tensors).map_err(Skip::Unsupported)
     }
     /// A constant layer holding `t`, its leading 1s dropped to fit beside a tensor of `rank`.
     fn constant_layer(&mut self, n: &NodeProto, t: &Tensor, rank: usize) -> NodeResult<LayerValue> {

@@ -97,9 +97,6 @@ impl At<'_> {
         let out = self.op.outputs.first().and_then(|&o| tensor(self.m, o)).map_or("", |t| t.name.as_str());
         format!("{} ({})", out, self.op.name)
     }
-    fn hint(&self) -> String {
-        self.op.name.to_ascii_lowercase()
-    }
 }
 
 impl Converter {
@@ -131,7 +128,7 @@ impl Converter {
         }
     }
     fn add(&mut self, at: At, op: LayerOp, inputs: &[&LayerValue], tensors: &[&[f32]]) -> OpResult<LayerValue> {
-        self.builder.add(&at.source(), &at.hint(), op, inputs, tensors).map_err(Skip::Unsupported)
+        self.builder.add(&at.source(), op.name(), op, inputs, tensors).map_err(Skip::Unsupported)
     }
     /// `x` in TFLite's element order: a 4-D value (held NCHW) transposed to NHWC, unless its
     /// plane is 1×1 or it has one channel (then both orders agree).
