@@ -249,3 +249,24 @@ fn softmax_and_log_softmax_stay_finite_for_huge_logits() {
     let lse = (1.0f32 + 2.0 * (-1.0f32).exp()).ln();
     assert!((lv[5] + lse).abs() < 1e-5 && (lv[3] + 1.0 + lse).abs() < 1e-5, "{lv:?}");
 }
+
+/// A classifier ending in a softmax (as imported models do) trains on its logits: its loss is
+/// the cross-entropy of the softmax's input. By hand: logits [1, 2, 3], label 2:
+/// −log(e³ / (e + e² + e³)) = log(1 + e⁻¹ + e⁻²) = 0.40760596.
+#[test]
+fn a_final_softmax_trains_on_its_logits() {
+    use mote_core::model::{Layer, LayerOp, Loss, ModelSpec};
+    let layer = |name: &str, op| Layer { name: name.try_into().unwrap(), op, inputs: heapless::Vec::new() };
+    let mut spec = ModelSpec {
+        name: "soft".try_into().unwrap(),
+        input: heapless::Vec::from_slice(&[3]).unwrap(),
+        layers: heapless::Vec::new(),
+        loss: Loss::CrossEntropy,
+    };
+    spec.layers.push(layer("probs", LayerOp::Softmax {})).unwrap();
+    let mut g: Graph = Graph::new();
+    let built = spec.build(&mut g, 1).unwrap();
+    let plan: Plan = Plan::inference(&g, &[built.loss, built.output], Mode::Eval).unwrap();
+    let loss = run_once(&g, &plan, &[], &[(built.x, vec![1.0, 2.0, 3.0]), (built.target, vec![2.0])], built.loss);
+    assert!((loss[0] - 0.40760596).abs() < 1e-6, "{loss:?}");
+}

@@ -224,6 +224,15 @@ fn build_layers<const N: usize, const TAGS: u64>(
     Ok((x, nodes))
 }
 
+/// The logits cross-entropy reads from `output`: the input of a final softmax (a classifier
+/// imported with its softmax trains on its logits, not on probabilities), else `output`.
+fn logits<const N: usize>(g: &Graph<N>, output: NodeId) -> NodeId {
+    match g.node(output).map(|n| (n.op(), n.inputs().first())) {
+        Ok((Some(crate::ops::Op::Softmax(crate::ops::Softmax { log: false })), Some(&input))) => input,
+        _ => output,
+    }
+}
+
 /// Adds the target input and the loss after the last layer.
 fn add_loss<const N: usize>(
     g: &mut Graph<N>,
@@ -237,7 +246,7 @@ fn add_loss<const N: usize>(
     let (target, loss) = match loss {
         Loss::CrossEntropy => {
             let labels = g.labels(batch).map_err(loss_err)?;
-            (labels, g.cross_entropy(output, labels).map_err(loss_err)?)
+            (labels, g.cross_entropy(logits(g, output), labels).map_err(loss_err)?)
         }
         Loss::Mse => {
             let shape = g.shape(output).map_err(loss_err)?;
