@@ -164,3 +164,37 @@ fn an_imported_model_with_three_inputs_runs_and_names_a_misfit_input() {
     // The source's input names (`0`, `1`, `2`), kept in the model file's notes.
     fails(&["run", m, "--input", &a, "--output", yo], &["3 input(s)", "`0`, `1`, `2`", "got 1"]);
 }
+
+/// A one-node model over `x` [1, 4] with initializer `k`.
+fn one_node(op: &str, k: proto::TensorProto) -> Vec<u8> {
+    let graph = GraphProto {
+        node: vec![node("n", op, &["x", "k"], "y", vec![])],
+        input: vec![float_input("x", &[1, 4])],
+        output: vec![float_input("y", &[1, 4])],
+        initializer: vec![k],
+        ..Default::default()
+    };
+    let opset = vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }];
+    ModelProto { ir_version: Some(7), opset_import: opset, graph: Some(graph), ..Default::default() }.encode_to_vec()
+}
+
+/// Shapes a hostile file can hold that once reached an index or a multiplication unchecked:
+/// a scalar Gemm B, a reshape whose target overflows. Each is refused by name.
+#[test]
+fn hostile_shapes_are_refused_not_panics() {
+    use mote_cli::import::{convert, Format, ImportError};
+    let scalar = proto::TensorProto { name: Some("k".into()), data_type: Some(1), float_data: vec![2.0], ..Default::default() };
+    let huge = proto::TensorProto {
+        name: Some("k".into()),
+        data_type: Some(7),
+        dims: vec![3],
+        int64_data: vec![1, 1 << 40, 1 << 40],
+        ..Default::default()
+    };
+    for (op, k, needle) in [("Gemm", scalar, "Gemm's B is a matrix"), ("Reshape", huge, "too large")] {
+        match convert(Format::Onnx, &one_node(op, k), "hostile") {
+            Err(ImportError::Unsupported(list)) => assert!(list[0].what.contains(needle), "{op}: {list:?}"),
+            other => panic!("{op}: {other:?}"),
+        }
+    }
+}

@@ -49,6 +49,11 @@ impl Tensor {
     }
 }
 
+/// The product of `dims`, `None` where it overflows (a hostile shape).
+pub fn product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// The values of a tensor of `dims` broadcast (NumPy rules) to `len` values along its last
 /// axis, for a bias: `[N]`, `[1, N]`, `[1]` or a scalar.
 pub fn bias_values(t: &Tensor, len: usize) -> Option<Vec<f32>> {

@@ -5,7 +5,7 @@ use super::attrs;
 use super::proto::NodeProto;
 use super::{Converter, NodeResult, Skip, Value};
 use crate::import::builder::{dims_setting, LayerValue};
-use crate::import::tensor::{bias_values, Data, Tensor};
+use crate::import::tensor::{bias_values, product, Data, Tensor};
 use mote_core::model::LayerOp;
 
 /// Converts `node`, giving the values of its outputs in order.
@@ -391,6 +391,9 @@ fn gemm(c: &mut Converter, n: &NodeProto) -> NodeResult<LayerValue> {
     }
     let y = match c.value(n, 1)? {
         Value::Const(b) => {
+            if b.dims.len() != 2 {
+                return Err(format!("a constant B of {:?}: Gemm's B is a matrix", b.dims).into());
+            }
             // Linear's weight is [out, in]: B itself when transposed, else Bᵀ.
             let w = if trans_b { b.clone() } else { b.transposed_2d().ok_or_else(|| Skip::Unsupported(format!("B of {:?}", b.dims)))? };
             let out = w.dims[0];
@@ -602,14 +605,15 @@ fn reshape_target(from: &[usize], target: &[i64]) -> Result<Vec<usize>, String> 
             _ => return Err(format!("shape {target:?}")),
         });
     }
-    let known: usize = dims.iter().product();
+    let too_large = || format!("shape {target:?} is too large");
+    let known = product(&dims).ok_or_else(too_large)?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("shape {target:?} does not fit {from:?}"));
         }
         dims[i] = total / known;
     }
-    if dims.iter().product::<usize>() != total {
+    if product(&dims).ok_or_else(too_large)? != total {
         return Err(format!("shape {target:?} does not fit {from:?}"));
     }
     Ok(dims)

@@ -3,7 +3,7 @@
 use super::read::{Options, TflModel, TflOp};
 use super::{nchw, nhwc, tensor, Converter, Value};
 use crate::import::builder::{dims_setting, LayerValue};
-use crate::import::tensor::Tensor;
+use crate::import::tensor::{product, Tensor};
 use crate::import::Skip;
 use mote_core::model::LayerOp;
 
@@ -352,9 +352,11 @@ fn reshape(c: &mut Converter, at: At, options: Options) -> OpResult<LayerValue> 
         }
     };
     let total: usize = x.shape.iter().product();
-    let known: i64 = target.iter().filter(|&&d| d != -1).product();
-    let dims: Vec<usize> = target.iter().map(|&d| if d == -1 && known > 0 { total / known as usize } else { d.max(0) as usize }).collect();
-    if dims.iter().product::<usize>() != total || dims.first() != x.shape.first() || dims.len() < 2 {
+    let given: Vec<usize> = target.iter().filter(|&&d| d != -1).map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+    let known = product(&given).unwrap_or(0);
+    let dims: Vec<usize> =
+        target.iter().map(|&d| if d == -1 && known > 0 { total / known } else { usize::try_from(d).unwrap_or(0) }).collect();
+    if product(&dims) != Some(total) || dims.first() != x.shape.first() || dims.len() < 2 {
         return Err(format!("a reshape of {:?} to {target:?}: mote keeps the batch first and alone", x.shape).into());
     }
     let ordered = c.tflite_order(at, &x)?;
