@@ -20,7 +20,7 @@ mod root {
         /// The enum `TensorType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `TensorType` in the file `host-tools/schema/tflite_schema.fbs:41`
+        /// * Enum `TensorType` in the file `host-tools/schema/tflite_schema.fbs:45`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum TensorType {
@@ -261,7 +261,7 @@ mod root {
         /// The table `CustomQuantization` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CustomQuantization` in the file `host-tools/schema/tflite_schema.fbs:72`
+        /// * Table `CustomQuantization` in the file `host-tools/schema/tflite_schema.fbs:76`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CustomQuantization {
             /// The field `custom` in the table `CustomQuantization`
@@ -488,7 +488,7 @@ mod root {
         /// The union `QuantizationDetails` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `QuantizationDetails` in the file `host-tools/schema/tflite_schema.fbs:77`
+        /// * Union `QuantizationDetails` in the file `host-tools/schema/tflite_schema.fbs:81`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum QuantizationDetails {
             /// The variant of type `CustomQuantization` in the union `QuantizationDetails`
@@ -706,7 +706,7 @@ mod root {
         /// The table `BlockwiseQuantization` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BlockwiseQuantization` in the file `host-tools/schema/tflite_schema.fbs:84`
+        /// * Table `BlockwiseQuantization` in the file `host-tools/schema/tflite_schema.fbs:88`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BlockwiseQuantization {
             /// The field `scales` in the table `BlockwiseQuantization`
@@ -1009,7 +1009,7 @@ mod root {
         /// The table `MultiAxisQuantization` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MultiAxisQuantization` in the file `host-tools/schema/tflite_schema.fbs:95`
+        /// * Table `MultiAxisQuantization` in the file `host-tools/schema/tflite_schema.fbs:99`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MultiAxisQuantization {
             /// The field `scales` in the table `MultiAxisQuantization`
@@ -1368,7 +1368,7 @@ mod root {
         /// The table `QuantizationParameters` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `QuantizationParameters` in the file `host-tools/schema/tflite_schema.fbs:114`
+        /// * Table `QuantizationParameters` in the file `host-tools/schema/tflite_schema.fbs:118`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct QuantizationParameters {
             /// The field `min` in the table `QuantizationParameters`
@@ -1855,7 +1855,7 @@ mod root {
         /// The enum `DimensionType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `DimensionType` in the file `host-tools/schema/tflite_schema.fbs:166`
+        /// * Enum `DimensionType` in the file `host-tools/schema/tflite_schema.fbs:170`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum DimensionType {
@@ -1989,7 +1989,7 @@ mod root {
         /// The table `Int32Vector` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Int32Vector` in the file `host-tools/schema/tflite_schema.fbs:171`
+        /// * Table `Int32Vector` in the file `host-tools/schema/tflite_schema.fbs:175`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Int32Vector {
             /// The field `values` in the table `Int32Vector`
@@ -2220,7 +2220,7 @@ mod root {
         /// The table `Uint16Vector` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Uint16Vector` in the file `host-tools/schema/tflite_schema.fbs:175`
+        /// * Table `Uint16Vector` in the file `host-tools/schema/tflite_schema.fbs:179`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Uint16Vector {
             /// The field `values` in the table `Uint16Vector`
@@ -2451,7 +2451,7 @@ mod root {
         /// The table `Uint8Vector` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Uint8Vector` in the file `host-tools/schema/tflite_schema.fbs:179`
+        /// * Table `Uint8Vector` in the file `host-tools/schema/tflite_schema.fbs:183`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Uint8Vector {
             /// The field `values` in the table `Uint8Vector`
@@ -2674,7 +2674,7 @@ mod root {
         /// The union `SparseIndexVector` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `SparseIndexVector` in the file `host-tools/schema/tflite_schema.fbs:186`
+        /// * Union `SparseIndexVector` in the file `host-tools/schema/tflite_schema.fbs:190`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum SparseIndexVector {
             /// The variant of type `Int32Vector` in the union `SparseIndexVector`
@@ -2892,7 +2892,7 @@ mod root {
         /// The table `DimensionMetadata` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DimensionMetadata` in the file `host-tools/schema/tflite_schema.fbs:192`
+        /// * Table `DimensionMetadata` in the file `host-tools/schema/tflite_schema.fbs:196`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DimensionMetadata {
             /// The field `format` in the table `DimensionMetadata`
@@ -3274,7 +3274,7 @@ mod root {
         /// The table `SparsityParameters` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SparsityParameters` in the file `host-tools/schema/tflite_schema.fbs:212`
+        /// * Table `SparsityParameters` in the file `host-tools/schema/tflite_schema.fbs:216`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SparsityParameters {
             /// The field `traversal_order` in the table `SparsityParameters`
@@ -3611,7 +3611,7 @@ mod root {
         /// The table `VariantSubType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `VariantSubType` in the file `host-tools/schema/tflite_schema.fbs:240`
+        /// * Table `VariantSubType` in the file `host-tools/schema/tflite_schema.fbs:244`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct VariantSubType {
             /// The field `shape` in the table `VariantSubType`
@@ -3929,7 +3929,7 @@ mod root {
         /// The table `Tensor` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Tensor` in the file `host-tools/schema/tflite_schema.fbs:249`
+        /// * Table `Tensor` in the file `host-tools/schema/tflite_schema.fbs:253`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Tensor {
             /// The field `shape` in the table `Tensor`
@@ -4624,7 +4624,7 @@ mod root {
         /// The enum `BuiltinOperator` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `BuiltinOperator` in the file `host-tools/schema/tflite_schema.fbs:302`
+        /// * Enum `BuiltinOperator` in the file `host-tools/schema/tflite_schema.fbs:306`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i32)]
         pub enum BuiltinOperator {
@@ -5805,7 +5805,7 @@ mod root {
         /// The union `BuiltinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `BuiltinOptions` in the file `host-tools/schema/tflite_schema.fbs:525`
+        /// * Union `BuiltinOptions` in the file `host-tools/schema/tflite_schema.fbs:529`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub enum BuiltinOptions {
             /// The variant of type `Conv2DOptions` in the union `BuiltinOptions`
@@ -11720,7 +11720,7 @@ mod root {
         /// The union `BuiltinOptions2` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `BuiltinOptions2` in the file `host-tools/schema/tflite_schema.fbs:657`
+        /// * Union `BuiltinOptions2` in the file `host-tools/schema/tflite_schema.fbs:661`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum BuiltinOptions2 {
             /// The variant of type `StablehloConcatenateOptions` in the union `BuiltinOptions2`
@@ -12888,7 +12888,7 @@ mod root {
         /// The table `StablehloGatherOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloGatherOptions` in the file `host-tools/schema/tflite_schema.fbs:683`
+        /// * Table `StablehloGatherOptions` in the file `host-tools/schema/tflite_schema.fbs:687`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloGatherOptions {
             /// The field `offset_dims` in the table `StablehloGatherOptions`
@@ -13363,7 +13363,7 @@ mod root {
         /// The table `StablehloTransposeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloTransposeOptions` in the file `host-tools/schema/tflite_schema.fbs:692`
+        /// * Table `StablehloTransposeOptions` in the file `host-tools/schema/tflite_schema.fbs:696`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloTransposeOptions {
             /// The field `permutation` in the table `StablehloTransposeOptions`
@@ -13596,7 +13596,7 @@ mod root {
         /// The enum `StablehloPrecisionConfig` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `StablehloPrecisionConfig` in the file `host-tools/schema/tflite_schema.fbs:696`
+        /// * Enum `StablehloPrecisionConfig` in the file `host-tools/schema/tflite_schema.fbs:700`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(u32)]
         pub enum StablehloPrecisionConfig {
@@ -13742,7 +13742,7 @@ mod root {
         /// The table `StablehloDotGeneralOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloDotGeneralOptions` in the file `host-tools/schema/tflite_schema.fbs:702`
+        /// * Table `StablehloDotGeneralOptions` in the file `host-tools/schema/tflite_schema.fbs:706`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloDotGeneralOptions {
             /// The field `lhs_batching_dimensions` in the table `StablehloDotGeneralOptions`
@@ -14195,7 +14195,7 @@ mod root {
         /// The table `StablehloReduceWindowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloReduceWindowOptions` in the file `host-tools/schema/tflite_schema.fbs:710`
+        /// * Table `StablehloReduceWindowOptions` in the file `host-tools/schema/tflite_schema.fbs:714`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloReduceWindowOptions {
             /// The field `window_dimensions` in the table `StablehloReduceWindowOptions`
@@ -14680,7 +14680,7 @@ mod root {
         /// The table `StablehloWhileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloWhileOptions` in the file `host-tools/schema/tflite_schema.fbs:719`
+        /// * Table `StablehloWhileOptions` in the file `host-tools/schema/tflite_schema.fbs:723`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloWhileOptions {
             /// The field `cond_subgraph_index` in the table `StablehloWhileOptions`
@@ -14945,7 +14945,7 @@ mod root {
         /// The table `StablehloSortOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloSortOptions` in the file `host-tools/schema/tflite_schema.fbs:724`
+        /// * Table `StablehloSortOptions` in the file `host-tools/schema/tflite_schema.fbs:728`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloSortOptions {
             /// The field `dimension` in the table `StablehloSortOptions`
@@ -15248,7 +15248,7 @@ mod root {
         /// The table `StablehloConcatenateOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloConcatenateOptions` in the file `host-tools/schema/tflite_schema.fbs:730`
+        /// * Table `StablehloConcatenateOptions` in the file `host-tools/schema/tflite_schema.fbs:734`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloConcatenateOptions {
             /// The field `dimension` in the table `StablehloConcatenateOptions`
@@ -15474,7 +15474,7 @@ mod root {
         /// The table `StablehloBroadcastInDimOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloBroadcastInDimOptions` in the file `host-tools/schema/tflite_schema.fbs:734`
+        /// * Table `StablehloBroadcastInDimOptions` in the file `host-tools/schema/tflite_schema.fbs:738`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloBroadcastInDimOptions {
             /// The field `broadcast_dimensions` in the table `StablehloBroadcastInDimOptions`
@@ -15708,7 +15708,7 @@ mod root {
         /// The enum `StablehloComparisonDirection` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `StablehloComparisonDirection` in the file `host-tools/schema/tflite_schema.fbs:738`
+        /// * Enum `StablehloComparisonDirection` in the file `host-tools/schema/tflite_schema.fbs:742`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(u32)]
         pub enum StablehloComparisonDirection {
@@ -15873,7 +15873,7 @@ mod root {
         /// The enum `StablehloComparisonType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `StablehloComparisonType` in the file `host-tools/schema/tflite_schema.fbs:748`
+        /// * Enum `StablehloComparisonType` in the file `host-tools/schema/tflite_schema.fbs:752`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(u32)]
         pub enum StablehloComparisonType {
@@ -16033,7 +16033,7 @@ mod root {
         /// The table `StablehloCompareOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloCompareOptions` in the file `host-tools/schema/tflite_schema.fbs:756`
+        /// * Table `StablehloCompareOptions` in the file `host-tools/schema/tflite_schema.fbs:760`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloCompareOptions {
             /// The field `comparison_direction` in the table `StablehloCompareOptions`
@@ -16320,7 +16320,7 @@ mod root {
         /// The table `StablehloDynamicSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloDynamicSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:761`
+        /// * Table `StablehloDynamicSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:765`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloDynamicSliceOptions {
             /// The field `slice_sizes` in the table `StablehloDynamicSliceOptions`
@@ -16554,7 +16554,7 @@ mod root {
         /// The table `StablehloPadOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloPadOptions` in the file `host-tools/schema/tflite_schema.fbs:765`
+        /// * Table `StablehloPadOptions` in the file `host-tools/schema/tflite_schema.fbs:769`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloPadOptions {
             /// The field `edge_padding_low` in the table `StablehloPadOptions`
@@ -16888,7 +16888,7 @@ mod root {
         /// The table `StablehloIotaOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloIotaOptions` in the file `host-tools/schema/tflite_schema.fbs:771`
+        /// * Table `StablehloIotaOptions` in the file `host-tools/schema/tflite_schema.fbs:775`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloIotaOptions {
             /// The field `iota_dimension` in the table `StablehloIotaOptions`
@@ -17111,7 +17111,7 @@ mod root {
         /// The table `StablehloCustomCallOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloCustomCallOptions` in the file `host-tools/schema/tflite_schema.fbs:775`
+        /// * Table `StablehloCustomCallOptions` in the file `host-tools/schema/tflite_schema.fbs:779`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloCustomCallOptions {
             /// The field `call_target_name` in the table `StablehloCustomCallOptions`
@@ -17576,7 +17576,7 @@ mod root {
         /// The table `StablehloReduceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloReduceOptions` in the file `host-tools/schema/tflite_schema.fbs:784`
+        /// * Table `StablehloReduceOptions` in the file `host-tools/schema/tflite_schema.fbs:788`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloReduceOptions {
             /// The field `dimensions` in the table `StablehloReduceOptions`
@@ -17847,7 +17847,7 @@ mod root {
         /// The table `StablehloSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:789`
+        /// * Table `StablehloSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:793`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloSliceOptions {
             /// The field `start_indices` in the table `StablehloSliceOptions`
@@ -18181,7 +18181,7 @@ mod root {
         /// The table `StablehloConvolutionOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloConvolutionOptions` in the file `host-tools/schema/tflite_schema.fbs:795`
+        /// * Table `StablehloConvolutionOptions` in the file `host-tools/schema/tflite_schema.fbs:799`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloConvolutionOptions {
             /// The field `window_strides` in the table `StablehloConvolutionOptions`
@@ -19243,7 +19243,7 @@ mod root {
         /// The table `StablehloScatterOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloScatterOptions` in the file `host-tools/schema/tflite_schema.fbs:815`
+        /// * Table `StablehloScatterOptions` in the file `host-tools/schema/tflite_schema.fbs:819`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloScatterOptions {
             /// The field `indices_are_sorted` in the table `StablehloScatterOptions`
@@ -19762,7 +19762,7 @@ mod root {
         /// The table `StablehloCaseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloCaseOptions` in the file `host-tools/schema/tflite_schema.fbs:825`
+        /// * Table `StablehloCaseOptions` in the file `host-tools/schema/tflite_schema.fbs:829`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloCaseOptions {
             /// The field `branch_subgraph_indices` in the table `StablehloCaseOptions`
@@ -19997,7 +19997,7 @@ mod root {
         /// The enum `RngAlgorithm` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `RngAlgorithm` in the file `host-tools/schema/tflite_schema.fbs:829`
+        /// * Enum `RngAlgorithm` in the file `host-tools/schema/tflite_schema.fbs:833`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum RngAlgorithm {
@@ -20135,7 +20135,7 @@ mod root {
         /// The table `StablehloRngBitGeneratorOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloRngBitGeneratorOptions` in the file `host-tools/schema/tflite_schema.fbs:842`
+        /// * Table `StablehloRngBitGeneratorOptions` in the file `host-tools/schema/tflite_schema.fbs:846`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloRngBitGeneratorOptions {
             /// The field `algorithm` in the table `StablehloRngBitGeneratorOptions`
@@ -20369,7 +20369,7 @@ mod root {
         /// The enum `Padding` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `Padding` in the file `host-tools/schema/tflite_schema.fbs:847`
+        /// * Enum `Padding` in the file `host-tools/schema/tflite_schema.fbs:851`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum Padding {
@@ -20501,7 +20501,7 @@ mod root {
         /// The enum `ActivationFunctionType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `ActivationFunctionType` in the file `host-tools/schema/tflite_schema.fbs:851`
+        /// * Enum `ActivationFunctionType` in the file `host-tools/schema/tflite_schema.fbs:855`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum ActivationFunctionType {
@@ -20655,7 +20655,7 @@ mod root {
         /// The table `Conv2DOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Conv2DOptions` in the file `host-tools/schema/tflite_schema.fbs:861`
+        /// * Table `Conv2DOptions` in the file `host-tools/schema/tflite_schema.fbs:865`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Conv2DOptions {
             /// The field `padding` in the table `Conv2DOptions`
@@ -21151,7 +21151,7 @@ mod root {
         /// The table `Conv3DOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Conv3DOptions` in the file `host-tools/schema/tflite_schema.fbs:874`
+        /// * Table `Conv3DOptions` in the file `host-tools/schema/tflite_schema.fbs:878`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Conv3DOptions {
             /// The field `padding` in the table `Conv3DOptions`
@@ -21690,7 +21690,7 @@ mod root {
         /// The table `Pool2DOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Pool2DOptions` in the file `host-tools/schema/tflite_schema.fbs:885`
+        /// * Table `Pool2DOptions` in the file `host-tools/schema/tflite_schema.fbs:889`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Pool2DOptions {
             /// The field `padding` in the table `Pool2DOptions`
@@ -22143,7 +22143,7 @@ mod root {
         /// The table `DepthwiseConv2DOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DepthwiseConv2DOptions` in the file `host-tools/schema/tflite_schema.fbs:894`
+        /// * Table `DepthwiseConv2DOptions` in the file `host-tools/schema/tflite_schema.fbs:898`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DepthwiseConv2DOptions {
             /// The field `padding` in the table `DepthwiseConv2DOptions`
@@ -22640,7 +22640,7 @@ mod root {
         /// The table `ConcatEmbeddingsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ConcatEmbeddingsOptions` in the file `host-tools/schema/tflite_schema.fbs:909`
+        /// * Table `ConcatEmbeddingsOptions` in the file `host-tools/schema/tflite_schema.fbs:913`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ConcatEmbeddingsOptions {
             /// The field `num_channels` in the table `ConcatEmbeddingsOptions`
@@ -22972,7 +22972,7 @@ mod root {
         /// The enum `LSHProjectionType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `LSHProjectionType` in the file `host-tools/schema/tflite_schema.fbs:915`
+        /// * Enum `LSHProjectionType` in the file `host-tools/schema/tflite_schema.fbs:919`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum LshProjectionType {
@@ -23110,7 +23110,7 @@ mod root {
         /// The table `LSHProjectionOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LSHProjectionOptions` in the file `host-tools/schema/tflite_schema.fbs:921`
+        /// * Table `LSHProjectionOptions` in the file `host-tools/schema/tflite_schema.fbs:925`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LshProjectionOptions {
             /// The field `type` in the table `LSHProjectionOptions`
@@ -23335,7 +23335,7 @@ mod root {
         /// The table `SVDFOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SVDFOptions` in the file `host-tools/schema/tflite_schema.fbs:925`
+        /// * Table `SVDFOptions` in the file `host-tools/schema/tflite_schema.fbs:929`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SvdfOptions {
             /// The field `rank` in the table `SVDFOptions`
@@ -23650,7 +23650,7 @@ mod root {
         /// The table `RNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RNNOptions` in the file `host-tools/schema/tflite_schema.fbs:934`
+        /// * Table `RNNOptions` in the file `host-tools/schema/tflite_schema.fbs:938`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RnnOptions {
             /// The field `fused_activation_function` in the table `RNNOptions`
@@ -23924,7 +23924,7 @@ mod root {
         /// The table `SequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SequenceRNNOptions` in the file `host-tools/schema/tflite_schema.fbs:940`
+        /// * Table `SequenceRNNOptions` in the file `host-tools/schema/tflite_schema.fbs:944`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SequenceRnnOptions {
             /// The field `time_major` in the table `SequenceRNNOptions`
@@ -24239,7 +24239,7 @@ mod root {
         /// The table `BidirectionalSequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceRNNOptions` in the file `host-tools/schema/tflite_schema.fbs:947`
+        /// * Table `BidirectionalSequenceRNNOptions` in the file `host-tools/schema/tflite_schema.fbs:951`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BidirectionalSequenceRnnOptions {
             /// The field `time_major` in the table `BidirectionalSequenceRNNOptions`
@@ -24621,7 +24621,7 @@ mod root {
         /// The enum `FullyConnectedOptionsWeightsFormat` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `FullyConnectedOptionsWeightsFormat` in the file `host-tools/schema/tflite_schema.fbs:955`
+        /// * Enum `FullyConnectedOptionsWeightsFormat` in the file `host-tools/schema/tflite_schema.fbs:959`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum FullyConnectedOptionsWeightsFormat {
@@ -24765,7 +24765,7 @@ mod root {
         /// The table `FullyConnectedOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FullyConnectedOptions` in the file `host-tools/schema/tflite_schema.fbs:962`
+        /// * Table `FullyConnectedOptions` in the file `host-tools/schema/tflite_schema.fbs:966`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FullyConnectedOptions {
             /// The field `fused_activation_function` in the table `FullyConnectedOptions`
@@ -25184,7 +25184,7 @@ mod root {
         /// The table `SoftmaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SoftmaxOptions` in the file `host-tools/schema/tflite_schema.fbs:984`
+        /// * Table `SoftmaxOptions` in the file `host-tools/schema/tflite_schema.fbs:988`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SoftmaxOptions {
             /// The field `beta` in the table `SoftmaxOptions`
@@ -25400,7 +25400,7 @@ mod root {
         /// The table `ConcatenationOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ConcatenationOptions` in the file `host-tools/schema/tflite_schema.fbs:989`
+        /// * Table `ConcatenationOptions` in the file `host-tools/schema/tflite_schema.fbs:993`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ConcatenationOptions {
             /// The field `axis` in the table `ConcatenationOptions`
@@ -25674,7 +25674,7 @@ mod root {
         /// The table `AddOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AddOptions` in the file `host-tools/schema/tflite_schema.fbs:994`
+        /// * Table `AddOptions` in the file `host-tools/schema/tflite_schema.fbs:998`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct AddOptions {
             /// The field `fused_activation_function` in the table `AddOptions`
@@ -25948,7 +25948,7 @@ mod root {
         /// The table `MulOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MulOptions` in the file `host-tools/schema/tflite_schema.fbs:1000`
+        /// * Table `MulOptions` in the file `host-tools/schema/tflite_schema.fbs:1004`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MulOptions {
             /// The field `fused_activation_function` in the table `MulOptions`
@@ -26178,7 +26178,7 @@ mod root {
         /// The table `L2NormOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `L2NormOptions` in the file `host-tools/schema/tflite_schema.fbs:1004`
+        /// * Table `L2NormOptions` in the file `host-tools/schema/tflite_schema.fbs:1008`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct L2NormOptions {
             /// The field `fused_activation_function` in the table `L2NormOptions`
@@ -26408,7 +26408,7 @@ mod root {
         /// The table `LocalResponseNormalizationOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LocalResponseNormalizationOptions` in the file `host-tools/schema/tflite_schema.fbs:1009`
+        /// * Table `LocalResponseNormalizationOptions` in the file `host-tools/schema/tflite_schema.fbs:1013`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LocalResponseNormalizationOptions {
             /// The field `radius` in the table `LocalResponseNormalizationOptions`
@@ -26770,7 +26770,7 @@ mod root {
         /// The enum `LSTMKernelType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `LSTMKernelType` in the file `host-tools/schema/tflite_schema.fbs:1017`
+        /// * Enum `LSTMKernelType` in the file `host-tools/schema/tflite_schema.fbs:1021`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum LstmKernelType {
@@ -26904,7 +26904,7 @@ mod root {
         /// The table `LSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1026`
+        /// * Table `LSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1030`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LstmOptions {
             /// The field `fused_activation_function` in the table `LSTMOptions`
@@ -27314,7 +27314,7 @@ mod root {
         /// The table `UnidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1041`
+        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1045`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnidirectionalSequenceLstmOptions {
             /// The field `fused_activation_function` in the table `UnidirectionalSequenceLSTMOptions`
@@ -27787,7 +27787,7 @@ mod root {
         /// The table `BidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceLSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1056`
+        /// * Table `BidirectionalSequenceLSTMOptions` in the file `host-tools/schema/tflite_schema.fbs:1060`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BidirectionalSequenceLstmOptions {
             /// The field `fused_activation_function` in the table `BidirectionalSequenceLSTMOptions`
@@ -28256,7 +28256,7 @@ mod root {
         /// The table `ResizeBilinearOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeBilinearOptions` in the file `host-tools/schema/tflite_schema.fbs:1075`
+        /// * Table `ResizeBilinearOptions` in the file `host-tools/schema/tflite_schema.fbs:1079`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ResizeBilinearOptions {
             /// The field `new_height` in the table `ResizeBilinearOptions`
@@ -28609,7 +28609,7 @@ mod root {
         /// The table `ResizeNearestNeighborOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeNearestNeighborOptions` in the file `host-tools/schema/tflite_schema.fbs:1082`
+        /// * Table `ResizeNearestNeighborOptions` in the file `host-tools/schema/tflite_schema.fbs:1086`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ResizeNearestNeighborOptions {
             /// The field `align_corners` in the table `ResizeNearestNeighborOptions`
@@ -28875,7 +28875,7 @@ mod root {
         /// The table `CallOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CallOptions` in the file `host-tools/schema/tflite_schema.fbs:1088`
+        /// * Table `CallOptions` in the file `host-tools/schema/tflite_schema.fbs:1092`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CallOptions {
             /// The field `subgraph` in the table `CallOptions`
@@ -29094,7 +29094,7 @@ mod root {
         /// The table `PadOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PadOptions` in the file `host-tools/schema/tflite_schema.fbs:1093`
+        /// * Table `PadOptions` in the file `host-tools/schema/tflite_schema.fbs:1097`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PadOptions {}
 
@@ -29270,7 +29270,7 @@ mod root {
         /// The table `PadV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PadV2Options` in the file `host-tools/schema/tflite_schema.fbs:1096`
+        /// * Table `PadV2Options` in the file `host-tools/schema/tflite_schema.fbs:1100`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PadV2Options {}
 
@@ -29446,7 +29446,7 @@ mod root {
         /// The table `ReshapeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReshapeOptions` in the file `host-tools/schema/tflite_schema.fbs:1099`
+        /// * Table `ReshapeOptions` in the file `host-tools/schema/tflite_schema.fbs:1103`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReshapeOptions {
             /// The field `new_shape` in the table `ReshapeOptions`
@@ -29677,7 +29677,7 @@ mod root {
         /// The table `SpaceToBatchNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SpaceToBatchNDOptions` in the file `host-tools/schema/tflite_schema.fbs:1103`
+        /// * Table `SpaceToBatchNDOptions` in the file `host-tools/schema/tflite_schema.fbs:1107`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SpaceToBatchNdOptions {}
 
@@ -29853,7 +29853,7 @@ mod root {
         /// The table `BatchToSpaceNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BatchToSpaceNDOptions` in the file `host-tools/schema/tflite_schema.fbs:1106`
+        /// * Table `BatchToSpaceNDOptions` in the file `host-tools/schema/tflite_schema.fbs:1110`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BatchToSpaceNdOptions {}
 
@@ -30029,7 +30029,7 @@ mod root {
         /// The table `SkipGramOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SkipGramOptions` in the file `host-tools/schema/tflite_schema.fbs:1109`
+        /// * Table `SkipGramOptions` in the file `host-tools/schema/tflite_schema.fbs:1113`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SkipGramOptions {
             /// The field `ngram_size` in the table `SkipGramOptions`
@@ -30332,7 +30332,7 @@ mod root {
         /// The table `SpaceToDepthOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SpaceToDepthOptions` in the file `host-tools/schema/tflite_schema.fbs:1115`
+        /// * Table `SpaceToDepthOptions` in the file `host-tools/schema/tflite_schema.fbs:1119`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SpaceToDepthOptions {
             /// The field `block_size` in the table `SpaceToDepthOptions`
@@ -30555,7 +30555,7 @@ mod root {
         /// The table `DepthToSpaceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DepthToSpaceOptions` in the file `host-tools/schema/tflite_schema.fbs:1119`
+        /// * Table `DepthToSpaceOptions` in the file `host-tools/schema/tflite_schema.fbs:1123`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DepthToSpaceOptions {
             /// The field `block_size` in the table `DepthToSpaceOptions`
@@ -30778,7 +30778,7 @@ mod root {
         /// The table `SubOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubOptions` in the file `host-tools/schema/tflite_schema.fbs:1123`
+        /// * Table `SubOptions` in the file `host-tools/schema/tflite_schema.fbs:1127`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SubOptions {
             /// The field `fused_activation_function` in the table `SubOptions`
@@ -31052,7 +31052,7 @@ mod root {
         /// The table `DivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DivOptions` in the file `host-tools/schema/tflite_schema.fbs:1129`
+        /// * Table `DivOptions` in the file `host-tools/schema/tflite_schema.fbs:1133`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DivOptions {
             /// The field `fused_activation_function` in the table `DivOptions`
@@ -31282,7 +31282,7 @@ mod root {
         /// The table `TopKV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TopKV2Options` in the file `host-tools/schema/tflite_schema.fbs:1133`
+        /// * Table `TopKV2Options` in the file `host-tools/schema/tflite_schema.fbs:1137`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TopKv2Options {}
 
@@ -31458,7 +31458,7 @@ mod root {
         /// The enum `CombinerType` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `CombinerType` in the file `host-tools/schema/tflite_schema.fbs:1136`
+        /// * Enum `CombinerType` in the file `host-tools/schema/tflite_schema.fbs:1140`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum CombinerType {
@@ -31596,7 +31596,7 @@ mod root {
         /// The table `EmbeddingLookupSparseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EmbeddingLookupSparseOptions` in the file `host-tools/schema/tflite_schema.fbs:1142`
+        /// * Table `EmbeddingLookupSparseOptions` in the file `host-tools/schema/tflite_schema.fbs:1146`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct EmbeddingLookupSparseOptions {
             /// The field `combiner` in the table `EmbeddingLookupSparseOptions`
@@ -31822,7 +31822,7 @@ mod root {
         /// The table `GatherOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GatherOptions` in the file `host-tools/schema/tflite_schema.fbs:1146`
+        /// * Table `GatherOptions` in the file `host-tools/schema/tflite_schema.fbs:1150`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GatherOptions {
             /// The field `axis` in the table `GatherOptions`
@@ -32087,7 +32087,7 @@ mod root {
         /// The table `TransposeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeOptions` in the file `host-tools/schema/tflite_schema.fbs:1152`
+        /// * Table `TransposeOptions` in the file `host-tools/schema/tflite_schema.fbs:1156`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TransposeOptions {}
 
@@ -32263,7 +32263,7 @@ mod root {
         /// The table `ExpOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpOptions` in the file `host-tools/schema/tflite_schema.fbs:1155`
+        /// * Table `ExpOptions` in the file `host-tools/schema/tflite_schema.fbs:1159`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExpOptions {}
 
@@ -32439,7 +32439,7 @@ mod root {
         /// The table `CosOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CosOptions` in the file `host-tools/schema/tflite_schema.fbs:1158`
+        /// * Table `CosOptions` in the file `host-tools/schema/tflite_schema.fbs:1162`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CosOptions {}
 
@@ -32615,7 +32615,7 @@ mod root {
         /// The table `ReducerOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReducerOptions` in the file `host-tools/schema/tflite_schema.fbs:1161`
+        /// * Table `ReducerOptions` in the file `host-tools/schema/tflite_schema.fbs:1165`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReducerOptions {
             /// The field `keep_dims` in the table `ReducerOptions`
@@ -32836,7 +32836,7 @@ mod root {
         /// The table `SqueezeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SqueezeOptions` in the file `host-tools/schema/tflite_schema.fbs:1165`
+        /// * Table `SqueezeOptions` in the file `host-tools/schema/tflite_schema.fbs:1169`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SqueezeOptions {
             /// The field `squeeze_dims` in the table `SqueezeOptions`
@@ -33067,7 +33067,7 @@ mod root {
         /// The table `SplitOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitOptions` in the file `host-tools/schema/tflite_schema.fbs:1169`
+        /// * Table `SplitOptions` in the file `host-tools/schema/tflite_schema.fbs:1173`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SplitOptions {
             /// The field `num_splits` in the table `SplitOptions`
@@ -33286,7 +33286,7 @@ mod root {
         /// The table `SplitVOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitVOptions` in the file `host-tools/schema/tflite_schema.fbs:1173`
+        /// * Table `SplitVOptions` in the file `host-tools/schema/tflite_schema.fbs:1177`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SplitVOptions {
             /// The field `num_splits` in the table `SplitVOptions`
@@ -33505,7 +33505,7 @@ mod root {
         /// The table `StridedSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StridedSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1177`
+        /// * Table `StridedSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1181`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StridedSliceOptions {
             /// The field `begin_mask` in the table `StridedSliceOptions`
@@ -33948,7 +33948,7 @@ mod root {
         /// The table `LogSoftmaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogSoftmaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1187`
+        /// * Table `LogSoftmaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1191`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogSoftmaxOptions {}
 
@@ -34124,7 +34124,7 @@ mod root {
         /// The table `CastOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CastOptions` in the file `host-tools/schema/tflite_schema.fbs:1190`
+        /// * Table `CastOptions` in the file `host-tools/schema/tflite_schema.fbs:1194`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CastOptions {
             /// The field `in_data_type` in the table `CastOptions`
@@ -34395,7 +34395,7 @@ mod root {
         /// The table `DequantizeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DequantizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1195`
+        /// * Table `DequantizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1199`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DequantizeOptions {}
 
@@ -34571,7 +34571,7 @@ mod root {
         /// The table `MaximumMinimumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MaximumMinimumOptions` in the file `host-tools/schema/tflite_schema.fbs:1198`
+        /// * Table `MaximumMinimumOptions` in the file `host-tools/schema/tflite_schema.fbs:1202`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MaximumMinimumOptions {}
 
@@ -34747,7 +34747,7 @@ mod root {
         /// The table `TileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TileOptions` in the file `host-tools/schema/tflite_schema.fbs:1201`
+        /// * Table `TileOptions` in the file `host-tools/schema/tflite_schema.fbs:1205`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TileOptions {}
 
@@ -34923,7 +34923,7 @@ mod root {
         /// The table `ArgMaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1204`
+        /// * Table `ArgMaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1208`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ArgMaxOptions {
             /// The field `output_type` in the table `ArgMaxOptions`
@@ -35148,7 +35148,7 @@ mod root {
         /// The table `ArgMinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMinOptions` in the file `host-tools/schema/tflite_schema.fbs:1208`
+        /// * Table `ArgMinOptions` in the file `host-tools/schema/tflite_schema.fbs:1212`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ArgMinOptions {
             /// The field `output_type` in the table `ArgMinOptions`
@@ -35373,7 +35373,7 @@ mod root {
         /// The table `GreaterOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterOptions` in the file `host-tools/schema/tflite_schema.fbs:1212`
+        /// * Table `GreaterOptions` in the file `host-tools/schema/tflite_schema.fbs:1216`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GreaterOptions {}
 
@@ -35549,7 +35549,7 @@ mod root {
         /// The table `GreaterEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1215`
+        /// * Table `GreaterEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1219`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GreaterEqualOptions {}
 
@@ -35725,7 +35725,7 @@ mod root {
         /// The table `LessOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessOptions` in the file `host-tools/schema/tflite_schema.fbs:1218`
+        /// * Table `LessOptions` in the file `host-tools/schema/tflite_schema.fbs:1222`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LessOptions {}
 
@@ -35901,7 +35901,7 @@ mod root {
         /// The table `LessEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1221`
+        /// * Table `LessEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1225`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LessEqualOptions {}
 
@@ -36077,7 +36077,7 @@ mod root {
         /// The table `NegOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NegOptions` in the file `host-tools/schema/tflite_schema.fbs:1224`
+        /// * Table `NegOptions` in the file `host-tools/schema/tflite_schema.fbs:1228`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NegOptions {}
 
@@ -36253,7 +36253,7 @@ mod root {
         /// The table `SelectOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SelectOptions` in the file `host-tools/schema/tflite_schema.fbs:1227`
+        /// * Table `SelectOptions` in the file `host-tools/schema/tflite_schema.fbs:1231`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SelectOptions {}
 
@@ -36429,7 +36429,7 @@ mod root {
         /// The table `SliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1230`
+        /// * Table `SliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1234`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SliceOptions {}
 
@@ -36605,7 +36605,7 @@ mod root {
         /// The table `TransposeConvOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeConvOptions` in the file `host-tools/schema/tflite_schema.fbs:1233`
+        /// * Table `TransposeConvOptions` in the file `host-tools/schema/tflite_schema.fbs:1237`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TransposeConvOptions {
             /// The field `padding` in the table `TransposeConvOptions`
@@ -37017,7 +37017,7 @@ mod root {
         /// The table `ExpandDimsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpandDimsOptions` in the file `host-tools/schema/tflite_schema.fbs:1248`
+        /// * Table `ExpandDimsOptions` in the file `host-tools/schema/tflite_schema.fbs:1252`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExpandDimsOptions {}
 
@@ -37193,7 +37193,7 @@ mod root {
         /// The table `SparseToDenseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SparseToDenseOptions` in the file `host-tools/schema/tflite_schema.fbs:1251`
+        /// * Table `SparseToDenseOptions` in the file `host-tools/schema/tflite_schema.fbs:1255`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SparseToDenseOptions {
             /// The field `validate_indices` in the table `SparseToDenseOptions`
@@ -37416,7 +37416,7 @@ mod root {
         /// The table `EqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1255`
+        /// * Table `EqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1259`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct EqualOptions {}
 
@@ -37592,7 +37592,7 @@ mod root {
         /// The table `NotEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NotEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1258`
+        /// * Table `NotEqualOptions` in the file `host-tools/schema/tflite_schema.fbs:1262`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NotEqualOptions {}
 
@@ -37768,7 +37768,7 @@ mod root {
         /// The table `ShapeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ShapeOptions` in the file `host-tools/schema/tflite_schema.fbs:1261`
+        /// * Table `ShapeOptions` in the file `host-tools/schema/tflite_schema.fbs:1265`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ShapeOptions {
             /// The field `out_type` in the table `ShapeOptions`
@@ -37993,7 +37993,7 @@ mod root {
         /// The table `RankOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RankOptions` in the file `host-tools/schema/tflite_schema.fbs:1266`
+        /// * Table `RankOptions` in the file `host-tools/schema/tflite_schema.fbs:1270`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RankOptions {}
 
@@ -38169,7 +38169,7 @@ mod root {
         /// The table `PowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PowOptions` in the file `host-tools/schema/tflite_schema.fbs:1269`
+        /// * Table `PowOptions` in the file `host-tools/schema/tflite_schema.fbs:1273`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PowOptions {}
 
@@ -38345,7 +38345,7 @@ mod root {
         /// The table `FakeQuantOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FakeQuantOptions` in the file `host-tools/schema/tflite_schema.fbs:1272`
+        /// * Table `FakeQuantOptions` in the file `host-tools/schema/tflite_schema.fbs:1276`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FakeQuantOptions {
             /// The field `min` in the table `FakeQuantOptions`
@@ -38698,7 +38698,7 @@ mod root {
         /// The table `PackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PackOptions` in the file `host-tools/schema/tflite_schema.fbs:1282`
+        /// * Table `PackOptions` in the file `host-tools/schema/tflite_schema.fbs:1286`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct PackOptions {
             /// The field `values_count` in the table `PackOptions`
@@ -38963,7 +38963,7 @@ mod root {
         /// The table `LogicalOrOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalOrOptions` in the file `host-tools/schema/tflite_schema.fbs:1287`
+        /// * Table `LogicalOrOptions` in the file `host-tools/schema/tflite_schema.fbs:1291`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalOrOptions {}
 
@@ -39139,7 +39139,7 @@ mod root {
         /// The table `OneHotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OneHotOptions` in the file `host-tools/schema/tflite_schema.fbs:1290`
+        /// * Table `OneHotOptions` in the file `host-tools/schema/tflite_schema.fbs:1294`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct OneHotOptions {
             /// The field `axis` in the table `OneHotOptions`
@@ -39355,7 +39355,7 @@ mod root {
         /// The table `AbsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AbsOptions` in the file `host-tools/schema/tflite_schema.fbs:1294`
+        /// * Table `AbsOptions` in the file `host-tools/schema/tflite_schema.fbs:1298`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct AbsOptions {}
 
@@ -39531,7 +39531,7 @@ mod root {
         /// The table `HardSwishOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `HardSwishOptions` in the file `host-tools/schema/tflite_schema.fbs:1298`
+        /// * Table `HardSwishOptions` in the file `host-tools/schema/tflite_schema.fbs:1302`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct HardSwishOptions {}
 
@@ -39707,7 +39707,7 @@ mod root {
         /// The table `LogicalAndOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalAndOptions` in the file `host-tools/schema/tflite_schema.fbs:1301`
+        /// * Table `LogicalAndOptions` in the file `host-tools/schema/tflite_schema.fbs:1305`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalAndOptions {}
 
@@ -39883,7 +39883,7 @@ mod root {
         /// The table `LogicalNotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalNotOptions` in the file `host-tools/schema/tflite_schema.fbs:1304`
+        /// * Table `LogicalNotOptions` in the file `host-tools/schema/tflite_schema.fbs:1308`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LogicalNotOptions {}
 
@@ -40059,7 +40059,7 @@ mod root {
         /// The table `UnpackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnpackOptions` in the file `host-tools/schema/tflite_schema.fbs:1307`
+        /// * Table `UnpackOptions` in the file `host-tools/schema/tflite_schema.fbs:1311`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnpackOptions {
             /// The field `num` in the table `UnpackOptions`
@@ -40324,7 +40324,7 @@ mod root {
         /// The table `FloorDivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorDivOptions` in the file `host-tools/schema/tflite_schema.fbs:1312`
+        /// * Table `FloorDivOptions` in the file `host-tools/schema/tflite_schema.fbs:1316`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FloorDivOptions {}
 
@@ -40500,7 +40500,7 @@ mod root {
         /// The table `SquareOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquareOptions` in the file `host-tools/schema/tflite_schema.fbs:1315`
+        /// * Table `SquareOptions` in the file `host-tools/schema/tflite_schema.fbs:1319`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SquareOptions {}
 
@@ -40676,7 +40676,7 @@ mod root {
         /// The table `ZerosLikeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ZerosLikeOptions` in the file `host-tools/schema/tflite_schema.fbs:1318`
+        /// * Table `ZerosLikeOptions` in the file `host-tools/schema/tflite_schema.fbs:1322`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ZerosLikeOptions {}
 
@@ -40852,7 +40852,7 @@ mod root {
         /// The table `FillOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FillOptions` in the file `host-tools/schema/tflite_schema.fbs:1321`
+        /// * Table `FillOptions` in the file `host-tools/schema/tflite_schema.fbs:1325`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FillOptions {}
 
@@ -41028,7 +41028,7 @@ mod root {
         /// The table `FloorModOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorModOptions` in the file `host-tools/schema/tflite_schema.fbs:1324`
+        /// * Table `FloorModOptions` in the file `host-tools/schema/tflite_schema.fbs:1328`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct FloorModOptions {}
 
@@ -41204,7 +41204,7 @@ mod root {
         /// The table `RangeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RangeOptions` in the file `host-tools/schema/tflite_schema.fbs:1327`
+        /// * Table `RangeOptions` in the file `host-tools/schema/tflite_schema.fbs:1331`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RangeOptions {}
 
@@ -41380,7 +41380,7 @@ mod root {
         /// The table `LeakyReluOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LeakyReluOptions` in the file `host-tools/schema/tflite_schema.fbs:1330`
+        /// * Table `LeakyReluOptions` in the file `host-tools/schema/tflite_schema.fbs:1334`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct LeakyReluOptions {
             /// The field `alpha` in the table `LeakyReluOptions`
@@ -41598,7 +41598,7 @@ mod root {
         /// The table `SquaredDifferenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquaredDifferenceOptions` in the file `host-tools/schema/tflite_schema.fbs:1334`
+        /// * Table `SquaredDifferenceOptions` in the file `host-tools/schema/tflite_schema.fbs:1338`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SquaredDifferenceOptions {}
 
@@ -41774,7 +41774,7 @@ mod root {
         /// The enum `MirrorPadMode` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `MirrorPadMode` in the file `host-tools/schema/tflite_schema.fbs:1338`
+        /// * Enum `MirrorPadMode` in the file `host-tools/schema/tflite_schema.fbs:1342`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum MirrorPadMode {
@@ -41908,7 +41908,7 @@ mod root {
         /// The table `MirrorPadOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MirrorPadOptions` in the file `host-tools/schema/tflite_schema.fbs:1346`
+        /// * Table `MirrorPadOptions` in the file `host-tools/schema/tflite_schema.fbs:1350`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MirrorPadOptions {
             /// The field `mode` in the table `MirrorPadOptions`
@@ -42133,7 +42133,7 @@ mod root {
         /// The table `UniqueOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UniqueOptions` in the file `host-tools/schema/tflite_schema.fbs:1350`
+        /// * Table `UniqueOptions` in the file `host-tools/schema/tflite_schema.fbs:1354`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UniqueOptions {
             /// The field `idx_out_type` in the table `UniqueOptions`
@@ -42358,7 +42358,7 @@ mod root {
         /// The table `ReverseV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseV2Options` in the file `host-tools/schema/tflite_schema.fbs:1354`
+        /// * Table `ReverseV2Options` in the file `host-tools/schema/tflite_schema.fbs:1358`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReverseV2Options {}
 
@@ -42534,7 +42534,7 @@ mod root {
         /// The table `AddNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AddNOptions` in the file `host-tools/schema/tflite_schema.fbs:1357`
+        /// * Table `AddNOptions` in the file `host-tools/schema/tflite_schema.fbs:1361`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct AddNOptions {}
 
@@ -42710,7 +42710,7 @@ mod root {
         /// The table `GatherNdOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GatherNdOptions` in the file `host-tools/schema/tflite_schema.fbs:1360`
+        /// * Table `GatherNdOptions` in the file `host-tools/schema/tflite_schema.fbs:1364`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GatherNdOptions {}
 
@@ -42886,7 +42886,7 @@ mod root {
         /// The table `WhereOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `WhereOptions` in the file `host-tools/schema/tflite_schema.fbs:1363`
+        /// * Table `WhereOptions` in the file `host-tools/schema/tflite_schema.fbs:1367`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct WhereOptions {}
 
@@ -43062,7 +43062,7 @@ mod root {
         /// The table `ReverseSequenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseSequenceOptions` in the file `host-tools/schema/tflite_schema.fbs:1366`
+        /// * Table `ReverseSequenceOptions` in the file `host-tools/schema/tflite_schema.fbs:1370`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReverseSequenceOptions {
             /// The field `seq_dim` in the table `ReverseSequenceOptions`
@@ -43327,7 +43327,7 @@ mod root {
         /// The table `MatrixDiagOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MatrixDiagOptions` in the file `host-tools/schema/tflite_schema.fbs:1371`
+        /// * Table `MatrixDiagOptions` in the file `host-tools/schema/tflite_schema.fbs:1375`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MatrixDiagOptions {}
 
@@ -43503,7 +43503,7 @@ mod root {
         /// The table `QuantizeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `QuantizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1374`
+        /// * Table `QuantizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1378`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct QuantizeOptions {}
 
@@ -43679,7 +43679,7 @@ mod root {
         /// The table `MatrixSetDiagOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MatrixSetDiagOptions` in the file `host-tools/schema/tflite_schema.fbs:1377`
+        /// * Table `MatrixSetDiagOptions` in the file `host-tools/schema/tflite_schema.fbs:1381`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct MatrixSetDiagOptions {}
 
@@ -43855,7 +43855,7 @@ mod root {
         /// The table `IfOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `IfOptions` in the file `host-tools/schema/tflite_schema.fbs:1380`
+        /// * Table `IfOptions` in the file `host-tools/schema/tflite_schema.fbs:1384`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct IfOptions {
             /// The field `then_subgraph_index` in the table `IfOptions`
@@ -44116,7 +44116,7 @@ mod root {
         /// The table `CallOnceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CallOnceOptions` in the file `host-tools/schema/tflite_schema.fbs:1385`
+        /// * Table `CallOnceOptions` in the file `host-tools/schema/tflite_schema.fbs:1389`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CallOnceOptions {
             /// The field `init_subgraph_index` in the table `CallOnceOptions`
@@ -44337,7 +44337,7 @@ mod root {
         /// The table `WhileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `WhileOptions` in the file `host-tools/schema/tflite_schema.fbs:1389`
+        /// * Table `WhileOptions` in the file `host-tools/schema/tflite_schema.fbs:1393`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct WhileOptions {
             /// The field `cond_subgraph_index` in the table `WhileOptions`
@@ -44602,7 +44602,7 @@ mod root {
         /// The table `NonMaxSuppressionV4Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NonMaxSuppressionV4Options` in the file `host-tools/schema/tflite_schema.fbs:1394`
+        /// * Table `NonMaxSuppressionV4Options` in the file `host-tools/schema/tflite_schema.fbs:1398`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NonMaxSuppressionV4Options {}
 
@@ -44779,7 +44779,7 @@ mod root {
         /// The table `NonMaxSuppressionV5Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NonMaxSuppressionV5Options` in the file `host-tools/schema/tflite_schema.fbs:1397`
+        /// * Table `NonMaxSuppressionV5Options` in the file `host-tools/schema/tflite_schema.fbs:1401`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct NonMaxSuppressionV5Options {}
 
@@ -44956,7 +44956,7 @@ mod root {
         /// The table `ScatterNdOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ScatterNdOptions` in the file `host-tools/schema/tflite_schema.fbs:1400`
+        /// * Table `ScatterNdOptions` in the file `host-tools/schema/tflite_schema.fbs:1404`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ScatterNdOptions {}
 
@@ -45132,7 +45132,7 @@ mod root {
         /// The table `SelectV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SelectV2Options` in the file `host-tools/schema/tflite_schema.fbs:1403`
+        /// * Table `SelectV2Options` in the file `host-tools/schema/tflite_schema.fbs:1407`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SelectV2Options {}
 
@@ -45308,7 +45308,7 @@ mod root {
         /// The table `DensifyOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DensifyOptions` in the file `host-tools/schema/tflite_schema.fbs:1406`
+        /// * Table `DensifyOptions` in the file `host-tools/schema/tflite_schema.fbs:1410`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DensifyOptions {}
 
@@ -45484,7 +45484,7 @@ mod root {
         /// The table `SegmentSumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SegmentSumOptions` in the file `host-tools/schema/tflite_schema.fbs:1409`
+        /// * Table `SegmentSumOptions` in the file `host-tools/schema/tflite_schema.fbs:1413`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SegmentSumOptions {}
 
@@ -45660,7 +45660,7 @@ mod root {
         /// The table `BatchMatMulOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BatchMatMulOptions` in the file `host-tools/schema/tflite_schema.fbs:1412`
+        /// * Table `BatchMatMulOptions` in the file `host-tools/schema/tflite_schema.fbs:1416`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BatchMatMulOptions {
             /// The field `adj_x` in the table `BatchMatMulOptions`
@@ -45972,7 +45972,7 @@ mod root {
         /// The table `CumsumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CumsumOptions` in the file `host-tools/schema/tflite_schema.fbs:1421`
+        /// * Table `CumsumOptions` in the file `host-tools/schema/tflite_schema.fbs:1425`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct CumsumOptions {
             /// The field `exclusive` in the table `CumsumOptions`
@@ -46237,7 +46237,7 @@ mod root {
         /// The table `BroadcastToOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BroadcastToOptions` in the file `host-tools/schema/tflite_schema.fbs:1426`
+        /// * Table `BroadcastToOptions` in the file `host-tools/schema/tflite_schema.fbs:1430`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BroadcastToOptions {}
 
@@ -46413,7 +46413,7 @@ mod root {
         /// The table `Rfft2dOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Rfft2dOptions` in the file `host-tools/schema/tflite_schema.fbs:1429`
+        /// * Table `Rfft2dOptions` in the file `host-tools/schema/tflite_schema.fbs:1433`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Rfft2dOptions {}
 
@@ -46589,7 +46589,7 @@ mod root {
         /// The table `HashtableOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `HashtableOptions` in the file `host-tools/schema/tflite_schema.fbs:1432`
+        /// * Table `HashtableOptions` in the file `host-tools/schema/tflite_schema.fbs:1436`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct HashtableOptions {
             /// The field `table_id` in the table `HashtableOptions`
@@ -46901,7 +46901,7 @@ mod root {
         /// The table `HashtableFindOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `HashtableFindOptions` in the file `host-tools/schema/tflite_schema.fbs:1440`
+        /// * Table `HashtableFindOptions` in the file `host-tools/schema/tflite_schema.fbs:1444`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct HashtableFindOptions {}
 
@@ -47077,7 +47077,7 @@ mod root {
         /// The table `HashtableImportOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `HashtableImportOptions` in the file `host-tools/schema/tflite_schema.fbs:1443`
+        /// * Table `HashtableImportOptions` in the file `host-tools/schema/tflite_schema.fbs:1447`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct HashtableImportOptions {}
 
@@ -47253,7 +47253,7 @@ mod root {
         /// The table `HashtableSizeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `HashtableSizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1446`
+        /// * Table `HashtableSizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1450`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct HashtableSizeOptions {}
 
@@ -47429,7 +47429,7 @@ mod root {
         /// The table `VarHandleOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `VarHandleOptions` in the file `host-tools/schema/tflite_schema.fbs:1449`
+        /// * Table `VarHandleOptions` in the file `host-tools/schema/tflite_schema.fbs:1453`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct VarHandleOptions {
             /// The field `container` in the table `VarHandleOptions`
@@ -47704,7 +47704,7 @@ mod root {
         /// The table `ReadVariableOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReadVariableOptions` in the file `host-tools/schema/tflite_schema.fbs:1454`
+        /// * Table `ReadVariableOptions` in the file `host-tools/schema/tflite_schema.fbs:1458`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReadVariableOptions {}
 
@@ -47880,7 +47880,7 @@ mod root {
         /// The table `AssignVariableOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AssignVariableOptions` in the file `host-tools/schema/tflite_schema.fbs:1457`
+        /// * Table `AssignVariableOptions` in the file `host-tools/schema/tflite_schema.fbs:1461`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct AssignVariableOptions {}
 
@@ -48056,7 +48056,7 @@ mod root {
         /// The table `RandomOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RandomOptions` in the file `host-tools/schema/tflite_schema.fbs:1460`
+        /// * Table `RandomOptions` in the file `host-tools/schema/tflite_schema.fbs:1464`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RandomOptions {
             /// The field `seed` in the table `RandomOptions`
@@ -48321,7 +48321,7 @@ mod root {
         /// The table `BucketizeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BucketizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1465`
+        /// * Table `BucketizeOptions` in the file `host-tools/schema/tflite_schema.fbs:1469`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BucketizeOptions {
             /// The field `boundaries` in the table `BucketizeOptions`
@@ -48552,7 +48552,7 @@ mod root {
         /// The table `GeluOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GeluOptions` in the file `host-tools/schema/tflite_schema.fbs:1469`
+        /// * Table `GeluOptions` in the file `host-tools/schema/tflite_schema.fbs:1473`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct GeluOptions {
             /// The field `approximate` in the table `GeluOptions`
@@ -48771,7 +48771,7 @@ mod root {
         /// The table `DynamicUpdateSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DynamicUpdateSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1473`
+        /// * Table `DynamicUpdateSliceOptions` in the file `host-tools/schema/tflite_schema.fbs:1477`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DynamicUpdateSliceOptions {}
 
@@ -48947,7 +48947,7 @@ mod root {
         /// The table `UnsortedSegmentProdOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnsortedSegmentProdOptions` in the file `host-tools/schema/tflite_schema.fbs:1476`
+        /// * Table `UnsortedSegmentProdOptions` in the file `host-tools/schema/tflite_schema.fbs:1480`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnsortedSegmentProdOptions {}
 
@@ -49124,7 +49124,7 @@ mod root {
         /// The table `UnsortedSegmentMaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnsortedSegmentMaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1479`
+        /// * Table `UnsortedSegmentMaxOptions` in the file `host-tools/schema/tflite_schema.fbs:1483`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnsortedSegmentMaxOptions {}
 
@@ -49300,7 +49300,7 @@ mod root {
         /// The table `UnsortedSegmentSumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnsortedSegmentSumOptions` in the file `host-tools/schema/tflite_schema.fbs:1482`
+        /// * Table `UnsortedSegmentSumOptions` in the file `host-tools/schema/tflite_schema.fbs:1486`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnsortedSegmentSumOptions {}
 
@@ -49476,7 +49476,7 @@ mod root {
         /// The table `ATan2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ATan2Options` in the file `host-tools/schema/tflite_schema.fbs:1485`
+        /// * Table `ATan2Options` in the file `host-tools/schema/tflite_schema.fbs:1489`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ATan2Options {}
 
@@ -49652,7 +49652,7 @@ mod root {
         /// The table `UnsortedSegmentMinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnsortedSegmentMinOptions` in the file `host-tools/schema/tflite_schema.fbs:1488`
+        /// * Table `UnsortedSegmentMinOptions` in the file `host-tools/schema/tflite_schema.fbs:1492`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct UnsortedSegmentMinOptions {}
 
@@ -49828,7 +49828,7 @@ mod root {
         /// The table `SignOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SignOptions` in the file `host-tools/schema/tflite_schema.fbs:1491`
+        /// * Table `SignOptions` in the file `host-tools/schema/tflite_schema.fbs:1495`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SignOptions {}
 
@@ -50004,7 +50004,7 @@ mod root {
         /// The table `BitcastOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BitcastOptions` in the file `host-tools/schema/tflite_schema.fbs:1494`
+        /// * Table `BitcastOptions` in the file `host-tools/schema/tflite_schema.fbs:1498`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BitcastOptions {}
 
@@ -50180,7 +50180,7 @@ mod root {
         /// The table `BitwiseXorOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BitwiseXorOptions` in the file `host-tools/schema/tflite_schema.fbs:1497`
+        /// * Table `BitwiseXorOptions` in the file `host-tools/schema/tflite_schema.fbs:1501`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct BitwiseXorOptions {}
 
@@ -50356,7 +50356,7 @@ mod root {
         /// The table `RightShiftOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RightShiftOptions` in the file `host-tools/schema/tflite_schema.fbs:1500`
+        /// * Table `RightShiftOptions` in the file `host-tools/schema/tflite_schema.fbs:1504`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct RightShiftOptions {}
 
@@ -50532,7 +50532,7 @@ mod root {
         /// The table `DilateOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DilateOptions` in the file `host-tools/schema/tflite_schema.fbs:1503`
+        /// * Table `DilateOptions` in the file `host-tools/schema/tflite_schema.fbs:1507`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct DilateOptions {}
 
@@ -50708,7 +50708,7 @@ mod root {
         /// The enum `ReduceWindowFunction` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `ReduceWindowFunction` in the file `host-tools/schema/tflite_schema.fbs:1506`
+        /// * Enum `ReduceWindowFunction` in the file `host-tools/schema/tflite_schema.fbs:1510`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i32)]
         pub enum ReduceWindowFunction {
@@ -50871,7 +50871,7 @@ mod root {
         /// The table `ReduceWindowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReduceWindowOptions` in the file `host-tools/schema/tflite_schema.fbs:1516`
+        /// * Table `ReduceWindowOptions` in the file `host-tools/schema/tflite_schema.fbs:1520`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ReduceWindowOptions {
             /// The field `reduce_function` in the table `ReduceWindowOptions`
@@ -51098,7 +51098,7 @@ mod root {
         /// The table `OperatorCode` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OperatorCode` in the file `host-tools/schema/tflite_schema.fbs:1522`
+        /// * Table `OperatorCode` in the file `host-tools/schema/tflite_schema.fbs:1526`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct OperatorCode {
             /// The field `deprecated_builtin_code` in the table `OperatorCode`
@@ -51458,7 +51458,7 @@ mod root {
         /// The enum `CustomOptionsFormat` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Enum `CustomOptionsFormat` in the file `host-tools/schema/tflite_schema.fbs:1540`
+        /// * Enum `CustomOptionsFormat` in the file `host-tools/schema/tflite_schema.fbs:1544`
         #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[repr(i8)]
         pub enum CustomOptionsFormat {
@@ -51592,7 +51592,7 @@ mod root {
         /// The table `StableHLOCompositeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StableHLOCompositeOptions` in the file `host-tools/schema/tflite_schema.fbs:1544`
+        /// * Table `StableHLOCompositeOptions` in the file `host-tools/schema/tflite_schema.fbs:1548`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StableHloCompositeOptions {
             /// The field `name` in the table `StableHLOCompositeOptions`
@@ -52009,7 +52009,7 @@ mod root {
         /// The table `StablehloShiftLeftOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StablehloShiftLeftOptions` in the file `host-tools/schema/tflite_schema.fbs:1552`
+        /// * Table `StablehloShiftLeftOptions` in the file `host-tools/schema/tflite_schema.fbs:1556`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct StablehloShiftLeftOptions {}
 
@@ -52185,7 +52185,7 @@ mod root {
         /// The table `Operator` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Operator` in the file `host-tools/schema/tflite_schema.fbs:1559`
+        /// * Table `Operator` in the file `host-tools/schema/tflite_schema.fbs:1563`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Operator {
             /// The field `opcode_index` in the table `Operator`
@@ -52950,7 +52950,7 @@ mod root {
         /// The table `SubGraph` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubGraph` in the file `host-tools/schema/tflite_schema.fbs:1609`
+        /// * Table `SubGraph` in the file `host-tools/schema/tflite_schema.fbs:1613`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SubGraph {
             /// The field `tensors` in the table `SubGraph`
@@ -53424,7 +53424,7 @@ mod root {
         /// The table `Buffer` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Buffer` in the file `host-tools/schema/tflite_schema.fbs:1634`
+        /// * Table `Buffer` in the file `host-tools/schema/tflite_schema.fbs:1638`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Buffer {
             /// The field `data` in the table `Buffer`
@@ -53734,7 +53734,7 @@ mod root {
         /// The table `ExternalBufferGroup` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExternalBufferGroup` in the file `host-tools/schema/tflite_schema.fbs:1646`
+        /// * Table `ExternalBufferGroup` in the file `host-tools/schema/tflite_schema.fbs:1650`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExternalBufferGroup {
             /// The field `name` in the table `ExternalBufferGroup`
@@ -53961,7 +53961,7 @@ mod root {
         /// The table `ExternalBuffer` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExternalBuffer` in the file `host-tools/schema/tflite_schema.fbs:1651`
+        /// * Table `ExternalBuffer` in the file `host-tools/schema/tflite_schema.fbs:1655`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct ExternalBuffer {
             /// The field `id` in the table `ExternalBuffer`
@@ -54357,7 +54357,7 @@ mod root {
         /// The table `Metadata` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Metadata` in the file `host-tools/schema/tflite_schema.fbs:1661`
+        /// * Table `Metadata` in the file `host-tools/schema/tflite_schema.fbs:1665`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Metadata {
             /// The field `name` in the table `Metadata`
@@ -54620,7 +54620,7 @@ mod root {
         /// The table `TensorMap` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TensorMap` in the file `host-tools/schema/tflite_schema.fbs:1670`
+        /// * Table `TensorMap` in the file `host-tools/schema/tflite_schema.fbs:1674`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct TensorMap {
             /// The field `name` in the table `TensorMap`
@@ -54883,7 +54883,7 @@ mod root {
         /// The table `SignatureDef` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SignatureDef` in the file `host-tools/schema/tflite_schema.fbs:1680`
+        /// * Table `SignatureDef` in the file `host-tools/schema/tflite_schema.fbs:1684`
         #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SignatureDef {
             /// The field `inputs` in the table `SignatureDef`
@@ -55303,7 +55303,7 @@ mod root {
         /// The table `Model` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Model` in the file `host-tools/schema/tflite_schema.fbs:1697`
+        /// * Table `Model` in the file `host-tools/schema/tflite_schema.fbs:1701`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Model {
             /// The field `version` in the table `Model`
