@@ -51,7 +51,8 @@ fn replaces(v: f32, best: f32) -> bool {
 
 /// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`: the sums
 /// [`crate::conv2d_f32`] makes, in its order.
-fn conv_relu_row(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, b: usize, oc: usize, oy: usize, row: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+pub fn conv_relu_row(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, b: usize, oc: usize, oy: usize, row: &mut [f32]) {
     row.fill(bias.map_or(0.0, |bias| bias[oc]));
     for ic in 0..p.in_c {
         let (x_plane, w_kernel) = ((b * p.in_c + ic) * p.in_h * p.in_w, (oc * p.in_c + ic) * p.kernel_h * p.kernel_w);
@@ -85,6 +86,27 @@ pub fn conv2d_relu_maxpool2d_f32(
     w: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+) -> bool {
+    conv2d_relu_maxpool2d_with(conv_relu_row, conv, pool, x, w, bias, y, argmax, scratch)
+}
+
+/// The signature of a conv-relu row computation (`conv_relu_row` and its ISA versions).
+pub type ConvReluRow = fn(&Conv2dParams, &[f32], &[f32], Option<&[f32]>, usize, usize, usize, &mut [f32]);
+
+/// [`conv2d_relu_maxpool2d_f32`] computing its conv rows with `conv_row`, which must give
+/// `conv_relu_row`'s values (an ISA's faster version).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn conv2d_relu_maxpool2d_with(
+    conv_row: ConvReluRow,
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
     mut argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
@@ -104,7 +126,15 @@ pub fn conv2d_relu_maxpool2d_f32(
                 let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
                 best.fill(f32::NEG_INFINITY);
                 for cy in rows.clone() {
-                    conv_relu_row(conv, x, w, bias, b, oc, cy, row);
+                    conv_row(conv, x, w, bias, b, oc, cy, row);
+                    if argmax.is_none() && pool.pad_left == 0 && pool.stride_w == pool.kernel_w {
+                        // Inference over windows side by side: the same maximum of each, no
+                        // position to record.
+                        for (slot, cols) in best.iter_mut().zip(row.chunks_exact(pool.kernel_w)) {
+                            cols.iter().for_each(|&v| *slot = if replaces(v, *slot) { v } else { *slot });
+                        }
+                        continue;
+                    }
                     for (px, (slot, at)) in best.iter_mut().zip(best_at.iter_mut()).enumerate() {
                         let cols = window(px, pool.stride_w, pool.pad_left, pool.kernel_w, pool.in_w);
                         for cx in cols.clone() {

@@ -1,0 +1,342 @@
+//! Cortex-M4 (FPv4-SP: 32 single-precision registers, no f32 SIMD) kernels: the gain is register
+//! blocking. The fused conv → relu → maxpool forward computes each conv output row in blocks of
+//! 8 and then 4 columns whose sums stay in registers across every input channel and tap, with
+//! the 8 + 2 inputs a 3-wide kernel row needs loaded once per row of taps (10 loads and 3 weight
+//! loads for 24 multiply-adds, against 2 loads and a store per multiply-add in the reference);
+//! the last columns of a row are one more block that ends at the row's end.
+//! Each output is summed in the reference's order (bias, then input channel, kernel row, kernel
+//! column, with `y += w·x`, not fused), so the results are the reference's bit for bit; columns
+//! where a tap falls in the padding, and kernels this file does not specialize, take the
+//! reference's path.
+
+use crate::reference::{conv_relu_row, Conv2dParams};
+
+/// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`: the values of
+/// the reference's `conv_relu_row`, bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_relu_row_blocked(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    b: usize,
+    oc: usize,
+    oy: usize,
+    row: &mut [f32],
+) {
+    let plain = p.stride_w == 1 && p.dilation_w == 1 && p.groups == 1;
+    match (p.kernel_h, p.kernel_w) {
+        (3, 3) if plain => blocked_row::<3, 3>(p, x, w, bias, b, oc, oy, row),
+        (5, 5) if plain => blocked_row::<5, 5>(p, x, w, bias, b, oc, oy, row),
+        _ => conv_relu_row(p, x, w, bias, b, oc, oy, row),
+    }
+}
+
+/// [`conv_relu_row_blocked`] for a `KH × KW` kernel at stride 1 along the row, no dilation
+/// along it, one group.
+#[allow(clippy::too_many_arguments)]
+fn blocked_row<const KH: usize, const KW: usize>(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    b: usize,
+    oc: usize,
+    oy: usize,
+    row: &mut [f32],
+) {
+    // Columns every tap of a kernel row reads inside the input: ox + kx − pad_left in [0, in_w).
+    let lo = p.pad_left.min(row.len());
+    let hi = (p.in_w + p.pad_left + 1).saturating_sub(KW).min(row.len()).max(lo);
+    // Every kernel row must read inside the input (iy = oy·sh + ky·dh − pad_top, ky < KH).
+    let top = oy * p.stride_h;
+    let bottom = top + (KH - 1) * p.dilation_h;
+    let rows_inside = top >= p.pad_top && bottom - p.pad_top < p.in_h;
+    // Rows and edge columns that reach into the padding: the reference's path, which skips the
+    // taps that fall outside.
+    if !rows_inside || lo > 0 || hi < row.len() || hi - lo < 4 {
+        conv_relu_row(p, x, w, bias, b, oc, oy, row);
+    }
+    if !rows_inside || hi - lo < 4 {
+        return;
+    }
+    let iy0 = top - p.pad_top;
+    let mut c = lo;
+    while c + 8 <= hi {
+        block::<8, KH, KW>(p, x, w, bias, b, oc, iy0, c, &mut row[c..c + 8]);
+        c += 8;
+    }
+    // The last columns as one block ending at `hi`: it may recompute columns already done,
+    // to the same bits.
+    if c < hi {
+        if hi - c > 4 {
+            block::<8, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 8, &mut row[hi - 8..hi]);
+        } else {
+            block::<4, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 4, &mut row[hi - 4..hi]);
+        }
+    }
+}
+
+/// `N` interior output columns from `c` of the output row whose first kernel row reads input
+/// row `iy0`: sums in registers, relu, stored in `out`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block<const N: usize, const KH: usize, const KW: usize>(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    b: usize,
+    oc: usize,
+    iy0: usize,
+    c: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [bias.map_or(0.0, |bias| bias[oc]); N];
+    let plane = p.in_h * p.in_w;
+    let row_step = p.dilation_h * p.in_w;
+    let first = iy0 * p.in_w + c - p.pad_left;
+    // The input rows one output block reads, from its first to its last value.
+    let span = (KH - 1) * row_step + N + KW - 1;
+    #[cfg(target_arch = "arm")]
+    if let (8, 3, 3, Ok(acc8)) = (N, KH, KW, <&mut [f32; 8]>::try_from(&mut acc[..])) {
+        let xs = &x[b * p.in_c * plane + first..][..(p.in_c - 1) * plane + span];
+        let ws = &w[oc * p.in_c * 9..][..p.in_c * 9];
+        asm::conv3x3_block8(acc8, xs, ws, [row_step, plane, p.in_c]);
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = relu(a);
+        }
+        return;
+    }
+    for ic in 0..p.in_c {
+        let xs = &x[(b * p.in_c + ic) * plane + first..][..span];
+        let ws: &[f32] = &w[(oc * p.in_c + ic) * KH * KW..][..KH * KW];
+        for ky in 0..KH {
+            let xr = &xs[ky * row_step..][..N + KW - 1];
+            for kx in 0..KW {
+                let wv = ws[ky * KW + kx];
+                for j in 0..N {
+                    acc[j] += wv * xr[j + kx];
+                }
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = relu(a);
+    }
+}
+
+/// The 3×3, 8-column block in Cortex-M4 assembly (`global_asm!`: stable Rust has no way to name
+/// single-precision registers in `asm!` operands on a single-precision FPU).
+#[cfg(target_arch = "arm")]
+mod asm {
+    core::arch::global_asm!(
+        ".syntax unified",
+        ".thumb",
+        ".fpu fpv4-sp-d16",
+        ".section .text.mote_m4_conv3x3_block8,\"ax\",%progbits",
+        ".global mote_m4_conv3x3_block8",
+        ".type mote_m4_conv3x3_block8,%function",
+        ".thumb_func",
+        ".p2align 2",
+        // r0: the 8 sums; r1: x at the block's first value; r2: the weights of the first
+        // input channel; r3: [row step, plane, input channels] (counts of f32, channels ≥ 1).
+        "mote_m4_conv3x3_block8:",
+        "push {{r4-r7, lr}}",
+        "vpush {{s16-s26}}",
+        "ldm r3, {{r4, r5, r6}}",
+        "lsl r4, r4, #2",
+        "lsl r5, r5, #2",
+        "vldm r0, {{s0-s7}}",
+        "1:",
+        // The channel's 9 weights, the pointer moved on to the next channel's.
+        "vldm r2!, {{s18-s26}}",
+        "vldm r1, {{s8-s17}}",
+        "vmla.f32 s0, s18, s8",
+        "vmla.f32 s1, s18, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s3, s18, s11",
+        "vmla.f32 s4, s18, s12",
+        "vmla.f32 s5, s18, s13",
+        "vmla.f32 s6, s18, s14",
+        "vmla.f32 s7, s18, s15",
+        "vmla.f32 s0, s19, s9",
+        "vmla.f32 s1, s19, s10",
+        "vmla.f32 s2, s19, s11",
+        "vmla.f32 s3, s19, s12",
+        "vmla.f32 s4, s19, s13",
+        "vmla.f32 s5, s19, s14",
+        "vmla.f32 s6, s19, s15",
+        "vmla.f32 s7, s19, s16",
+        "vmla.f32 s0, s20, s10",
+        "vmla.f32 s1, s20, s11",
+        "vmla.f32 s2, s20, s12",
+        "vmla.f32 s3, s20, s13",
+        "vmla.f32 s4, s20, s14",
+        "vmla.f32 s5, s20, s15",
+        "vmla.f32 s6, s20, s16",
+        "vmla.f32 s7, s20, s17",
+        "add r7, r1, r4",
+        "vldm r7, {{s8-s17}}",
+        "vmla.f32 s0, s21, s8",
+        "vmla.f32 s1, s21, s9",
+        "vmla.f32 s2, s21, s10",
+        "vmla.f32 s3, s21, s11",
+        "vmla.f32 s4, s21, s12",
+        "vmla.f32 s5, s21, s13",
+        "vmla.f32 s6, s21, s14",
+        "vmla.f32 s7, s21, s15",
+        "vmla.f32 s0, s22, s9",
+        "vmla.f32 s1, s22, s10",
+        "vmla.f32 s2, s22, s11",
+        "vmla.f32 s3, s22, s12",
+        "vmla.f32 s4, s22, s13",
+        "vmla.f32 s5, s22, s14",
+        "vmla.f32 s6, s22, s15",
+        "vmla.f32 s7, s22, s16",
+        "vmla.f32 s0, s23, s10",
+        "vmla.f32 s1, s23, s11",
+        "vmla.f32 s2, s23, s12",
+        "vmla.f32 s3, s23, s13",
+        "vmla.f32 s4, s23, s14",
+        "vmla.f32 s5, s23, s15",
+        "vmla.f32 s6, s23, s16",
+        "vmla.f32 s7, s23, s17",
+        "add r7, r7, r4",
+        "vldm r7, {{s8-s17}}",
+        "vmla.f32 s0, s24, s8",
+        "vmla.f32 s1, s24, s9",
+        "vmla.f32 s2, s24, s10",
+        "vmla.f32 s3, s24, s11",
+        "vmla.f32 s4, s24, s12",
+        "vmla.f32 s5, s24, s13",
+        "vmla.f32 s6, s24, s14",
+        "vmla.f32 s7, s24, s15",
+        "vmla.f32 s0, s25, s9",
+        "vmla.f32 s1, s25, s10",
+        "vmla.f32 s2, s25, s11",
+        "vmla.f32 s3, s25, s12",
+        "vmla.f32 s4, s25, s13",
+        "vmla.f32 s5, s25, s14",
+        "vmla.f32 s6, s25, s15",
+        "vmla.f32 s7, s25, s16",
+        "vmla.f32 s0, s26, s10",
+        "vmla.f32 s1, s26, s11",
+        "vmla.f32 s2, s26, s12",
+        "vmla.f32 s3, s26, s13",
+        "vmla.f32 s4, s26, s14",
+        "vmla.f32 s5, s26, s15",
+        "vmla.f32 s6, s26, s16",
+        "vmla.f32 s7, s26, s17",
+        "add r1, r1, r5",
+        "subs r6, r6, #1",
+        "bne 1b",
+        "vstm r0, {{s0-s7}}",
+        "vpop {{s16-s26}}",
+        "pop {{r4-r7, pc}}",
+        ".size mote_m4_conv3x3_block8, . - mote_m4_conv3x3_block8",
+    );
+
+    extern "C" {
+        fn mote_m4_conv3x3_block8(acc: *mut f32, x: *const f32, w: *const f32, steps: *const usize);
+    }
+
+    /// `acc[j] += Σ_ic Σ_ky Σ_kx w[ic·9 + ky·3 + kx] · x[ic·plane + ky·row_step + j + kx]` for 8
+    /// columns, summed in that order (the reference's), each a `VMLA` (multiply, round, add,
+    /// round: the reference's `y += w·x`); each channel's 9 weights and each input row's 10
+    /// values are read with one `VLDM`. (A `VLDM` of n registers takes n + 1 cycles on a real
+    /// M4; QEMU counts one instruction.) `steps = [row_step, plane, channels]`.
+    pub(super) fn conv3x3_block8(acc: &mut [f32; 8], x: &[f32], w: &[f32], steps: [usize; 3]) {
+        let [row_step, plane, channels] = steps;
+        let reads = channels.checked_sub(1).map(|c| c * plane + 2 * row_step + 10);
+        if channels == 0 || reads.is_none_or(|n| x.len() < n) || w.len() < 9 * channels {
+            return;
+        }
+        // SAFETY: the function reads x[ic·plane + r·row_step ..][..10] for ic < channels, r < 3
+        // (all below `reads` ≤ x.len()) and w[..9·channels] (≤ w.len()), reads and writes
+        // acc[..8], and follows the AAPCS (saves the r4–r7 and s16–s26 it uses).
+        unsafe { mote_m4_conv3x3_block8(acc.as_mut_ptr(), x.as_ptr(), w.as_ptr(), steps.as_ptr()) }
+    }
+}
+
+/// `x.max(0.0)` as the Cortex-M4 computes it, inline instead of a call to `fmaxf` (which
+/// returns `x` unless `x < 0` or `x` is NaN, so `relu(−0.0)` is −0.0).
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x < 0.0 || x.is_nan() {
+        0.0
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Pointwise;
+
+    /// The inline relu is `Pointwise::Relu`'s (`max(x, 0)`) on every kind of value but −0.0,
+    /// where `max` may give either zero (on the M4 it calls `fmaxf`, which gives −0.0, as the
+    /// inline one does; the device golden test checks the fused step bit for bit).
+    #[test]
+    fn inline_relu_is_max_with_zero() {
+        for x in [1.5, -1.5, 0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3e38, -3e38] {
+            assert_eq!(relu(x).to_bits(), Pointwise::Relu.apply(x).to_bits(), "{x}");
+        }
+        assert_eq!(relu(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+    use std::vec::Vec;
+
+    /// Deterministic values in [-1, 1) with some exact zeros.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                if i % 11 == 0 {
+                    0.0
+                } else {
+                    (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    /// Every row of every channel equals the reference's bit for bit: widths that leave tails of
+    /// 4 and 1, padding (edge columns on the reference's path), kernels 3 and 5 wide, a kernel
+    /// the blocked path does not take (2 wide), stride 2 and dilation (the reference's path).
+    #[test]
+    fn rows_equal_the_reference_bit_for_bit() {
+        let cases = [
+            // (in_c, in_h, in_w, out_c, [kh, kw], stride, pad, dilation, bias)
+            (1, 28, 28, 8, [3, 3], 1, 0, 1, true),
+            (8, 13, 13, 16, [3, 3], 1, 0, 1, true),
+            (3, 9, 19, 4, [3, 3], 1, 1, 1, false),
+            (2, 7, 23, 3, [5, 5], 1, 2, 1, true),
+            (2, 6, 9, 3, [2, 2], 1, 0, 1, true),
+            (2, 9, 17, 3, [3, 3], 2, 1, 1, true),
+            (2, 9, 17, 3, [3, 3], 1, 0, 2, true),
+        ];
+        for (n, &(in_c, in_h, in_w, out_c, k, stride, pad, dilation, with_bias)) in cases.iter().enumerate() {
+            let mut p = Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, k, [stride; 2], [pad; 2]);
+            (p.dilation_h, p.dilation_w) = (dilation, dilation);
+            let x = values(2 * in_c * in_h * in_w, n as u32 + 1);
+            let w = values(out_c * in_c * k[0] * k[1], n as u32 + 100);
+            let bias = values(out_c, n as u32 + 200);
+            let bias = with_bias.then_some(&bias[..]);
+            let (mut got, mut want) = (std::vec![0.0f32; p.out_w()], std::vec![0.0f32; p.out_w()]);
+            for b in 0..2 {
+                for oc in 0..out_c {
+                    for oy in 0..p.out_h() {
+                        conv_relu_row_blocked(&p, &x, &w, bias, b, oc, oy, &mut got);
+                        conv_relu_row(&p, &x, &w, bias, b, oc, oy, &mut want);
+                        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&want), "case {n}, sample {b}, channel {oc}, row {oy}");
+                    }
+                }
+            }
+        }
+    }
+}
