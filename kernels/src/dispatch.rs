@@ -115,12 +115,16 @@ pub fn select(isa: Isa) -> Result<(), IsaUnavailable> {
 
 /// `c[m, n] = op(a) · op(b)` (or `+=`): see [`reference::gemm_f32`]. AVX2 + FMA: the same sums
 /// in another order (8 lanes, fused multiply-adds), within the tolerance its tests state.
+/// Cortex-M4 (DSP builds): the linear forward 4 outputs at a time, bit for bit the reference.
 pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if active() == Isa::Avx2Fma {
         // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
         // AVX2 and FMA.
         return unsafe { crate::arch::x86::gemm_f32(t, m, n, k, a, b, c, accumulate) };
+    }
+    if cfg!(feature = "dsp") && active() == Isa::Dsp {
+        return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
     }
     reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
 }

@@ -1,5 +1,5 @@
 //! Cortex-M4 (FPv4-SP: 32 single-precision registers, no f32 SIMD) kernels: the gain is register
-//! blocking. The fused conv → relu → maxpool forward computes each conv output row in blocks of
+//! blocking. The linear layer's forward sums 4 outputs at a time. The fused conv → relu → maxpool forward computes each conv output row in blocks of
 //! 8 and then 4 columns whose sums stay in registers across every input channel and tap, with
 //! the 8 + 2 inputs a 3-wide kernel row needs loaded once per row of taps (10 loads and 3 weight
 //! loads for 24 multiply-adds, against 2 loads and a store per multiply-add in the reference);
@@ -9,7 +9,7 @@
 //! where a tap falls in the padding, and kernels this file does not specialize, take the
 //! reference's path.
 
-use crate::reference::{conv_relu_row, Conv2dParams};
+use crate::reference::{self, conv_relu_row, Conv2dParams, Transpose};
 
 /// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`: the values of
 /// the reference's `conv_relu_row`, bit for bit.
@@ -27,7 +27,6 @@ pub fn conv_relu_row_blocked(
     let plain = p.stride_w == 1 && p.dilation_w == 1 && p.groups == 1;
     match (p.kernel_h, p.kernel_w) {
         (3, 3) if plain => blocked_row::<3, 3>(p, x, w, bias, b, oc, oy, row),
-        (5, 5) if plain => blocked_row::<5, 5>(p, x, w, bias, b, oc, oy, row),
         _ => conv_relu_row(p, x, w, bias, b, oc, oy, row),
     }
 }
@@ -66,14 +65,15 @@ fn blocked_row<const KH: usize, const KW: usize>(
         block::<8, KH, KW>(p, x, w, bias, b, oc, iy0, c, &mut row[c..c + 8]);
         c += 8;
     }
-    // The last columns as one block ending at `hi`: it may recompute columns already done,
-    // to the same bits.
-    if c < hi {
+    // The last columns as blocks ending at `hi`: they may recompute columns already done, to
+    // the same bits (`hi − lo ≥ 4` here).
+    if hi - c > 4 && hi - lo >= 8 {
+        block::<8, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 8, &mut row[hi - 8..hi]);
+    } else if c < hi {
         if hi - c > 4 {
-            block::<8, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 8, &mut row[hi - 8..hi]);
-        } else {
-            block::<4, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 4, &mut row[hi - 4..hi]);
+            block::<4, KH, KW>(p, x, w, bias, b, oc, iy0, c, &mut row[c..c + 4]);
         }
+        block::<4, KH, KW>(p, x, w, bias, b, oc, iy0, hi - 4, &mut row[hi - 4..hi]);
     }
 }
 
@@ -99,10 +99,10 @@ fn block<const N: usize, const KH: usize, const KW: usize>(
     // The input rows one output block reads, from its first to its last value.
     let span = (KH - 1) * row_step + N + KW - 1;
     #[cfg(target_arch = "arm")]
-    if let (8, 3, 3, Ok(acc8)) = (N, KH, KW, <&mut [f32; 8]>::try_from(&mut acc[..])) {
+    if (KH, KW) == (3, 3) && p.in_c > 0 {
         let xs = &x[b * p.in_c * plane + first..][..(p.in_c - 1) * plane + span];
         let ws = &w[oc * p.in_c * 9..][..p.in_c * 9];
-        asm::conv3x3_block8(acc8, xs, ws, [row_step, plane, p.in_c]);
+        asm::conv3x3_block(&mut acc, xs, ws, [row_step, plane, p.in_c]);
         for (o, a) in out.iter_mut().zip(acc) {
             *o = relu(a);
         }
@@ -126,8 +126,14 @@ fn block<const N: usize, const KH: usize, const KW: usize>(
     }
 }
 
-/// The 3×3, 8-column block in Cortex-M4 assembly (`global_asm!`: stable Rust has no way to name
-/// single-precision registers in `asm!` operands on a single-precision FPU).
+/// The 3×3 blocks of 8 and 4 columns in Cortex-M4 assembly (`global_asm!`: stable Rust cannot
+/// name single-precision registers in `asm!` operands on a single-precision FPU). Each sums
+/// `acc[j] += Σ_ic Σ_ky Σ_kx w[ic·9 + ky·3 + kx] · x[ic·plane + ky·row_step + j + kx]` in that
+/// order (the reference's), each term a `VMLA` (multiply, round, add, round: the reference's
+/// `y += w·x`); each channel's 9 weights and each input row's N + 2 values are read with one
+/// `VLDM`. (On a real M4 a `VLDM` of n registers takes n + 1 cycles; QEMU counts one
+/// instruction.) Arguments: r0 the N sums, r1 x at the block's first value, r2 the first input
+/// channel's weights, r3 `[row step, plane, channels]` (counts of f32, channels ≥ 1).
 #[cfg(target_arch = "arm")]
 mod asm {
     core::arch::global_asm!(
@@ -139,8 +145,6 @@ mod asm {
         ".type mote_m4_conv3x3_block8,%function",
         ".thumb_func",
         ".p2align 2",
-        // r0: the 8 sums; r1: x at the block's first value; r2: the weights of the first
-        // input channel; r3: [row step, plane, input channels] (counts of f32, channels ≥ 1).
         "mote_m4_conv3x3_block8:",
         "push {{r4-r7, lr}}",
         "vpush {{s16-s26}}",
@@ -148,8 +152,7 @@ mod asm {
         "lsl r4, r4, #2",
         "lsl r5, r5, #2",
         "vldm r0, {{s0-s7}}",
-        "1:",
-        // The channel's 9 weights, the pointer moved on to the next channel's.
+        "80:",
         "vldm r2!, {{s18-s26}}",
         "vldm r1, {{s8-s17}}",
         "vmla.f32 s0, s18, s8",
@@ -230,32 +233,102 @@ mod asm {
         "vmla.f32 s7, s26, s17",
         "add r1, r1, r5",
         "subs r6, r6, #1",
-        "bne 1b",
+        "bne 80b",
         "vstm r0, {{s0-s7}}",
         "vpop {{s16-s26}}",
         "pop {{r4-r7, pc}}",
         ".size mote_m4_conv3x3_block8, . - mote_m4_conv3x3_block8",
     );
+    core::arch::global_asm!(
+        ".syntax unified",
+        ".thumb",
+        ".fpu fpv4-sp-d16",
+        ".section .text.mote_m4_conv3x3_block4,\"ax\",%progbits",
+        ".global mote_m4_conv3x3_block4",
+        ".type mote_m4_conv3x3_block4,%function",
+        ".thumb_func",
+        ".p2align 2",
+        "mote_m4_conv3x3_block4:",
+        "push {{r4-r7, lr}}",
+        "vpush {{s16-s26}}",
+        "ldm r3, {{r4, r5, r6}}",
+        "lsl r4, r4, #2",
+        "lsl r5, r5, #2",
+        "vldm r0, {{s0-s3}}",
+        "40:",
+        "vldm r2!, {{s18-s26}}",
+        "vldm r1, {{s8-s13}}",
+        "vmla.f32 s0, s18, s8",
+        "vmla.f32 s1, s18, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s3, s18, s11",
+        "vmla.f32 s0, s19, s9",
+        "vmla.f32 s1, s19, s10",
+        "vmla.f32 s2, s19, s11",
+        "vmla.f32 s3, s19, s12",
+        "vmla.f32 s0, s20, s10",
+        "vmla.f32 s1, s20, s11",
+        "vmla.f32 s2, s20, s12",
+        "vmla.f32 s3, s20, s13",
+        "add r7, r1, r4",
+        "vldm r7, {{s8-s13}}",
+        "vmla.f32 s0, s21, s8",
+        "vmla.f32 s1, s21, s9",
+        "vmla.f32 s2, s21, s10",
+        "vmla.f32 s3, s21, s11",
+        "vmla.f32 s0, s22, s9",
+        "vmla.f32 s1, s22, s10",
+        "vmla.f32 s2, s22, s11",
+        "vmla.f32 s3, s22, s12",
+        "vmla.f32 s0, s23, s10",
+        "vmla.f32 s1, s23, s11",
+        "vmla.f32 s2, s23, s12",
+        "vmla.f32 s3, s23, s13",
+        "add r7, r7, r4",
+        "vldm r7, {{s8-s13}}",
+        "vmla.f32 s0, s24, s8",
+        "vmla.f32 s1, s24, s9",
+        "vmla.f32 s2, s24, s10",
+        "vmla.f32 s3, s24, s11",
+        "vmla.f32 s0, s25, s9",
+        "vmla.f32 s1, s25, s10",
+        "vmla.f32 s2, s25, s11",
+        "vmla.f32 s3, s25, s12",
+        "vmla.f32 s0, s26, s10",
+        "vmla.f32 s1, s26, s11",
+        "vmla.f32 s2, s26, s12",
+        "vmla.f32 s3, s26, s13",
+        "add r1, r1, r5",
+        "subs r6, r6, #1",
+        "bne 40b",
+        "vstm r0, {{s0-s3}}",
+        "vpop {{s16-s26}}",
+        "pop {{r4-r7, pc}}",
+        ".size mote_m4_conv3x3_block4, . - mote_m4_conv3x3_block4",
+    );
 
     extern "C" {
         fn mote_m4_conv3x3_block8(acc: *mut f32, x: *const f32, w: *const f32, steps: *const usize);
+        fn mote_m4_conv3x3_block4(acc: *mut f32, x: *const f32, w: *const f32, steps: *const usize);
     }
 
-    /// `acc[j] += Σ_ic Σ_ky Σ_kx w[ic·9 + ky·3 + kx] · x[ic·plane + ky·row_step + j + kx]` for 8
-    /// columns, summed in that order (the reference's), each a `VMLA` (multiply, round, add,
-    /// round: the reference's `y += w·x`); each channel's 9 weights and each input row's 10
-    /// values are read with one `VLDM`. (A `VLDM` of n registers takes n + 1 cycles on a real
-    /// M4; QEMU counts one instruction.) `steps = [row_step, plane, channels]`.
-    pub(super) fn conv3x3_block8(acc: &mut [f32; 8], x: &[f32], w: &[f32], steps: [usize; 3]) {
+    /// The sums of an `N`-column block (8 or 4; others are left alone) over every input channel
+    /// (`steps = [row_step, plane, channels]`).
+    pub(super) fn conv3x3_block<const N: usize>(acc: &mut [f32; N], x: &[f32], w: &[f32], steps: [usize; 3]) {
         let [row_step, plane, channels] = steps;
-        let reads = channels.checked_sub(1).map(|c| c * plane + 2 * row_step + 10);
+        let reads = channels.checked_sub(1).map(|c| c * plane + 2 * row_step + N + 2);
         if channels == 0 || reads.is_none_or(|n| x.len() < n) || w.len() < 9 * channels {
             return;
         }
-        // SAFETY: the function reads x[ic·plane + r·row_step ..][..10] for ic < channels, r < 3
-        // (all below `reads` ≤ x.len()) and w[..9·channels] (≤ w.len()), reads and writes
-        // acc[..8], and follows the AAPCS (saves the r4–r7 and s16–s26 it uses).
-        unsafe { mote_m4_conv3x3_block8(acc.as_mut_ptr(), x.as_ptr(), w.as_ptr(), steps.as_ptr()) }
+        let f = match N {
+            8 => mote_m4_conv3x3_block8,
+            4 => mote_m4_conv3x3_block4,
+            _ => return,
+        };
+        // SAFETY: the function reads x[ic·plane + r·row_step ..][..N + 2] for ic < channels,
+        // r < 3 (all below `reads` ≤ x.len()), w[..9·channels] (≤ w.len()) and steps[..3], reads
+        // and writes acc[..N], and follows the AAPCS (saves the r4–r7 and s16–s26 it uses).
+        unsafe { f(acc.as_mut_ptr(), x.as_ptr(), w.as_ptr(), steps.as_ptr()) }
     }
 }
 
@@ -270,10 +343,69 @@ fn relu(x: f32) -> f32 {
     }
 }
 
+/// `c (+)= a · bᵀ` (`b` stored `[n, k]`: a linear layer's forward) with 4 outputs at a time,
+/// each `a` value loaded once for 4 weights; every output is summed in the reference's order
+/// (`acc += a·b` over k, then `c += acc`), so the results are the reference's bit for bit.
+/// Other transpositions take the reference's path.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    if t.a || !t.b {
+        return reference::gemm_f32(t, m, n, k, a, b, c, accumulate);
+    }
+    let c = &mut c[..m * n];
+    if !accumulate {
+        c.fill(0.0);
+    }
+    for (x, out) in a[..m * k].chunks_exact(k).zip(c.chunks_exact_mut(n)) {
+        let mut rows = b[..n * k].chunks_exact(k);
+        let mut outs = out.chunks_exact_mut(4);
+        for out4 in &mut outs {
+            let (r0, r1, r2, r3) = match (rows.next(), rows.next(), rows.next(), rows.next()) {
+                (Some(r0), Some(r1), Some(r2), Some(r3)) => (r0, r1, r2, r3),
+                _ => return,
+            };
+            let mut acc = [0.0f32; 4];
+            for ((((&xv, &w0), &w1), &w2), &w3) in x.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+                acc[0] += xv * w0;
+                acc[1] += xv * w1;
+                acc[2] += xv * w2;
+                acc[3] += xv * w3;
+            }
+            out4.iter_mut().zip(acc).for_each(|(o, v)| *o += v);
+        }
+        for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
+            let mut acc = 0.0f32;
+            for (&xv, &wv) in x.iter().zip(row) {
+                acc += xv * wv;
+            }
+            *o += acc;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference::Pointwise;
+
+    /// The linear forward equals the reference's bit for bit, odd sizes and tails included,
+    /// accumulating or not; other transpositions go to the reference.
+    #[test]
+    fn gemm_equals_the_reference_bit_for_bit() {
+        for (m, n, k) in [(1, 10, 400), (3, 7, 5), (2, 4, 1), (5, 1, 9), (1, 13, 33)] {
+            let a = values(m * k, 7);
+            let b = values(n * k, 8);
+            for t in [Transpose { a: false, b: true }, Transpose { a: true, b: true }, Transpose { a: false, b: false }] {
+                for accumulate in [false, true] {
+                    let (mut got, mut want) = (values(m * n, 9), values(m * n, 9));
+                    gemm_f32(t, m, n, k, &a, &b, &mut got, accumulate);
+                    reference::gemm_f32(t, m, n, k, &a, &b, &mut want, accumulate);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k} {t:?} accumulate {accumulate}");
+                }
+            }
+        }
+    }
 
     /// The inline relu is `Pointwise::Relu`'s (`max(x, 0)`) on every kind of value but −0.0,
     /// where `max` may give either zero (on the M4 it calls `fmaxf`, which gives −0.0, as the
@@ -315,6 +447,14 @@ mod tests {
             (8, 13, 13, 16, [3, 3], 1, 0, 1, true),
             (3, 9, 19, 4, [3, 3], 1, 1, 1, false),
             (2, 7, 23, 3, [5, 5], 1, 2, 1, true),
+            (1, 5, 12, 2, [3, 3], 1, 0, 1, true),
+            // Rows 4 to 9 wide: one block of 4, two overlapping ones, one of 8 and one more.
+            (2, 5, 6, 2, [3, 3], 1, 0, 1, true),
+            (2, 5, 7, 2, [3, 3], 1, 0, 1, true),
+            (2, 5, 8, 2, [3, 3], 1, 0, 1, true),
+            (2, 5, 9, 2, [3, 3], 1, 0, 1, true),
+            (2, 5, 10, 2, [3, 3], 1, 0, 1, true),
+            (2, 5, 11, 2, [3, 3], 1, 0, 1, true),
             (2, 6, 9, 3, [2, 2], 1, 0, 1, true),
             (2, 9, 17, 3, [3, 3], 2, 1, 1, true),
             (2, 9, 17, 3, [3, 3], 1, 0, 2, true),

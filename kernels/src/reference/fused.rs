@@ -130,8 +130,15 @@ pub fn conv2d_relu_maxpool2d_with(
                     if argmax.is_none() && pool.pad_left == 0 && pool.stride_w == pool.kernel_w {
                         // Inference over windows side by side: the same maximum of each, no
                         // position to record.
-                        for (slot, cols) in best.iter_mut().zip(row.chunks_exact(pool.kernel_w)) {
-                            cols.iter().for_each(|&v| *slot = if replaces(v, *slot) { v } else { *slot });
+                        let larger = |best: f32, v: f32| if replaces(v, best) { v } else { best };
+                        if pool.kernel_w == 2 {
+                            for (slot, pair) in best.iter_mut().zip(row.chunks_exact(2)) {
+                                *slot = larger(larger(*slot, pair[0]), pair[1]);
+                            }
+                        } else {
+                            for (slot, cols) in best.iter_mut().zip(row.chunks_exact(pool.kernel_w)) {
+                                *slot = cols.iter().fold(*slot, |best, &v| larger(best, v));
+                            }
                         }
                         continue;
                     }
