@@ -18,11 +18,11 @@ use core::sync::atomic::{AtomicU8, Ordering};
 pub use reference::{
     adam_f32, add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32,
     batchnorm_eval_f32, batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32,
-    conv2d_f32, conv2d_relu_maxpool2d_backward_channel_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported,
-    global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32,
-    log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32,
-    pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32,
-    softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32, transpose_backward_f32, transpose_f32,
+    conv2d_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32,
+    layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32,
+    maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32, pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32,
+    pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32,
+    transpose_backward_f32, transpose_f32,
 };
 // The kernels' parameter types.
 pub use reference::{
@@ -148,6 +148,27 @@ pub fn conv2d_relu_maxpool2d_f32(
         return reference::conv2d_relu_maxpool2d_with(row, conv, pool, x, w, bias, y, argmax, scratch);
     }
     reference::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch)
+}
+
+/// The fused backward of one output channel: see
+/// [`reference::conv2d_relu_maxpool2d_backward_channel_f32`]. Cortex-M4 (DSP builds): summed
+/// over the recorded maxima only (`arch::m4`), the same values up to the sign of zero sums.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_relu_maxpool2d_backward_channel_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    oc: usize,
+    x: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    grads: ChannelGrads,
+    scratch: &mut [f32],
+) -> bool {
+    if cfg!(feature = "dsp") && active() == Isa::Dsp {
+        return crate::arch::m4::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch);
+    }
+    reference::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch)
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (the same for

@@ -9,7 +9,10 @@
 //! where a tap falls in the padding, and kernels this file does not specialize, take the
 //! reference's path.
 
-use crate::reference::{self, conv_relu_row, Conv2dParams, Transpose};
+use crate::reference::{
+    self, conv2d_relu_maxpool2d_backward_scratch_len, conv_relu_row, fused_backward_supported, ChannelGrads, Conv2dParams, Pool2dParams,
+    Transpose, NO_ARGMAX,
+};
 
 /// Conv output row `oy` of channel `oc` for sample `b`, relu applied, into `row`: the values of
 /// the reference's `conv_relu_row`, bit for bit.
@@ -383,6 +386,165 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
     }
 }
 
+/// The fused conv → relu → maxpool backward for output channel `oc` (see the reference's
+/// `conv2d_relu_maxpool2d_backward_channel_f32`), working from the recorded maxima only: each
+/// conv output row's gradient has at most one value per pooling window, so the weight and
+/// input gradients are summed over those values, not over the whole row. Each weight
+/// gradient is still a row sum added in the reference's order, and each input gradient gets
+/// the same terms in the same order; only the ±0 terms of the empty columns are left out, so
+/// the results are the reference's up to the sign of zero sums (as the reference's own fused
+/// backward is the unfused one's).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_relu_maxpool2d_backward_channel_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    oc: usize,
+    x: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    grads: ChannelGrads,
+    scratch: &mut [f32],
+) -> bool {
+    let supported = fused_backward_supported(pool) && conv.groups == 1 && pool.out_w() <= MAX_POOLED_COLUMNS;
+    if !supported || scratch.len() < conv2d_relu_maxpool2d_backward_scratch_len(conv) {
+        return reference::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch);
+    }
+    let ChannelGrads { mut dx, dw, mut dbias } = grads;
+    let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
+    let (taps, in_plane) = (conv.kernel_h * conv.kernel_w, conv.in_h * conv.in_w);
+    let row = &mut scratch[..cw];
+    // Stride 1 and no padding along rows and columns: every tap of every output reads inside
+    // the input, and the loops need no bounds but the slices'.
+    let interior = conv.stride_w == 1 && conv.dilation_w == 1 && conv.pad_left == 0 && conv.pad_right == 0 && conv.pad_top == 0;
+    // The gradient's columns in the row being done, at most one per pooling window.
+    let mut cols = [(0usize, 0.0f32); MAX_POOLED_COLUMNS];
+    for b in 0..conv.batch {
+        let plane = (b * conv.out_c + oc) * ph * pw;
+        let mut bias_sum = -0.0f32;
+        for py in 0..ph {
+            let rows = pooled_rows(pool, py);
+            let (codes, grads) = (&argmax[plane + py * pw..][..pw], &dy[plane + py * pw..][..pw]);
+            // The window rows in order, as the reference goes through conv rows.
+            for oy in rows.clone() {
+                let mut n = 0;
+                row.fill(0.0);
+                for (px, (&at, &g)) in codes.iter().zip(grads).enumerate() {
+                    let (cy, dcx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
+                    if at == NO_ARGMAX || cy != oy {
+                        continue;
+                    }
+                    let cx = (px * pool.stride_w).saturating_sub(pool.pad_left) + dcx;
+                    row[cx] = g;
+                    cols[n] = (cx, g);
+                    n += 1;
+                }
+                if n == 0 {
+                    continue;
+                }
+                bias_sum = row.iter().fold(bias_sum, |acc, &g| acc + g);
+                let cols = &cols[..n];
+                if interior {
+                    interior_row_backward(conv, oc, b, oy, x, w, cols, dx.as_deref_mut(), dw);
+                    continue;
+                }
+                for ic in 0..conv.in_c {
+                    let (x_plane, w_kernel) = ((b * conv.in_c + ic) * in_plane, (oc * conv.in_c + ic) * taps);
+                    for ky in 0..conv.kernel_h {
+                        let Some(iy) = (oy * conv.stride_h + ky * conv.dilation_h).checked_sub(conv.pad_top).filter(|&iy| iy < conv.in_h)
+                        else {
+                            continue;
+                        };
+                        let line = x_plane + iy * conv.in_w;
+                        for kx in 0..conv.kernel_w {
+                            let tap = ky * conv.kernel_w + kx;
+                            // Input columns ox·s + kx·d − pad_left inside the input.
+                            let column = |cx: usize| {
+                                (cx * conv.stride_w + kx * conv.dilation_w).checked_sub(conv.pad_left).filter(|&ix| ix < conv.in_w)
+                            };
+                            let mut sum = -0.0f32;
+                            for &(cx, g) in cols {
+                                if let Some(ix) = column(cx) {
+                                    sum += g * x[line + ix];
+                                }
+                            }
+                            dw[ic * taps + tap] += sum;
+                            if let Some(dx) = dx.as_deref_mut() {
+                                let wv = w[w_kernel + tap];
+                                for &(cx, g) in cols {
+                                    if let Some(ix) = column(cx) {
+                                        dx[line + ix] += wv * g;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(db) = dbias.as_deref_mut() {
+            *db += bias_sum;
+        }
+    }
+    true
+}
+
+/// The weight and input gradients of conv output row `oy` of channel `oc`, sample `b`, from
+/// its gradient's nonzero columns `cols`, for a convolution whose taps all read inside the
+/// input (stride 1 along the row, no padding): the loops of the general case without its
+/// bounds tests, in the same order.
+#[allow(clippy::too_many_arguments)]
+fn interior_row_backward(
+    conv: &Conv2dParams,
+    oc: usize,
+    b: usize,
+    oy: usize,
+    x: &[f32],
+    w: &[f32],
+    cols: &[(usize, f32)],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+) {
+    let (kh, kw, iw) = (conv.kernel_h, conv.kernel_w, conv.in_w);
+    let (taps, in_plane) = (kh * kw, conv.in_h * iw);
+    for ic in 0..conv.in_c {
+        let x_plane = (b * conv.in_c + ic) * in_plane;
+        let weights = &w[(oc * conv.in_c + ic) * taps..][..taps];
+        let grads = &mut dw[ic * taps..][..taps];
+        for ky in 0..kh {
+            let iy = oy * conv.stride_h + ky * conv.dilation_h;
+            if iy >= conv.in_h {
+                continue;
+            }
+            let line = x_plane + iy * iw;
+            let xs = &x[line..line + iw];
+            for (kx, (g_tap, &wv)) in grads[ky * kw..][..kw].iter_mut().zip(&weights[ky * kw..][..kw]).enumerate() {
+                let mut sum = -0.0f32;
+                for &(cx, g) in cols {
+                    sum += g * xs[cx + kx];
+                }
+                *g_tap += sum;
+                if let Some(dx) = dx.as_deref_mut() {
+                    let ds = &mut dx[line..line + iw];
+                    for &(cx, g) in cols {
+                        ds[cx + kx] += wv * g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Most pooled columns one conv row's gradient can hold in [`conv2d_relu_maxpool2d_backward_channel_f32`]
+/// (wider rows take the reference's path).
+const MAX_POOLED_COLUMNS: usize = 64;
+
+/// The conv rows pooled row `py` reads (padding dropped).
+fn pooled_rows(pool: &Pool2dParams, py: usize) -> core::ops::Range<usize> {
+    let start = (py * pool.stride_h).saturating_sub(pool.pad_top);
+    start..(py * pool.stride_h + pool.kernel_h).saturating_sub(pool.pad_top).min(pool.in_h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +566,47 @@ mod tests {
                     assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k} {t:?} accumulate {accumulate}");
                 }
             }
+        }
+    }
+
+    /// The sparse fused backward equals the reference's (weight, input and bias gradients,
+    /// equal as numbers: up to the sign of zero sums), with padding, stride 2, a ragged last
+    /// pooling window, and odd sizes.
+    #[test]
+    fn fused_backward_equals_the_reference() {
+        use crate::reference::{conv2d_relu_maxpool2d_backward_channel_f32 as reference_backward, conv2d_relu_maxpool2d_f32};
+        let cases = [
+            // (in_c, in_h, in_w, out_c, kernel, conv stride, conv pad, pool kernel, pool pad)
+            (1, 28, 28, 8, [3, 3], 1, 0, 2, 0),
+            (8, 13, 13, 16, [3, 3], 1, 0, 2, 0),
+            (3, 9, 11, 4, [3, 2], 1, 1, 2, 1),
+            (2, 12, 9, 3, [3, 3], 2, 1, 3, 0),
+        ];
+        for (n, &(in_c, in_h, in_w, out_c, k, stride, pad, pk, ppad)) in cases.iter().enumerate() {
+            let conv = Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, k, [stride; 2], [pad; 2]);
+            let pool = Pool2dParams::plain(2, [out_c, conv.out_h(), conv.out_w()], [pk; 2], [pk; 2], [ppad; 2]);
+            let (x, w, bias) =
+                (values(2 * in_c * in_h * in_w, n as u32 + 1), values(out_c * in_c * k[0] * k[1], n as u32 + 50), values(out_c, 7));
+            let pooled = 2 * out_c * pool.out_h() * pool.out_w();
+            let (mut y, mut argmax) = (std::vec![0.0; pooled], std::vec![0u8; pooled]);
+            let mut scratch = std::vec![0.0; 4096];
+            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax), &mut scratch));
+            let dy = values(pooled, n as u32 + 90);
+            let taps = in_c * k[0] * k[1];
+            let run = |f: fn(&Conv2dParams, &Pool2dParams, usize, &[f32], &[f32], &[u8], &[f32], ChannelGrads, &mut [f32]) -> bool| {
+                let (mut dx, mut dw, mut db) = (std::vec![0.0f32; x.len()], std::vec![0.0f32; w.len()], std::vec![0.0f32; out_c]);
+                let mut scratch = std::vec![0.0; 4096];
+                for (oc, (dw, db)) in dw.chunks_exact_mut(taps).zip(db.iter_mut()).enumerate() {
+                    let grads = ChannelGrads { dx: Some(&mut dx[..]), dw, dbias: Some(db) };
+                    assert!(f(&conv, &pool, oc, &x, &w, &argmax, &dy, grads, &mut scratch));
+                }
+                (dx, dw, db)
+            };
+            let (got, want) = (run(conv2d_relu_maxpool2d_backward_channel_f32), run(reference_backward));
+            assert_eq!(got.0, want.0, "case {n}: input gradient");
+            assert_eq!(got.1, want.1, "case {n}: weight gradient");
+            assert_eq!(got.2, want.2, "case {n}: bias gradient");
+            assert!(want.1.iter().any(|&g| g != 0.0), "case {n}: some gradient flows");
         }
     }
 

@@ -127,7 +127,23 @@ pub fn conv2d_relu_maxpool2d_with(
                 best.fill(f32::NEG_INFINITY);
                 for cy in rows.clone() {
                     conv_row(conv, x, w, bias, b, oc, cy, row);
-                    if argmax.is_none() && pool.pad_left == 0 && pool.stride_w == pool.kernel_w {
+                    let side_by_side = pool.pad_left == 0 && pool.stride_w == pool.kernel_w;
+                    if side_by_side && argmax.is_some() {
+                        // Training over windows side by side: the window's columns are the
+                        // row's chunks, so the recorded offset is the row's plus the column's.
+                        let base = (cy - rows.start) * pool.kernel_w;
+                        let windows = best.iter_mut().zip(best_at.iter_mut()).zip(row.chunks_exact(pool.kernel_w));
+                        for ((slot, at), cols) in windows {
+                            for (j, &v) in cols.iter().enumerate() {
+                                if replaces(v, *slot) {
+                                    *slot = v;
+                                    *at = f32::from_bits((base + j) as u32);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if side_by_side {
                         // Inference over windows side by side: the same maximum of each, no
                         // position to record.
                         let larger = |best: f32, v: f32| if replaces(v, best) { v } else { best };
