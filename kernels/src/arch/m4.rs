@@ -569,6 +569,9 @@ mod tests {
         }
     }
 
+    /// A fused backward of one channel.
+    type Backward = fn(&Conv2dParams, &Pool2dParams, usize, &[f32], &[f32], &[u8], &[f32], ChannelGrads, &mut [f32]) -> bool;
+
     /// The sparse fused backward equals the reference's (weight, input and bias gradients,
     /// equal as numbers: up to the sign of zero sums), with padding, stride 2, a ragged last
     /// pooling window, and odd sizes.
@@ -593,7 +596,7 @@ mod tests {
             assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax), &mut scratch));
             let dy = values(pooled, n as u32 + 90);
             let taps = in_c * k[0] * k[1];
-            let run = |f: fn(&Conv2dParams, &Pool2dParams, usize, &[f32], &[f32], &[u8], &[f32], ChannelGrads, &mut [f32]) -> bool| {
+            let run = |f: Backward| {
                 let (mut dx, mut dw, mut db) = (std::vec![0.0f32; x.len()], std::vec![0.0f32; w.len()], std::vec![0.0f32; out_c]);
                 let mut scratch = std::vec![0.0; 4096];
                 for (oc, (dw, db)) in dw.chunks_exact_mut(taps).zip(db.iter_mut()).enumerate() {
