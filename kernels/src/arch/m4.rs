@@ -105,10 +105,7 @@ fn block<const N: usize, const KH: usize, const KW: usize>(
     if (KH, KW) == (3, 3) && p.in_c > 0 {
         let xs = &x[b * p.in_c * plane + first..][..(p.in_c - 1) * plane + span];
         let ws = &w[oc * p.in_c * 9..][..p.in_c * 9];
-        asm::conv3x3_block(&mut acc, xs, ws, [row_step, plane, p.in_c]);
-        for (o, a) in out.iter_mut().zip(acc) {
-            *o = relu(a);
-        }
+        asm::conv3x3_block::<N>(out, acc[0], xs, ws, [row_step, plane, p.in_c]);
         return;
     }
     for ic in 0..p.in_c {
@@ -135,8 +132,10 @@ fn block<const N: usize, const KH: usize, const KW: usize>(
 /// order (the reference's), each term a `VMLA` (multiply, round, add, round: the reference's
 /// `y += w·x`); each channel's 9 weights and each input row's N + 2 values are read with one
 /// `VLDM`. (On a real M4 a `VLDM` of n registers takes n + 1 cycles; QEMU counts one
-/// instruction.) Arguments: r0 the N sums, r1 x at the block's first value, r2 the first input
-/// channel's weights, r3 `[row step, plane, channels]` (counts of f32, channels ≥ 1).
+/// instruction.) The sums start from the bias and end through relu as `relu` below computes it
+/// (`VCMP` with 0: below or unordered gives 0, so −0 stays −0), stored with one `VSTM`.
+/// Arguments: r0 the N outputs, r1 x at the block's first value, r2 the first input channel's
+/// weights, r3 `[row step, plane, channels, bias bits]` (counts of f32, channels ≥ 1).
 #[cfg(target_arch = "arm")]
 mod asm {
     core::arch::global_asm!(
@@ -150,11 +149,18 @@ mod asm {
         ".p2align 2",
         "mote_m4_conv3x3_block8:",
         "push {{r4-r7, lr}}",
-        "vpush {{s16-s26}}",
-        "ldm r3, {{r4, r5, r6}}",
+        "vpush {{s16-s27}}",
+        "ldm r3, {{r4, r5, r6, r7}}",
         "lsl r4, r4, #2",
         "lsl r5, r5, #2",
-        "vldm r0, {{s0-s7}}",
+        "vmov s0, r7",
+        "vmov.f32 s1, s0",
+        "vmov.f32 s2, s0",
+        "vmov.f32 s3, s0",
+        "vmov.f32 s4, s0",
+        "vmov.f32 s5, s0",
+        "vmov.f32 s6, s0",
+        "vmov.f32 s7, s0",
         "80:",
         "vldm r2!, {{s18-s26}}",
         "vldm r1, {{s8-s17}}",
@@ -237,8 +243,42 @@ mod asm {
         "add r1, r1, r5",
         "subs r6, r6, #1",
         "bne 80b",
+        "movs r7, #0",
+        "vmov s27, r7",
+        "vcmp.f32 s0, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s0, s27",
+        "vcmp.f32 s1, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s1, s27",
+        "vcmp.f32 s2, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s2, s27",
+        "vcmp.f32 s3, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s3, s27",
+        "vcmp.f32 s4, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s4, s27",
+        "vcmp.f32 s5, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s5, s27",
+        "vcmp.f32 s6, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s6, s27",
+        "vcmp.f32 s7, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s7, s27",
         "vstm r0, {{s0-s7}}",
-        "vpop {{s16-s26}}",
+        "vpop {{s16-s27}}",
         "pop {{r4-r7, pc}}",
         ".size mote_m4_conv3x3_block8, . - mote_m4_conv3x3_block8",
     );
@@ -253,11 +293,14 @@ mod asm {
         ".p2align 2",
         "mote_m4_conv3x3_block4:",
         "push {{r4-r7, lr}}",
-        "vpush {{s16-s26}}",
-        "ldm r3, {{r4, r5, r6}}",
+        "vpush {{s16-s27}}",
+        "ldm r3, {{r4, r5, r6, r7}}",
         "lsl r4, r4, #2",
         "lsl r5, r5, #2",
-        "vldm r0, {{s0-s3}}",
+        "vmov s0, r7",
+        "vmov.f32 s1, s0",
+        "vmov.f32 s2, s0",
+        "vmov.f32 s3, s0",
         "40:",
         "vldm r2!, {{s18-s26}}",
         "vldm r1, {{s8-s13}}",
@@ -304,21 +347,42 @@ mod asm {
         "add r1, r1, r5",
         "subs r6, r6, #1",
         "bne 40b",
+        "movs r7, #0",
+        "vmov s27, r7",
+        "vcmp.f32 s0, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s0, s27",
+        "vcmp.f32 s1, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s1, s27",
+        "vcmp.f32 s2, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s2, s27",
+        "vcmp.f32 s3, #0.0",
+        "vmrs APSR_nzcv, fpscr",
+        "it lt",
+        "vmovlt.f32 s3, s27",
         "vstm r0, {{s0-s3}}",
-        "vpop {{s16-s26}}",
+        "vpop {{s16-s27}}",
         "pop {{r4-r7, pc}}",
         ".size mote_m4_conv3x3_block4, . - mote_m4_conv3x3_block4",
     );
 
     extern "C" {
-        fn mote_m4_conv3x3_block8(acc: *mut f32, x: *const f32, w: *const f32, steps: *const usize);
-        fn mote_m4_conv3x3_block4(acc: *mut f32, x: *const f32, w: *const f32, steps: *const usize);
+        fn mote_m4_conv3x3_block8(out: *mut f32, x: *const f32, w: *const f32, args: *const usize);
+        fn mote_m4_conv3x3_block4(out: *mut f32, x: *const f32, w: *const f32, args: *const usize);
     }
 
-    /// The sums of an `N`-column block (8 or 4; others are left alone) over every input channel
-    /// (`steps = [row_step, plane, channels]`).
-    pub(super) fn conv3x3_block<const N: usize>(acc: &mut [f32; N], x: &[f32], w: &[f32], steps: [usize; 3]) {
+    /// `out = relu(bias + the sums of an N-column block over every input channel)` (N = 8 or
+    /// 4; others are left alone), `steps = [row_step, plane, channels]`.
+    pub(super) fn conv3x3_block<const N: usize>(out: &mut [f32], bias: f32, x: &[f32], w: &[f32], steps: [usize; 3]) {
         let [row_step, plane, channels] = steps;
+        if out.len() < N {
+            return;
+        }
         let reads = channels.checked_sub(1).map(|c| c * plane + 2 * row_step + N + 2);
         if channels == 0 || reads.is_none_or(|n| x.len() < n) || w.len() < 9 * channels {
             return;
@@ -328,10 +392,12 @@ mod asm {
             4 => mote_m4_conv3x3_block4,
             _ => return,
         };
+        let args = [row_step, plane, channels, bias.to_bits() as usize];
         // SAFETY: the function reads x[ic·plane + r·row_step ..][..N + 2] for ic < channels,
-        // r < 3 (all below `reads` ≤ x.len()), w[..9·channels] (≤ w.len()) and steps[..3], reads
-        // and writes acc[..N], and follows the AAPCS (saves the r4–r7 and s16–s26 it uses).
-        unsafe { f(acc.as_mut_ptr(), x.as_ptr(), w.as_ptr(), steps.as_ptr()) }
+        // r < 3 (all below `reads` ≤ x.len()), w[..9·channels] (≤ w.len()) and args[..4],
+        // writes out[..N] (N ≤ out.len()), and follows the AAPCS (saves the r4–r7 and s16–s27
+        // it uses).
+        unsafe { f(out.as_mut_ptr(), x.as_ptr(), w.as_ptr(), args.as_ptr()) }
     }
 }
 
