@@ -143,7 +143,7 @@ pub fn conv2d_relu_maxpool2d_f32(
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
-    if cfg!(feature = "dsp") && active() == Isa::Dsp {
+    if blocked_convolution() {
         let row = crate::arch::m4::conv_relu_row_blocked;
         return reference::conv2d_relu_maxpool2d_with(row, conv, pool, x, w, bias, y, argmax, scratch);
     }
@@ -165,10 +165,18 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
     grads: ChannelGrads,
     scratch: &mut [f32],
 ) -> bool {
-    if cfg!(feature = "dsp") && active() == Isa::Dsp {
+    if blocked_convolution() {
         return crate::arch::m4::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch);
     }
     reference::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch)
+}
+
+/// Whether the fused convolution runs the register-blocked kernels of `arch::m4`: on the
+/// Cortex-M4 (DSP builds), and on x86-64 hosts with AVX2, where the same plain Rust (its
+/// assembly is Cortex-M only) compiles to vector code over the blocks' columns. Bit for bit the
+/// reference's either way.
+fn blocked_convolution() -> bool {
+    (cfg!(feature = "dsp") && active() == Isa::Dsp) || active() == Isa::Avx2Fma
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (the same for

@@ -1,13 +1,12 @@
-//! Cortex-M4 (FPv4-SP: 32 single-precision registers, no f32 SIMD) kernels: the gain is register
-//! blocking. The linear layer's forward sums 4 outputs at a time. The fused conv → relu → maxpool forward computes each conv output row in blocks of
-//! 8 and then 4 columns whose sums stay in registers across every input channel and tap, with
-//! the 8 + 2 inputs a 3-wide kernel row needs loaded once per row of taps (10 loads and 3 weight
-//! loads for 24 multiply-adds, against 2 loads and a store per multiply-add in the reference);
-//! the last columns of a row are one more block that ends at the row's end.
-//! Each output is summed in the reference's order (bias, then input channel, kernel row, kernel
-//! column, with `y += w·x`, not fused), so the results are the reference's bit for bit; columns
-//! where a tap falls in the padding, and kernels this file does not specialize, take the
-//! reference's path.
+//! Register-blocked kernels for the Cortex-M4 (FPv4-SP: 32 single-precision registers, no f32
+//! SIMD), also run on x86-64 hosts with AVX2, where their plain Rust compiles to vector code.
+//! The fused conv → relu → maxpool forward computes each conv row in blocks of 8 and 4 columns
+//! whose sums stay in registers across every input channel (the 3×3 blocks in assembly on the
+//! M4); its backward sums over the recorded maxima only; the linear forward sums 4 outputs at a
+//! time. Each output is summed in the reference's order (bias, input channel, kernel row,
+//! kernel column; `y += w·x`, not fused), so the results are the reference's bit for bit (the
+//! backward: up to the sign of zero sums); rows and columns that reach into the padding, and
+//! shapes this file does not specialize, take the reference's path.
 
 use crate::reference::{
     self, conv2d_relu_maxpool2d_backward_scratch_len, conv_relu_row, fused_backward_supported, ChannelGrads, Conv2dParams, Pool2dParams,
