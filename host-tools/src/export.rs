@@ -5,8 +5,7 @@
 use crate::boards::{self, firmware_costs, first_misfit};
 use crate::checks;
 use crate::error::{CliError, CliResult};
-use crate::model::{load_model_bytes, save_with_notes};
-use crate::notes::Notes;
+use crate::model::{load_model_with_notes, save_with_notes};
 use mote_core::model::{model_file_len, FIRMWARE_NODES, FIRMWARE_STEPS};
 use mote_core::Graph;
 use std::path::Path;
@@ -22,7 +21,7 @@ pub fn run(model: &Path, out: &Path, board: &str, only: Option<&str>) -> CliResu
     }
     checks::writable_output(out, "--out", &[model])?;
     let bytes = std::fs::read(model).map_err(CliError::io(model))?;
-    let (spec, params) = load_model_bytes(model, &bytes)?;
+    let (spec, params, notes) = load_model_with_notes(model, &bytes)?;
     let too_big = |e: &dyn std::fmt::Display| {
         CliError::invalid(
             model,
@@ -36,7 +35,7 @@ pub fn run(model: &Path, out: &Path, board: &str, only: Option<&str>) -> CliResu
     if let Some(misfit) = first_misfit(&costs, board, only) {
         return Err(CliError::invalid(model, format!("does not fit {} ({}): {misfit}", board.name, board.about)));
     }
-    let written = save_with_notes(out, &spec, &params, &Notes::of_file(&bytes))?;
+    let written = save_with_notes(out, &spec, &params, &notes)?;
     println!("exported {} to {} ({written} bytes, weights used in place from flash)", spec.name, out.display());
     println!("  on {} (estimated from the binaries' measured code and stack and the plans' arenas):", board.name);
     for c in costs {

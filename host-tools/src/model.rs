@@ -32,8 +32,8 @@ pub struct Loaded {
 pub fn load(path: &Path) -> CliResult<Loaded> {
     let bytes = std::fs::read(path).map_err(CliError::io(path))?;
     if bytes.starts_with(&MAGIC) || path.extension().is_some_and(|e| e == "mote") {
-        let (spec, params) = load_model_bytes(path, &bytes)?;
-        return Ok(Loaded { spec, train: TrainConfig::default(), params: Some(params), notes: Notes::of_file(&bytes) });
+        let (spec, params, notes) = load_model_with_notes(path, &bytes)?;
+        return Ok(Loaded { spec, train: TrainConfig::default(), params: Some(params), notes });
     }
     let file = read_spec_file(path)?;
     Ok(Loaded { spec: file.spec, train: file.train, params: None, notes: Notes::default() })
@@ -41,6 +41,11 @@ pub fn load(path: &Path) -> CliResult<Loaded> {
 
 /// Decodes a model file and checks its parameters fit the graph its spec builds.
 pub fn load_model_bytes(path: &Path, bytes: &[u8]) -> CliResult<(ModelSpec, Vec<f32>)> {
+    load_model_with_notes(path, bytes).map(|(spec, params, _)| (spec, params))
+}
+
+/// [`load_model_bytes`] with the file's notes (read in the same pass).
+pub fn load_model_with_notes(path: &Path, bytes: &[u8]) -> CliResult<(ModelSpec, Vec<f32>, Notes)> {
     let model = |source| CliError::Model { path: path.into(), source };
     let view = read_model(bytes).map_err(model)?;
     let (g, _) = build(path, &view.spec, 1)?;
@@ -55,7 +60,8 @@ pub fn load_model_bytes(path: &Path, bytes: &[u8]) -> CliResult<(ModelSpec, Vec<
         let message = format!("holds {bad} non-finite parameter values (the first at index {i}): the training that wrote it diverged");
         return Err(CliError::invalid(path, message));
     }
-    Ok((view.spec, params))
+    let notes = Notes::from_bytes(view.notes);
+    Ok((view.spec, params, notes))
 }
 
 /// Builds `spec` for `batch` samples.

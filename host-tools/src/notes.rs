@@ -3,7 +3,6 @@
 //! speaks of the source's tensors. A JSON object after a marker line; files without notes
 //! (or with notes of another kind) read as having none.
 
-use mote_core::model::read_model;
 use serde_json::{json, Value};
 
 /// The first bytes of notes this version writes.
@@ -36,11 +35,6 @@ impl Notes {
             value[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
         };
         Notes { inputs: names("inputs"), outputs: names("outputs") }
-    }
-
-    /// The notes of the model file in `file` (none if it does not read).
-    pub fn of_file(file: &[u8]) -> Notes {
-        read_model(file).map(|view| Notes::from_bytes(view.notes)).unwrap_or_default()
     }
 }
 

@@ -7,8 +7,7 @@
 
 use crate::checks;
 use crate::error::{CliError, CliResult};
-use crate::model::{build, load_model_bytes, CliPlan};
-use crate::notes::Notes;
+use crate::model::{build, load_model_with_notes, CliPlan};
 use crate::say::Say;
 use mote_core::model::{dims_of, LayerOp, ModelSpec};
 use mote_core::{Executor, Mode};
@@ -169,9 +168,8 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
     read.extend(inputs.iter().map(PathBuf::as_path));
     checks::writable_output(output, "--output", &read)?;
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
-    let (spec, params) = load_model_bytes(model_path, &bytes)?;
+    let (spec, params, notes) = load_model_with_notes(model_path, &bytes)?;
     // An imported model's inputs and output go by the source's names.
-    let notes = Notes::of_file(&bytes);
     let mut wanted = model_inputs(&spec);
     if notes.inputs.len() == wanted.len() {
         wanted.iter_mut().zip(&notes.inputs).for_each(|(input, name)| input.name = name.clone());

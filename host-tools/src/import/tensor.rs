@@ -54,6 +54,51 @@ pub fn product(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
+/// The shape a reshape to `target` gives `from` (0: copy the dimension, as ONNX's; -1: infer).
+pub fn reshape_target(from: &[usize], target: &[i64]) -> Result<Vec<usize>, String> {
+    let total: usize = from.iter().product();
+    let mut dims = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        dims.push(match t {
+            0 => *from.get(i).ok_or("a 0 past the input's rank")?,
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                1
+            }
+            t if t > 0 => t as usize,
+            _ => return Err(format!("shape {target:?}")),
+        });
+    }
+    let too_large = || format!("shape {target:?} is too large");
+    let known = product(&dims).ok_or_else(too_large)?;
+    if let Some(i) = infer {
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(format!("shape {target:?} does not fit {from:?}"));
+        }
+        dims[i] = total / known;
+    }
+    if product(&dims).ok_or_else(too_large)? != total {
+        return Err(format!("shape {target:?} does not fit {from:?}"));
+    }
+    Ok(dims)
+}
+
+/// The dimensions a constant operand takes beside a tensor of `rank`: leading 1s dropped while
+/// it has more dimensions than that (so it cannot add a batch-like dimension in front), a
+/// scalar as `[1]`.
+pub fn operand_dims(dims: &[usize], rank: usize) -> Vec<usize> {
+    let mut dims = dims;
+    while dims.len() > rank.max(1) && dims[0] == 1 {
+        dims = &dims[1..];
+    }
+    if dims.is_empty() {
+        vec![1]
+    } else {
+        dims.to_vec()
+    }
+}
+
 /// The values of a tensor of `dims` broadcast (NumPy rules) to `len` values along its last
 /// axis, for a bias: `[N]`, `[1, N]`, `[1]` or a scalar.
 pub fn bias_values(t: &Tensor, len: usize) -> Option<Vec<f32>> {

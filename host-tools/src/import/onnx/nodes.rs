@@ -5,7 +5,7 @@ use super::attrs;
 use super::proto::NodeProto;
 use super::{Converter, NodeResult, Skip, Value};
 use crate::import::builder::{dims_setting, LayerValue};
-use crate::import::tensor::{bias_values, product, Data, Tensor};
+use crate::import::tensor::{bias_values, operand_dims, reshape_target, Data, Tensor};
 use mote_core::model::LayerOp;
 
 /// Converts `node`, giving the values of its outputs in order.
@@ -118,12 +118,7 @@ impl Converter {
     }
     /// A constant layer holding `t`, its leading 1s dropped to fit beside a tensor of `rank`.
     fn constant_layer(&mut self, n: &NodeProto, t: &Tensor, rank: usize) -> NodeResult<LayerValue> {
-        let mut dims: &[usize] = &t.dims;
-        while dims.len() > rank.max(1) && dims[0] == 1 {
-            dims = &dims[1..];
-        }
-        let dims = if dims.is_empty() { &[1][..] } else { dims };
-        let shape = dims_setting(dims)?;
+        let shape = dims_setting(&operand_dims(&t.dims, rank))?;
         self.add(n, LayerOp::Constant { shape }, &[], &[&t.floats()])
     }
     /// A reshape of `x` to `dims` per sample (nothing when it has them already).
@@ -587,36 +582,6 @@ fn flatten(c: &mut Converter, n: &NodeProto) -> NodeResult<Vec<Value>> {
     }
     let per_sample = x.shape[1..].iter().product();
     Ok(vec![Value::Layer(c.reshape_to(n, &x, &[per_sample])?)])
-}
-
-/// The shape a `Reshape` to `target` gives `from` (ONNX's 0: copy, -1: infer).
-fn reshape_target(from: &[usize], target: &[i64]) -> Result<Vec<usize>, String> {
-    let total: usize = from.iter().product();
-    let mut dims = Vec::with_capacity(target.len());
-    let mut infer = None;
-    for (i, &t) in target.iter().enumerate() {
-        dims.push(match t {
-            0 => *from.get(i).ok_or("a 0 past the input's rank")?,
-            -1 if infer.is_none() => {
-                infer = Some(i);
-                1
-            }
-            t if t > 0 => t as usize,
-            _ => return Err(format!("shape {target:?}")),
-        });
-    }
-    let too_large = || format!("shape {target:?} is too large");
-    let known = product(&dims).ok_or_else(too_large)?;
-    if let Some(i) = infer {
-        if known == 0 || !total.is_multiple_of(known) {
-            return Err(format!("shape {target:?} does not fit {from:?}"));
-        }
-        dims[i] = total / known;
-    }
-    if product(&dims).ok_or_else(too_large)? != total {
-        return Err(format!("shape {target:?} does not fit {from:?}"));
-    }
-    Ok(dims)
 }
 
 /// A layer or constant given new dimensions (the batch must stay first).

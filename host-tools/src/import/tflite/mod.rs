@@ -15,6 +15,7 @@ use super::tensor::Tensor;
 use super::{ImportError, Imported, Io, Unsupported};
 use mote_core::model::LayerOp;
 use read::TflModel;
+use schema::tflite::TensorType;
 use std::collections::HashMap;
 
 /// What a tensor of the subgraph stands for.
@@ -34,8 +35,8 @@ pub fn convert(bytes: &[u8], name: &str) -> Result<Imported, ImportError> {
             .iter()
             .map(|&i| {
                 let t = tensor(&model, i).ok_or_else(|| ImportError::Decode(format!("tensor {i} does not exist")))?;
-                if !t.float32 {
-                    return Err(ImportError::Model(format!("`{}` is {}: this import reads float32 models", t.name, t.kind)));
+                if t.ty != TensorType::Float32 {
+                    return Err(ImportError::Model(format!("`{}` is {:?}: this import reads float32 models", t.name, t.ty)));
                 }
                 let dynamic = |d: usize| t.signature.as_ref().and_then(|s| s.get(d)).is_some_and(|&s| s < 0);
                 let shape = t.shape.iter().enumerate().map(|(d, &v)| (!dynamic(d) && v > 0).then_some(v as usize)).collect();
@@ -115,14 +116,14 @@ fn constant(t: &read::TflTensor) -> Option<Value> {
     let data = t.data.as_ref()?;
     let dims: Vec<usize> = t.shape.iter().map(|&d| d.max(0) as usize).collect();
     let n: usize = dims.iter().product();
-    let value = match t.kind.as_str() {
-        "Float32" if data.len() == 4 * n => {
+    let value = match t.ty {
+        TensorType::Float32 if data.len() == 4 * n => {
             Tensor::f32(dims, data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         }
-        "Int32" if data.len() == 4 * n => {
+        TensorType::Int32 if data.len() == 4 * n => {
             Tensor::i64(dims, data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect())
         }
-        "Int64" if data.len() == 8 * n => {
+        TensorType::Int64 if data.len() == 8 * n => {
             Tensor::i64(dims, data.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect())
         }
         _ => return Some(Value::Unknown),

@@ -3,7 +3,7 @@
 use super::read::{Options, TflModel, TflOp};
 use super::{nchw, nhwc, tensor, Converter, Value};
 use crate::import::builder::{dims_setting, LayerValue};
-use crate::import::tensor::{product, Tensor};
+use crate::import::tensor::{operand_dims, reshape_target, Tensor};
 use crate::import::Skip;
 use mote_core::model::LayerOp;
 
@@ -294,10 +294,7 @@ fn fully_connected(c: &mut Converter, at: At, keep_num_dims: bool) -> OpResult<L
 /// A constant operand of an elementwise op beside a value of `rank`: an NHWC-shaped constant
 /// next to a 4-D value is reordered to NCHW.
 fn constant_operand(c: &mut Converter, at: At, t: &Tensor, rank: usize) -> OpResult<LayerValue> {
-    let mut dims: Vec<usize> = t.dims.clone();
-    while dims.len() > rank.max(1) && dims[0] == 1 {
-        dims.remove(0);
-    }
+    let mut dims = operand_dims(&t.dims, rank);
     let mut values = t.floats();
     if rank == 4 && dims.len() > 1 || (rank == 4 && dims.len() == 1 && dims[0] > 1) {
         // Right-align to [N, H, W, C], then reorder to [N, C, H, W].
@@ -312,12 +309,8 @@ fn constant_operand(c: &mut Converter, at: At, t: &Tensor, rank: usize) -> OpRes
                 values[((b * h + y) * w + x) * ch + cc]
             })
             .collect();
-        dims = vec![n, ch, h, w];
-        while dims.len() > 1 && dims[0] == 1 {
-            dims.remove(0);
-        }
+        dims = operand_dims(&[n, ch, h, w], 1);
     }
-    let dims = if dims.is_empty() { vec![1] } else { dims };
     c.add(at, LayerOp::Constant { shape: dims_setting(&dims)? }, &[], &[&values])
 }
 
@@ -351,12 +344,9 @@ fn reshape(c: &mut Converter, at: At, options: Options) -> OpResult<LayerValue> 
             out.shape.iter().map(|&d| d as i64).collect()
         }
     };
-    let total: usize = x.shape.iter().product();
-    let given: Vec<usize> = target.iter().filter(|&&d| d != -1).map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-    let known = product(&given).unwrap_or(0);
-    let dims: Vec<usize> =
-        target.iter().map(|&d| if d == -1 && known > 0 { total / known } else { usize::try_from(d).unwrap_or(0) }).collect();
-    if product(&dims) != Some(total) || dims.first() != x.shape.first() || dims.len() < 2 {
+    // TFLite's shapes have no 0 ("copy") entries: refused here, the rest resolved as ONNX's.
+    let dims = if target.contains(&0) { Err(format!("shape {target:?}")) } else { reshape_target(&x.shape, &target) }?;
+    if dims.first() != x.shape.first() || dims.len() < 2 {
         return Err(format!("a reshape of {:?} to {target:?}: mote keeps the batch first and alone", x.shape).into());
     }
     let ordered = c.tflite_order(at, &x)?;

@@ -12,8 +12,7 @@ pub struct TflTensor {
     pub shape: Vec<i32>,
     /// `shape` with -1 where a dimension is dynamic.
     pub signature: Option<Vec<i32>>,
-    pub float32: bool,
-    pub kind: String,
+    pub ty: tfl::TensorType,
     /// The constant data, if the tensor has any.
     pub data: Option<Vec<u8>>,
 }
@@ -107,13 +106,11 @@ pub fn read(bytes: &[u8]) -> Result<TflModel, String> {
             Some(b) => buffer_data(b, bytes)?,
             None => return Err("a tensor names a buffer that does not exist".into()),
         };
-        let ty = t.type_().map_err(err)?;
         tensors.push(TflTensor {
             name: t.name().map_err(err)?.unwrap_or("").to_string(),
             shape: t.shape().map_err(err)?.map(|s| s.to_vec::<i32>()).transpose().map_err(err)?.unwrap_or_default(),
             signature: t.shape_signature().map_err(err)?.map(|s| s.to_vec::<i32>()).transpose().map_err(err)?,
-            float32: ty == tfl::TensorType::Float32,
-            kind: format!("{ty:?}"),
+            ty: t.type_().map_err(err)?,
             data,
         });
     }
