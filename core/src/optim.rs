@@ -83,8 +83,8 @@ impl Optimizer {
         }
     }
     /// Applies update number `t` (1-based) to one parameter tensor; `state` holds
-    /// `slots() · params.len()` values.
-    pub(crate) fn update(&self, t: u32, params: &mut [f32], grads: &[f32], state: &mut [f32]) {
+    /// `slots() · params.len()` values (zeroed before the first update).
+    pub fn update(&self, t: u32, params: &mut [f32], grads: &[f32], state: &mut [f32]) {
         self.update_part(t, params, 0, grads, state);
     }
 

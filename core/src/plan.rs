@@ -258,6 +258,12 @@ impl<const N: usize, const S: usize> Plan<N, S> {
         Ok(plan)
     }
 
+    /// Whether running the plan writes parameters (updates, batchnorm's running statistics):
+    /// such a plan needs [`crate::Executor::new`], not `read_only`.
+    pub fn writes_params(&self) -> bool {
+        self.writes_params
+    }
+
     /// A whole training step: forward (training mode), `loss`, backward, and with an
     /// `optimizer` an update of each trainable parameter as soon as its gradient is complete.
     /// `outputs` (e.g. logits) stay readable after a run, as does the loss. Without an

@@ -138,6 +138,10 @@ struct TrainFlags {
     /// Train on at most this many samples, spread evenly over the set.
     #[arg(long, value_parser = at_least_one)]
     limit: Option<usize>,
+    /// Threads: each step's batch is split into this many shards computed in parallel
+    /// [all cores]. Results depend on the count only through float summation order.
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
     /// Print only a JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -207,6 +211,7 @@ fn run(command: Command) -> CliResult<()> {
                 json: f.json,
                 plot: f.plot,
                 limit: f.limit,
+                threads: f.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 max_memory_bytes: f.max_memory_mb.saturating_mul(1 << 20),
                 start,
                 notes,

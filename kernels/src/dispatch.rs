@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 // Kernels with no ISA-specific version: the reference is the only one.
 pub use reference::{
-    adam_f32, add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32,
+    add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32,
     batchnorm_eval_f32, batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32,
     conv2d_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32,
     layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32,
@@ -127,6 +127,18 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
     }
     reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
+}
+
+/// One Adam step: see [`reference::adam_f32`]. AVX2: eight parameters at a time, bit for bit
+/// the reference.
+pub fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if active() == Isa::Avx2Fma {
+        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
+        // AVX2 and FMA.
+        return unsafe { crate::arch::x86::adam_f32(h, t, params, grads, m, v) };
+    }
+    reference::adam_f32(h, t, params, grads, m, v)
 }
 
 /// The fused conv → relu → maxpool forward: see [`reference::conv2d_relu_maxpool2d_f32`].

@@ -1,4 +1,4 @@
-//! x86-64 kernels with AVX2 and FMA, each with the reference's signature. Exported: `gemm_f32`
+//! `gemm_f32` with AVX2 and FMA, with the reference's signature
 //! (the linear layers' forward and both backward products). Cases it does not speed up
 //! (both operands transposed, short slices) go to the reference.
 //!

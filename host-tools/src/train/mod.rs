@@ -6,16 +6,19 @@ use crate::checks;
 use crate::dataset::{load_split, Split};
 use crate::error::{CliError, CliResult};
 use crate::eval::{predict_classes, score};
-use crate::model::{build, save_with_notes, CliPlan};
+use crate::model::{build, save_with_notes};
 use crate::notes::Notes;
 use crate::say::Say;
 use crate::spec_file::{Schedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use mote_core::model::{Loss, ModelSpec};
-use mote_core::{Executor, NodeKind, Rng};
+use mote_core::model::ModelSpec;
+use mote_core::{NodeKind, Rng};
+use steps::Steps;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
+
+mod steps;
 
 /// What `mote train` was asked to do.
 pub struct TrainArgs {
@@ -29,6 +32,8 @@ pub struct TrainArgs {
     pub plot: Option<PathBuf>,
     /// Train on at most this many samples, spread evenly over the set (for quick runs).
     pub limit: Option<usize>,
+    /// Threads (data-parallel shards of each batch); see [`steps`].
+    pub threads: usize,
     /// Refuse a model whose parameters, optimizer state and arena need more bytes.
     pub max_memory_bytes: usize,
     /// The weights to start from (a model file's: fine-tuning an imported or trained model);
@@ -83,60 +88,40 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     for w in weights {
         g.set_init(w, c.init)?;
     }
-    let plan = CliPlan::training(&g, built.loss, &[built.output], Some(c.optimizer())).map_err(core)?;
-    let values = g.params_len().saturating_add(plan.optimizer_len()).saturating_add(plan.arena_len());
-    checks::memory_fits(values, args.max_memory_bytes, "the parameters, optimizer state and training arena")?;
+    let mut steps = Steps::new(&args.spec_path, spec, c.batch, args.threads, c.optimizer(), c.seed)?;
+    let values = g.params_len().saturating_add(steps.values());
+    checks::memory_fits(values, args.max_memory_bytes, "the parameters, optimizer state and training arenas")?;
     let mut params = vec![0.0; g.params_len()];
     match &args.start {
         Some(start) => params.copy_from_slice(start),
         None => g.init_params(&mut params, c.seed).map_err(core)?,
     }
-    let mut opt_state = vec![0.0; plan.optimizer_len()];
-    let mut arena = vec![0.0; plan.arena_len()];
-    let per = train.rows * train.cols;
-    // Targets: class labels (cross-entropy), or one-hot rows of the output's width (mse).
-    let one_hot = spec.loss == Loss::Mse;
 
     let steps_per_epoch = train.len() / c.batch;
     let total_steps = steps_per_epoch * c.epochs;
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = Rng::new(c.seed);
-    let (mut xb, mut labels) = (vec![0.0; c.batch * per], vec![0.0; c.batch]);
-    let mut targets = vec![0.0; if one_hot { c.batch * classes } else { 0 }];
     let mut epochs = Vec::new();
     let mut step_losses = Vec::with_capacity(total_steps);
     let mut train_time = 0.0;
-    let mut runs = 0;
     for epoch in 0..c.epochs {
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i + 1));
         }
         let bar = progress(steps_per_epoch, epoch, c.epochs);
         let started = Instant::now();
-        let mut ex = Executor::new(&g, &plan, &mut params, &mut opt_state, &mut arena).map_err(core)?;
-        ex.set_seed(c.seed);
-        ex.set_runs(runs);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (step, chunk) in order.chunks_exact(c.batch).enumerate() {
-            fill_batch(&train, chunk, &mut xb, &mut labels);
-            ex.set_input(built.x, &xb).map_err(core)?;
-            if one_hot {
-                targets.fill(0.0);
-                labels.iter().enumerate().for_each(|(k, &y)| targets[k * classes + y as usize] = 1.0);
-                ex.set_input(built.target, &targets).map_err(core)?;
-            } else {
-                ex.set_input(built.target, &labels).map_err(core)?;
-            }
-            ex.set_lr(lr_at(c, epoch * steps_per_epoch + step, total_steps));
-            ex.run().map_err(core)?;
-            let loss = ex.value(built.loss).map_err(core)?[0];
+            let global = epoch * steps_per_epoch + step;
+            let lr = lr_at(c, global, total_steps);
+            let outcome = steps.step(&mut params, &train, chunk, lr, global as u32, c.seed).map_err(core)?;
+            let loss = outcome.loss;
             if !loss.is_finite() {
                 return Err(CliError::Diverged { epoch: epoch + 1, step: step + 1, loss, lr: c.lr });
             }
             loss_sum += loss as f64;
             step_losses.push(loss);
-            let logits = ex.value(built.output).map_err(core)?;
-            correct += logits.chunks_exact(classes).zip(&labels).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
+            correct += outcome.correct;
             let seen = (step + 1) * c.batch;
             bar.set_message(format!(
                 "loss {:.4}  acc {:.2}%  {:.0} samples/s",
@@ -146,7 +131,6 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
             ));
             bar.inc(1);
         }
-        runs = ex.runs();
         train_time += started.elapsed().as_secs_f64();
         // A finite loss can hide an overflowed weight: nothing non-finite is ever written.
         if checks::first_non_finite(&params).is_some() {
@@ -179,13 +163,14 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     }
     let samples = (steps_per_epoch * c.batch * c.epochs) as f64;
     let last = epochs.last().cloned().unwrap_or(Epoch { train_loss: f64::NAN, train_accuracy: 0.0, test_accuracy: 0.0 });
-    say.line(format!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s)", samples / train_time));
+    say.line(format!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s, {} threads)", samples / train_time, steps.threads()));
     if args.json {
         let report = json!({
             "model": spec.name.as_str(),
             "test_accuracy": last.test_accuracy,
             "train_seconds": train_time,
             "samples_per_second": samples / train_time,
+            "threads": steps.threads(),
             "epochs": c.epochs,
             "final_train_loss": last.train_loss,
             "history": epochs.iter().map(|e| json!({"train_loss": e.train_loss, "train_accuracy": e.train_accuracy, "test_accuracy": e.test_accuracy})).collect::<Vec<_>>(),
@@ -215,14 +200,5 @@ fn evenly_spaced(split: &Split, n: usize) -> Split {
         cols: split.cols,
         images_path: split.images_path.clone(),
         labels_path: split.labels_path.clone(),
-    }
-}
-
-/// Copies the samples `chunk` of `split` into a batch.
-fn fill_batch(split: &Split, chunk: &[usize], xb: &mut [f32], yb: &mut [f32]) {
-    let per = split.rows * split.cols;
-    for (k, &s) in chunk.iter().enumerate() {
-        xb[k * per..(k + 1) * per].copy_from_slice(split.image(s));
-        yb[k] = split.labels[s] as f32;
     }
 }
