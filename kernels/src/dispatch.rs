@@ -155,9 +155,15 @@ pub fn conv2d_relu_maxpool2d_f32(
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if active() == Isa::Avx2Fma && crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool)) {
+        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
+        // AVX2 and FMA.
+        return unsafe { crate::arch::x86::conv::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch) };
+    }
     if blocked_convolution() {
-        let row = crate::arch::m4::conv_relu_row_blocked;
-        return reference::conv2d_relu_maxpool2d_with(row, conv, pool, x, w, bias, y, argmax, scratch);
+        let row = |b, oc, cy, row: &mut [f32]| crate::arch::m4::conv_relu_row_blocked(conv, x, w, bias, b, oc, cy, row);
+        return reference::conv2d_relu_maxpool2d_with(row, conv, pool, y, argmax, scratch);
     }
     reference::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch)
 }
@@ -194,12 +200,60 @@ fn blocked_convolution() -> bool {
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (the same for
 /// every ISA today: only the reference has this kernel).
 pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams, isa: Isa) -> usize {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if isa == Isa::Avx2Fma && conv.groups == 1 {
+        return crate::arch::x86::conv::forward_scratch_len(conv, pool);
+    }
     let _ = isa;
     reference::conv2d_relu_maxpool2d_scratch_len(conv, pool)
 }
 
-/// Scratch values [`conv2d_relu_maxpool2d_backward_channel_f32`] needs when planned for `isa`.
+/// Scratch values the fused backward ([`conv2d_relu_maxpool2d_backward_f32`] or per channel)
+/// needs when planned for `isa`.
 pub fn conv2d_relu_maxpool2d_backward_scratch_len(conv: &Conv2dParams, isa: Isa) -> usize {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if isa == Isa::Avx2Fma && conv.groups == 1 {
+        return crate::arch::x86::conv::backward_scratch_len(conv).max(reference::conv2d_relu_maxpool2d_backward_scratch_len(conv));
+    }
     let _ = isa;
     reference::conv2d_relu_maxpool2d_backward_scratch_len(conv)
+}
+
+/// The fused backward of every output channel at once, accumulating into `dx` (when given),
+/// `dw` (`[out_c, in_c·kh·kw]`) and `dbias`: AVX2 hosts run it as im2col products
+/// (`arch::x86::conv`, within its tests' tolerance); elsewhere it is
+/// [`conv2d_relu_maxpool2d_backward_channel_f32`] channel after channel. Returns `false` where
+/// the per-channel kernel would.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_relu_maxpool2d_backward_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    x: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+    scratch: &mut [f32],
+) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if active() == Isa::Avx2Fma {
+        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
+        // AVX2 and FMA.
+        let done = unsafe {
+            crate::arch::x86::conv::conv2d_relu_maxpool2d_backward_f32(conv, pool, x, w, argmax, dy, dx.as_deref_mut(), dw, dbias.as_deref_mut(), scratch)
+        };
+        if done {
+            return true;
+        }
+    }
+    let per_channel = conv.in_c * conv.kernel_h * conv.kernel_w;
+    for (oc, dw) in dw.chunks_exact_mut(per_channel.max(1)).enumerate().take(conv.out_c) {
+        let grads = ChannelGrads { dx: dx.as_deref_mut(), dw, dbias: dbias.as_deref_mut().and_then(|d| d.get_mut(oc)) };
+        if !conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch) {
+            return false;
+        }
+    }
+    true
 }

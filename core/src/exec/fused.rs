@@ -5,7 +5,7 @@
 
 use super::{Access, Executor, Region, Space};
 use crate::{Error, NodeId, Result, BYTES_PER_VALUE, MAX_INPUTS};
-use mote_kernels::{conv2d_relu_maxpool2d_backward_channel_f32, ChannelGrads};
+use mote_kernels::{conv2d_relu_maxpool2d_backward_channel_f32, conv2d_relu_maxpool2d_backward_f32, ChannelGrads};
 
 impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
     /// The argmax bytes of fused step `id`, four to a value.
@@ -116,17 +116,20 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
         let mut dx = dx.map(|r| unsafe { self.view_mut(r) });
         // SAFETY: as above.
         let (dw, mut db) = unsafe { (self.view_mut(dw), db.map(|r| self.view_mut(r))) };
-        for oc in 0..cp.out_c {
-            // With updates: this channel's gradient rows, from zero. Otherwise: its share of
-            // the accumulated gradients.
-            let (dw_part, db_part) = match opt {
-                Some(_) => {
-                    dw.fill(0.0);
-                    db.as_deref_mut().into_iter().for_each(|d| d.fill(0.0));
-                    (&mut dw[..], db.as_deref_mut().map(|d| &mut d[0]))
-                }
-                None => (&mut dw[oc * per_channel..][..per_channel], db.as_deref_mut().map(|d| &mut d[oc])),
+        let Some(opt) = opt else {
+            // No updates inside: the whole layer's gradients at once.
+            // SAFETY: validated; only read while the kernel runs.
+            let w = unsafe { self.view(w) };
+            return match conv2d_relu_maxpool2d_backward_f32(&cp, &pp, x, w, argmax, dy, dx, dw, db, scratch) {
+                true => Ok(()),
+                false => Err(mismatch),
             };
+        };
+        for oc in 0..cp.out_c {
+            // This channel's gradient rows, from zero.
+            dw.fill(0.0);
+            db.as_deref_mut().into_iter().for_each(|d| d.fill(0.0));
+            let (dw_part, db_part) = (&mut dw[..], db.as_deref_mut().map(|d| &mut d[0]));
             let done = {
                 // SAFETY: validated; read only while the kernel runs, written only after it.
                 let w_now = unsafe { self.view(w) };
@@ -137,16 +140,14 @@ impl<'a, const N: usize, const S: usize> Executor<'a, N, S> {
                 return Err(mismatch);
             }
             // This channel's gradients are complete and its old weights no longer needed.
-            if let Some(opt) = opt {
-                let t = self.update_number();
-                let [_, Some(sw), sb, ..] = states else { return Err(mismatch) };
-                // SAFETY: the weight's read-only view ended with the kernel call; its state is a
-                // validated region no other view covers.
-                unsafe { opt.update_part(t, self.view_mut(w), oc * per_channel, dw, self.view_mut(sw)) };
-                if let (Some(b), Some(sb), Some(db)) = (bias, sb, db.as_deref()) {
-                    // SAFETY: as for the weight.
-                    unsafe { opt.update_part(t, self.view_mut(b), oc, db, self.view_mut(sb)) };
-                }
+            let t = self.update_number();
+            let [_, Some(sw), sb, ..] = states else { return Err(mismatch) };
+            // SAFETY: the weight's read-only view ended with the kernel call; its state is a
+            // validated region no other view covers.
+            unsafe { opt.update_part(t, self.view_mut(w), oc * per_channel, dw, self.view_mut(sw)) };
+            if let (Some(b), Some(sb), Some(db)) = (bias, sb, db.as_deref()) {
+                // SAFETY: as for the weight.
+                unsafe { opt.update_part(t, self.view_mut(b), oc, db, self.view_mut(sb)) };
             }
         }
         Ok(())

@@ -89,23 +89,17 @@ pub fn conv2d_relu_maxpool2d_f32(
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
-    conv2d_relu_maxpool2d_with(conv_relu_row, conv, pool, x, w, bias, y, argmax, scratch)
+    conv2d_relu_maxpool2d_with(|b, oc, cy, row| conv_relu_row(conv, x, w, bias, b, oc, cy, row), conv, pool, y, argmax, scratch)
 }
 
-/// The signature of a conv-relu row computation (`conv_relu_row` and its ISA versions).
-pub type ConvReluRow = fn(&Conv2dParams, &[f32], &[f32], Option<&[f32]>, usize, usize, usize, &mut [f32]);
-
-/// [`conv2d_relu_maxpool2d_f32`] computing its conv rows with `conv_row`, which must give
-/// `conv_relu_row`'s values (an ISA's faster version).
+/// [`conv2d_relu_maxpool2d_f32`] getting its conv rows from `conv_row(b, oc, cy, row)`, which
+/// must write `conv_relu_row`'s values, or the ISA's version of them, into `row`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn conv2d_relu_maxpool2d_with(
-    conv_row: ConvReluRow,
+    mut conv_row: impl FnMut(usize, usize, usize, &mut [f32]),
     conv: &Conv2dParams,
     pool: &Pool2dParams,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
     y: &mut [f32],
     mut argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
@@ -126,7 +120,7 @@ pub fn conv2d_relu_maxpool2d_with(
                 let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
                 best.fill(f32::NEG_INFINITY);
                 for cy in rows.clone() {
-                    conv_row(conv, x, w, bias, b, oc, cy, row);
+                    conv_row(b, oc, cy, row);
                     let side_by_side = pool.pad_left == 0 && pool.stride_w == pool.kernel_w;
                     if side_by_side && argmax.is_some() {
                         // Training over windows side by side: the window's columns are the

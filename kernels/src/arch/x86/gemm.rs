@@ -47,19 +47,120 @@ pub unsafe fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b:
             }
         }
     } else {
-        // b [k, n]: each a value scales a contiguous row of b into the output row.
-        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
-            let a_at = |p: usize| if t.a { a[p * m + i] } else { a[i * k + p] };
-            let mut p = 0;
-            while p + BLOCK <= k {
-                let scales = [0, 1, 2, 3].map(|q| a_at(p + q));
-                let rows = [0, 1, 2, 3].map(|q| &b[(p + q) * n..(p + q + 1) * n]);
-                axpy4(scales, rows, c_row);
-                p += BLOCK;
+        // b [k, n]: register blocks of the output, each b vector feeding several rows.
+        let (row_step, col_step) = if t.a { (1, m) } else { (k, 1) };
+        // SAFETY: a holds m·k values, b k·n and c m·n (checked above), and AVX2 and FMA are
+        // available (this function's contract).
+        unsafe { gemm_blocked(m, n, k, a, row_step, col_step, b, c) };
+    }
+}
+
+/// Rows of the output in one register block of [`gemm_blocked`].
+const ROWS: usize = 4;
+
+/// `c[m, n] += A · b` where `A[i, p] = a[i·row_step + p·col_step]` and `b` is `[k, n]`: blocks
+/// of 4 rows × 16 columns (8 accumulators) stay in registers over the whole `k`, each loaded
+/// `b` vector feeding 4 FMAs, then 4 × 8 blocks, then scalar columns; leftover rows in blocks
+/// of one row.
+///
+/// # Safety
+/// AVX2 and FMA; `a` holds every `A[i, p]`, `b` `k·n` values, `c` `m·n`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_blocked(m: usize, n: usize, k: usize, a: &[f32], row_step: usize, col_step: usize, b: &[f32], c: &mut [f32]) {
+    let mut i = 0;
+    while i < m {
+        let rows = if i + ROWS <= m { ROWS } else { 1 };
+        let mut j = 0;
+        // SAFETY (each block): rows i..i + rows < m and columns j..j + 8·V ≤ n, inside the
+        // caller's slices.
+        while j + 2 * LANES <= n {
+            unsafe { block_dispatch::<2>(rows, i, j, n, k, a, row_step, col_step, b, c) };
+            j += 2 * LANES;
+        }
+        if j + LANES <= n {
+            unsafe { block_dispatch::<1>(rows, i, j, n, k, a, row_step, col_step, b, c) };
+            j += LANES;
+        }
+        for r in i..i + rows {
+            for jj in j..n {
+                let sum = (0..k).fold(c[r * n + jj], |s, p| s + a[r * row_step + p * col_step] * b[p * n + jj]);
+                c[r * n + jj] = sum;
             }
-            for p in p..k {
-                let (s, row) = (a_at(p), &b[p * n..(p + 1) * n]);
-                c_row.iter_mut().zip(row).for_each(|(o, &bv)| *o += s * bv);
+        }
+        i += rows;
+    }
+}
+
+/// [`block`] with `rows` (4 or 1) rows.
+///
+/// # Safety
+/// As [`block`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block_dispatch<const V: usize>(
+    rows: usize,
+    i: usize,
+    j: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    row_step: usize,
+    col_step: usize,
+    b: &[f32],
+    c: &mut [f32],
+) {
+    // SAFETY: the caller's.
+    unsafe {
+        match rows {
+            ROWS => block::<ROWS, V>(i, j, n, k, a, row_step, col_step, b, c),
+            _ => block::<1, V>(i, j, n, k, a, row_step, col_step, b, c),
+        }
+    }
+}
+
+/// The output block rows `i..i + R`, columns `j..j + 8·V`: loaded once, summed over all `k` in
+/// registers, stored once.
+///
+/// # Safety
+/// AVX2 and FMA; the block lies inside `c` (`[m, n]`), and `a`, `b` hold what it reads.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block<const R: usize, const V: usize>(
+    i: usize,
+    j: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    row_step: usize,
+    col_step: usize,
+    b: &[f32],
+    c: &mut [f32],
+) {
+    // SAFETY: the caller guarantees every offset below is inside its slice.
+    unsafe {
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, lane) in row.iter_mut().enumerate() {
+                *lane = _mm256_loadu_ps(c.add((i + r) * n + j + v * LANES));
+            }
+        }
+        for p in 0..k {
+            let mut bv = [_mm256_setzero_ps(); V];
+            for (v, lane) in bv.iter_mut().enumerate() {
+                *lane = _mm256_loadu_ps(b.add(p * n + j + v * LANES));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*a.add((i + r) * row_step + p * col_step));
+                for (lane, &bl) in row.iter_mut().zip(&bv) {
+                    *lane = _mm256_fmadd_ps(av, bl, *lane);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, lane) in row.iter().enumerate() {
+                _mm256_storeu_ps(c.add((i + r) * n + j + v * LANES), *lane);
             }
         }
     }
@@ -92,32 +193,6 @@ fn dot4(a: &[f32], rows: [&[f32]; BLOCK]) -> [f32; BLOCK] {
 /// `Σ a[p]·b[p]` for `p` from `from` to the end, scalar.
 fn dot_tail(a: &[f32], b: &[f32], from: usize) -> f32 {
     a[from..].iter().zip(&b[from..]).fold(0.0, |s, (&x, &y)| s + x * y)
-}
-
-/// `out[j] += Σ_q scales[q] · rows[q][j]`, q in order.
-#[target_feature(enable = "avx2,fma")]
-fn axpy4(scales: [f32; BLOCK], rows: [&[f32]; BLOCK], out: &mut [f32]) {
-    let n = out.len();
-    let rows = rows.map(|r| &r[..n]);
-    let body = n - n % LANES;
-    let s = scales.map(|v| _mm256_set1_ps(v));
-    let mut j = 0;
-    while j < body {
-        // SAFETY: j + LANES ≤ body ≤ n, the length of `out` and of every row.
-        unsafe {
-            let mut o = _mm256_loadu_ps(out.as_ptr().add(j));
-            for (sv, r) in s.iter().zip(rows) {
-                o = _mm256_fmadd_ps(*sv, _mm256_loadu_ps(r.as_ptr().add(j)), o);
-            }
-            _mm256_storeu_ps(out.as_mut_ptr().add(j), o);
-        }
-        j += LANES;
-    }
-    for (jj, o) in out.iter_mut().enumerate().skip(body) {
-        for (sv, r) in scales.iter().zip(rows) {
-            *o += sv * r[jj];
-        }
-    }
 }
 
 /// The sum of the eight lanes.

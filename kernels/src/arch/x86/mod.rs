@@ -1,6 +1,7 @@
-//! x86-64 kernels with AVX2 and FMA, each with the reference's signature: the gemm of the
-//! linear layers and the optimizer updates.
+//! x86-64 kernels with AVX2 and FMA: the gemm of the linear layers, the fused conv → relu →
+//! maxpool forward and whole-layer backward for host batches, and Adam.
 
+pub mod conv;
 mod gemm;
 mod optim;
 

@@ -1,0 +1,365 @@
+//! The fused conv → relu → maxpool forward and backward for host batches with AVX2 and FMA:
+//! one sample at a time, the input is unrolled into an im2col matrix `[in_c·kh·kw, out_h·out_w]`
+//! and the convolution becomes products of the AVX2 gemm — forward `W · cols`, weight
+//! gradient `G · colsᵀ`, input gradient `Wᵀ · G` folded back (col2im) — over long contiguous
+//! rows instead of the device kernels' short conv rows. The backward rebuilds the conv output
+//! gradient `G` densely from the recorded maxima (non-overlapping windows: at most one value
+//! per conv output). Sums are the reference's in another order with fused multiply-adds, within
+//! the tolerance the tests state; the maxima picked can differ from the reference's only
+//! between values that close.
+
+use super::gemm::gemm_f32;
+use crate::reference::{self, fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, NO_ARGMAX};
+
+/// Rows (`in_c·kh·kw`) and columns (`out_h·out_w`) of one sample's im2col matrix.
+fn im2col_dims(conv: &Conv2dParams) -> (usize, usize) {
+    (conv.in_c * conv.kernel_h * conv.kernel_w, conv.out_h() * conv.out_w())
+}
+
+/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: the reference driver's, one sample's
+/// im2col matrix and its conv output.
+pub fn forward_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams) -> usize {
+    let (k, p) = im2col_dims(conv);
+    reference::conv2d_relu_maxpool2d_scratch_len(conv, pool) + k * p + conv.out_c * p
+}
+
+/// Scratch values [`conv2d_relu_maxpool2d_backward_f32`] needs: one sample's im2col matrix,
+/// its conv output gradient and the im2col matrix's gradient.
+pub fn backward_scratch_len(conv: &Conv2dParams) -> usize {
+    let (k, p) = im2col_dims(conv);
+    2 * k * p + conv.out_c * p
+}
+
+/// Whether these kernels take the layer: one group, and the scratch planned for them.
+pub fn takes(conv: &Conv2dParams, scratch: usize, needed: usize) -> bool {
+    conv.groups == 1 && scratch >= needed
+}
+
+/// `y = maxpool(relu(conv(x, w) + bias))` with the argmax record, as
+/// [`reference::conv2d_relu_maxpool2d_f32`]; `scratch` holds [`forward_scratch_len`] values.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn conv2d_relu_maxpool2d_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+) -> bool {
+    let (k, p) = im2col_dims(conv);
+    if !takes(conv, scratch.len(), forward_scratch_len(conv, pool)) {
+        return false;
+    }
+    let (driver, rest) = scratch.split_at_mut(reference::conv2d_relu_maxpool2d_scratch_len(conv, pool));
+    let (cols, out) = rest.split_at_mut(k * p);
+    let out = &mut out[..conv.out_c * p];
+    let ow = conv.out_w();
+    let mut sample = usize::MAX;
+    let conv_row = |b: usize, oc: usize, cy: usize, row: &mut [f32]| {
+        if b != sample {
+            sample = b;
+            im2col(conv, x, b, cols);
+            for (oc, plane) in out.chunks_exact_mut(p).enumerate() {
+                plane.fill(bias.map_or(0.0, |bias| bias[oc]));
+            }
+            // SAFETY: the caller's CPU has AVX2 and FMA.
+            unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+            out.iter_mut().for_each(|v| *v = Pointwise::Relu.apply(*v));
+        }
+        row.copy_from_slice(&out[oc * p + cy * ow..][..ow]);
+    };
+    reference::conv2d_relu_maxpool2d_with(conv_row, conv, pool, y, argmax, driver)
+}
+
+/// The whole fused backward over the batch: accumulates `dx` (when given), `dw` and `dbias`
+/// from the pooled gradient `dy` and the forward's `argmax`, as the reference's per-channel
+/// backward does for every channel. Returns `false`, touching nothing, for overlapping windows,
+/// groups, or a `scratch` shorter than [`backward_scratch_len`].
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    x: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+    scratch: &mut [f32],
+) -> bool {
+    let (k, p) = im2col_dims(conv);
+    if !fused_backward_supported(pool) || !takes(conv, scratch.len(), backward_scratch_len(conv)) {
+        return false;
+    }
+    let (cols, rest) = scratch.split_at_mut(k * p);
+    let (grads, rest) = rest.split_at_mut(conv.out_c * p);
+    let col_grads = &mut rest[..k * p];
+    let (ph, pw, ow) = (pool.out_h(), pool.out_w(), conv.out_w());
+    for b in 0..conv.batch {
+        // The conv output gradient: each pooled gradient goes back to its recorded maximum.
+        grads.fill(0.0);
+        for (oc, plane) in grads.chunks_exact_mut(p).enumerate() {
+            let pooled = (b * conv.out_c + oc) * ph * pw;
+            for py in 0..ph {
+                let top = (py * pool.stride_h).saturating_sub(pool.pad_top);
+                for px in 0..pw {
+                    let (code, g) = (argmax[pooled + py * pw + px], dy[pooled + py * pw + px]);
+                    if code == NO_ARGMAX {
+                        continue;
+                    }
+                    let cy = top + code as usize / pool.kernel_w;
+                    let cx = (px * pool.stride_w).saturating_sub(pool.pad_left) + code as usize % pool.kernel_w;
+                    plane[cy * ow + cx] = g;
+                    if let Some(db) = dbias.as_deref_mut() {
+                        db[oc] += g;
+                    }
+                }
+            }
+        }
+        im2col(conv, x, b, cols);
+        // SAFETY: the caller's CPU has AVX2 and FMA.
+        unsafe { gemm_f32(Transpose { a: false, b: true }, conv.out_c, k, p, grads, cols, dw, true) };
+        if let Some(dx) = dx.as_deref_mut() {
+            // SAFETY: as above.
+            unsafe { gemm_f32(Transpose { a: true, b: false }, k, p, conv.out_c, w, grads, col_grads, false) };
+            col2im_add(conv, col_grads, b, dx);
+        }
+    }
+    true
+}
+
+/// The input row and column conv output `(oy, ox)` reads through tap `(ky, kx)`, if inside.
+fn tap_source(conv: &Conv2dParams, oy: usize, ky: usize) -> Option<usize> {
+    (oy * conv.stride_h + ky * conv.dilation_h).checked_sub(conv.pad_top).filter(|&iy| iy < conv.in_h)
+}
+
+/// The output columns `ox` whose tap `kx` reads inside the input, and the first one's input
+/// column: `ix = ox·stride + kx·dilation − pad_left`.
+fn tap_columns(conv: &Conv2dParams, kx: usize) -> (core::ops::Range<usize>, usize) {
+    let (s, offset) = (conv.stride_w, kx * conv.dilation_w);
+    // First ox with ox·s + offset ≥ pad_left, last with ox·s + offset − pad_left < in_w.
+    let first = conv.pad_left.saturating_sub(offset).div_ceil(s);
+    let end = (conv.in_w + conv.pad_left).saturating_sub(offset).div_ceil(s).min(conv.out_w());
+    let first = first.min(end);
+    (first..end, (first * s + offset).saturating_sub(conv.pad_left))
+}
+
+/// Sample `b` of `x` unrolled: row `(ic·kh + ky)·kw + kx` holds, for every conv output, the
+/// input value that tap reads (0 in the padding).
+fn im2col(conv: &Conv2dParams, x: &[f32], b: usize, cols: &mut [f32]) {
+    let (oh, ow) = (conv.out_h(), conv.out_w());
+    let mut rows = cols.chunks_exact_mut(oh * ow);
+    for ic in 0..conv.in_c {
+        let plane = &x[(b * conv.in_c + ic) * conv.in_h * conv.in_w..][..conv.in_h * conv.in_w];
+        for ky in 0..conv.kernel_h {
+            for kx in 0..conv.kernel_w {
+                let Some(row) = rows.next() else { return };
+                let (inside, ix0) = tap_columns(conv, kx);
+                for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                    let Some(iy) = tap_source(conv, oy, ky) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    out[..inside.start].fill(0.0);
+                    out[inside.end..].fill(0.0);
+                    if inside.is_empty() {
+                        continue;
+                    }
+                    let line = &plane[iy * conv.in_w..][..conv.in_w];
+                    let dst = &mut out[inside.clone()];
+                    if conv.stride_w == 1 {
+                        dst.copy_from_slice(&line[ix0..ix0 + dst.len()]);
+                    } else {
+                        dst.iter_mut().zip(line[ix0..].iter().step_by(conv.stride_w)).for_each(|(d, &v)| *d = v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds an im2col matrix's gradient back into sample `b` of the input gradient `dx`.
+fn col2im_add(conv: &Conv2dParams, cols: &[f32], b: usize, dx: &mut [f32]) {
+    let (oh, ow) = (conv.out_h(), conv.out_w());
+    let mut rows = cols.chunks_exact(oh * ow);
+    for ic in 0..conv.in_c {
+        let plane = &mut dx[(b * conv.in_c + ic) * conv.in_h * conv.in_w..][..conv.in_h * conv.in_w];
+        for ky in 0..conv.kernel_h {
+            for kx in 0..conv.kernel_w {
+                let Some(row) = rows.next() else { return };
+                let (inside, ix0) = tap_columns(conv, kx);
+                for (oy, grads) in row.chunks_exact(ow).enumerate() {
+                    let Some(iy) = tap_source(conv, oy, ky).filter(|_| !inside.is_empty()) else { continue };
+                    let line = &mut plane[iy * conv.in_w..][..conv.in_w];
+                    let src = &grads[inside.clone()];
+                    line[ix0..].iter_mut().step_by(conv.stride_w).zip(src).for_each(|(d, &g)| *d += g);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use crate::reference::ChannelGrads;
+    use std::vec::Vec;
+
+    fn values(seed: u32, n: usize) -> Vec<f32> {
+        crate::test_values(seed, n).collect()
+    }
+
+    fn avx2() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// Shapes with odd sizes, strides, dilation, padding on each side and pools with padding
+    /// and remainders: (conv, pool kernel, pool stride, pool padding).
+    fn cases() -> Vec<(Conv2dParams, usize, usize, usize)> {
+        let mut dilated = Conv2dParams::plain(2, [3, 11, 9], 5, [3, 2], [1, 2], [1, 0]);
+        dilated.dilation_h = 2;
+        dilated.pad_right = 2;
+        std::vec![
+            (Conv2dParams::plain(3, [1, 28, 28], 8, [3, 3], [1, 1], [0, 0]), 2, 2, 0),
+            (Conv2dParams::plain(2, [8, 13, 13], 16, [3, 3], [1, 1], [0, 0]), 2, 2, 0),
+            (Conv2dParams::plain(2, [2, 9, 7], 3, [5, 3], [2, 1], [2, 1]), 3, 3, 1),
+            (dilated, 2, 3, 0),
+        ]
+    }
+
+    fn pool_over(conv: &Conv2dParams, kernel: usize, stride: usize, pad: usize) -> Pool2dParams {
+        Pool2dParams::plain(conv.batch, [conv.out_c, conv.out_h(), conv.out_w()], [kernel, kernel], [stride, stride], [pad, pad])
+    }
+
+    /// Bound on the difference of two orders of the same sum of `terms` values whose absolute
+    /// values sum to at most `abs` (recursive summation, fused or not): (terms + 1)·ε·abs.
+    fn bound(terms: usize, abs: f32) -> f32 {
+        (terms + 1) as f32 * f32::EPSILON * abs
+    }
+
+    /// The forward's pooled values are the reference's within the summation bound, and each
+    /// recorded position holds a conv value within that bound of the pooled one.
+    #[test]
+    fn forward_matches_the_reference() {
+        if !avx2() {
+            std::println!("no AVX2+FMA on this CPU: nothing to compare");
+            return;
+        }
+        for (conv, kernel, stride, pad) in cases() {
+            let pool = pool_over(&conv, kernel, stride, pad);
+            let (k, _) = im2col_dims(&conv);
+            let x = values(1, conv.batch * conv.in_c * conv.in_h * conv.in_w);
+            let w = values(2, conv.out_c * k);
+            let bias = values(3, conv.out_c);
+            let n = conv.batch * conv.out_c * pool.out_h() * pool.out_w();
+            let (mut want, mut got) = (std::vec![0.0; n], std::vec![0.0; n]);
+            let (mut want_at, mut got_at) = (std::vec![0u8; n], std::vec![0u8; n]);
+            let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool)];
+            assert!(reference::conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut want, Some(&mut want_at), &mut scratch));
+            // SAFETY: AVX2 and FMA were detected above.
+            assert!(unsafe { conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut got_at), &mut scratch) });
+            // Each pooled value's bound comes from the largest sum of absolute terms in its
+            // window: the same fused kernel over |x|, |w|, |bias| (all terms positive).
+            let mut abs_sums = std::vec![0.0; n];
+            let (ax, aw, ab) = (absolute(&x), absolute(&w), absolute(&bias));
+            assert!(reference::conv2d_relu_maxpool2d_f32(&conv, &pool, &ax, &aw, Some(&ab), &mut abs_sums, None, &mut scratch));
+            for i in 0..n {
+                let tol = bound(k + 1, abs_sums[i]);
+                assert!((want[i] - got[i]).abs() <= tol, "{conv:?} [{i}]: {} vs {}", want[i], got[i]);
+                assert_eq!(want_at[i] == NO_ARGMAX, got_at[i] == NO_ARGMAX || want[i] <= tol, "{conv:?} [{i}]");
+            }
+            let differing = want_at.iter().zip(&got_at).filter(|(a, b)| a != b).count();
+            assert!(differing * 100 <= n, "{differing} of {n} maxima moved");
+        }
+    }
+
+    /// The whole-layer backward equals the reference's per-channel backward over every
+    /// channel within the summation bound (from the same recorded maxima).
+    #[test]
+    fn backward_matches_the_reference() {
+        if !avx2() {
+            std::println!("no AVX2+FMA on this CPU: nothing to compare");
+            return;
+        }
+        for (conv, kernel, stride, pad) in cases() {
+            let pool = pool_over(&conv, kernel, stride, pad);
+            let (k, p) = im2col_dims(&conv);
+            let x = values(4, conv.batch * conv.in_c * conv.in_h * conv.in_w);
+            let w = values(5, conv.out_c * k);
+            let n = conv.batch * conv.out_c * pool.out_h() * pool.out_w();
+            let (mut y, mut at) = (std::vec![0.0; n], std::vec![0u8; n]);
+            let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool).max(backward_scratch_len(&conv))];
+            assert!(reference::conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, None, &mut y, Some(&mut at), &mut scratch));
+            let dy = values(6, n);
+            let (start_dx, start_dw, start_db) = (values(7, x.len()), values(8, w.len()), values(9, conv.out_c));
+            let (mut want_dx, mut want_dw, mut want_db) = (start_dx.clone(), start_dw.clone(), start_db.clone());
+            for oc in 0..conv.out_c {
+                let grads =
+                    ChannelGrads { dx: Some(&mut want_dx), dw: &mut want_dw[oc * k..(oc + 1) * k], dbias: Some(&mut want_db[oc]) };
+                assert!(reference::conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, oc, &x, &w, &at, &dy, grads, &mut scratch));
+            }
+            let (mut dx, mut dw, mut db) = (start_dx.clone(), start_dw.clone(), start_db.clone());
+            // SAFETY: AVX2 and FMA were detected above.
+            let done = unsafe {
+                conv2d_relu_maxpool2d_backward_f32(&conv, &pool, &x, &w, &at, &dy, Some(&mut dx), &mut dw, Some(&mut db), &mut scratch)
+            };
+            assert!(done);
+            // Each gradient value's bound: the same per-channel backward over |x|, |w|, |dy|
+            // and the starting values' magnitudes gives its sum of absolute terms.
+            let (mut abs_dx, mut abs_dw, mut abs_db) = (absolute(&start_dx), absolute(&start_dw), absolute(&start_db));
+            let (ax, aw, ady) = (absolute(&x), absolute(&w), absolute(&dy));
+            for oc in 0..conv.out_c {
+                let grads = ChannelGrads { dx: Some(&mut abs_dx), dw: &mut abs_dw[oc * k..(oc + 1) * k], dbias: Some(&mut abs_db[oc]) };
+                assert!(reference::conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, oc, &ax, &aw, &at, &ady, grads, &mut scratch));
+            }
+            let terms = conv.batch * p.max(conv.out_c * k) + 1;
+            for (name, want, got, abs) in [("dx", &want_dx, &dx, &abs_dx), ("dw", &want_dw, &dw, &abs_dw), ("db", &want_db, &db, &abs_db)] {
+                for (i, (a, b)) in want.iter().zip(got.iter()).enumerate() {
+                    assert!((a - b).abs() <= bound(terms, abs[i]), "{conv:?} {name}[{i}]: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    fn absolute(v: &[f32]) -> Vec<f32> {
+        v.iter().map(|x| x.abs()).collect()
+    }
+
+    /// Layers it does not take are refused untouched: groups, overlapping windows, short
+    /// scratch.
+    #[test]
+    fn refuses_what_it_does_not_take() {
+        if !avx2() {
+            return;
+        }
+        let conv = Conv2dParams::plain(1, [2, 6, 6], 2, [3, 3], [1, 1], [0, 0]);
+        let grouped = Conv2dParams { groups: 2, ..conv };
+        let pool = pool_over(&conv, 2, 2, 0);
+        let overlapping = pool_over(&conv, 3, 2, 0);
+        let (x, w) = (values(1, 72), values(2, 36));
+        let mut y = std::vec![7.0; 8];
+        let mut short = std::vec![0.0; forward_scratch_len(&conv, &pool) - 1];
+        let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool) + backward_scratch_len(&conv)];
+        // SAFETY: AVX2 and FMA were detected above.
+        unsafe {
+            assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, None, &mut y, None, &mut short));
+            assert!(!conv2d_relu_maxpool2d_f32(&grouped, &pool, &x, &w, None, &mut y, None, &mut scratch));
+            let (at, dy, mut dw) = (std::vec![0u8; 8], std::vec![1.0; 8], std::vec![0.0; 36]);
+            assert!(!conv2d_relu_maxpool2d_backward_f32(&conv, &overlapping, &x, &w, &at, &dy, None, &mut dw, None, &mut scratch));
+            assert!(dw.iter().all(|&v| v == 0.0));
+        }
+        assert!(y.iter().all(|&v| v == 7.0));
+    }
+}
