@@ -34,7 +34,7 @@ pub const NO_ARGMAX: u8 = u8::MAX;
 pub const MAX_RECORDED_WINDOW: usize = NO_ARGMAX as usize;
 
 /// The byte recorded for a pooled value `best` found at offset `at` in its window.
-fn recorded(best: f32, at: u8) -> u8 {
+pub(crate) fn recorded(best: f32, at: u8) -> u8 {
     if best > 0.0 {
         at
     } else {
@@ -45,7 +45,7 @@ fn recorded(best: f32, at: u8) -> u8 {
 /// The best-so-far rule of maxpool: a larger value, or a NaN, replaces the best. Starting
 /// from −∞ gives maxpool's result too (an empty window stays −∞, and −∞ replacing −∞
 /// changes nothing).
-fn replaces(v: f32, best: f32) -> bool {
+pub(crate) fn replaces(v: f32, best: f32) -> bool {
     matches!(v.partial_cmp(&best), Some(Ordering::Greater) | None)
 }
 
@@ -66,7 +66,7 @@ pub fn conv_relu_row(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]
 }
 
 /// The window of pooling output `o` over an input of `len`: indices in range, padding dropped.
-fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> core::ops::Range<usize> {
+pub(crate) fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> core::ops::Range<usize> {
     let start = (o * stride) as isize - pad as isize;
     start.max(0) as usize..((start + kernel as isize).min(len as isize)).max(0) as usize
 }

@@ -3,7 +3,7 @@
 mod batchnorm;
 mod broadcast;
 mod conv2d;
-mod fused;
+pub(crate) mod fused;
 mod gemm;
 mod layernorm;
 mod layout;

@@ -9,18 +9,20 @@
 //! between values that close.
 
 use super::gemm::gemm_f32;
-use crate::reference::{self, fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, NO_ARGMAX};
+use crate::reference::fused::{recorded, replaces, window};
+use crate::reference::{fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX};
 
 /// Rows (`in_c·kh·kw`) and columns (`out_h·out_w`) of one sample's im2col matrix.
 fn im2col_dims(conv: &Conv2dParams) -> (usize, usize) {
     (conv.in_c * conv.kernel_h * conv.kernel_w, conv.out_h() * conv.out_w())
 }
 
-/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: the reference driver's, one sample's
-/// im2col matrix and its conv output.
+/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: one sample's im2col matrix and its
+/// conv output.
 pub fn forward_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams) -> usize {
+    let _ = pool;
     let (k, p) = im2col_dims(conv);
-    reference::conv2d_relu_maxpool2d_scratch_len(conv, pool) + k * p + conv.out_c * p
+    k * p + conv.out_c * p
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_backward_f32`] needs: one sample's im2col matrix,
@@ -49,32 +51,61 @@ pub unsafe fn conv2d_relu_maxpool2d_f32(
     w: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    argmax: Option<&mut [u8]>,
+    mut argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
     let (k, p) = im2col_dims(conv);
     if !takes(conv, scratch.len(), forward_scratch_len(conv, pool)) {
         return false;
     }
-    let (driver, rest) = scratch.split_at_mut(reference::conv2d_relu_maxpool2d_scratch_len(conv, pool));
-    let (cols, out) = rest.split_at_mut(k * p);
+    let unrecordable = argmax.is_some() && pool.kernel_h.checked_mul(pool.kernel_w).is_none_or(|window| window > MAX_RECORDED_WINDOW);
+    if unrecordable {
+        return false;
+    }
+    let (cols, out) = scratch.split_at_mut(k * p);
     let out = &mut out[..conv.out_c * p];
-    let ow = conv.out_w();
-    let mut sample = usize::MAX;
-    let conv_row = |b: usize, oc: usize, cy: usize, row: &mut [f32]| {
-        if b != sample {
-            sample = b;
-            im2col(conv, x, b, cols);
-            for (oc, plane) in out.chunks_exact_mut(p).enumerate() {
-                plane.fill(bias.map_or(0.0, |bias| bias[oc]));
-            }
-            // SAFETY: the caller's CPU has AVX2 and FMA.
-            unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
-            out.iter_mut().for_each(|v| *v = Pointwise::Relu.apply(*v));
+    let pooled = pool.out_h() * pool.out_w();
+    for b in 0..conv.batch {
+        im2col(conv, x, b, cols);
+        for (oc, plane) in out.chunks_exact_mut(p).enumerate() {
+            plane.fill(bias.map_or(0.0, |bias| bias[oc]));
         }
-        row.copy_from_slice(&out[oc * p + cy * ow..][..ow]);
-    };
-    reference::conv2d_relu_maxpool2d_with(conv_row, conv, pool, y, argmax, driver)
+        // SAFETY: the caller's CPU has AVX2 and FMA.
+        unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+        let at = b * conv.out_c * pooled;
+        let argmax = argmax.as_deref_mut().map(|a| &mut a[at..at + conv.out_c * pooled]);
+        max_pool_relu(conv, pool, out, &mut y[at..at + conv.out_c * pooled], argmax);
+    }
+    true
+}
+
+/// Max pooling of one sample's conv output planes after relu, with the reference's choices:
+/// the first largest value in window order (a NaN wins), its offset in the clipped window
+/// recorded, or [`NO_ARGMAX`] where the relu was off.
+fn max_pool_relu(conv: &Conv2dParams, pool: &Pool2dParams, out: &[f32], y: &mut [f32], mut argmax: Option<&mut [u8]>) {
+    let (ph, pw, ow) = (pool.out_h(), pool.out_w(), conv.out_w());
+    for (oc, plane) in out.chunks_exact(conv.out_h() * ow).enumerate() {
+        for py in 0..ph {
+            let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
+            for px in 0..pw {
+                let cols = window(px, pool.stride_w, pool.pad_left, pool.kernel_w, pool.in_w);
+                let (mut best, mut best_at) = (f32::NEG_INFINITY, 0);
+                for cy in rows.clone() {
+                    for cx in cols.clone() {
+                        let v = Pointwise::Relu.apply(plane[cy * ow + cx]);
+                        if replaces(v, best) {
+                            (best, best_at) = (v, (cy - rows.start) * pool.kernel_w + cx - cols.start);
+                        }
+                    }
+                }
+                let i = (oc * ph + py) * pw + px;
+                y[i] = best;
+                if let Some(argmax) = argmax.as_deref_mut() {
+                    argmax[i] = recorded(best, best_at as u8);
+                }
+            }
+        }
+    }
 }
 
 /// The whole fused backward over the batch: accumulates `dx` (when given), `dw` and `dbias`
@@ -203,7 +234,11 @@ fn col2im_add(conv: &Conv2dParams, cols: &[f32], b: usize, dx: &mut [f32]) {
                     let Some(iy) = tap_source(conv, oy, ky).filter(|_| !inside.is_empty()) else { continue };
                     let line = &mut plane[iy * conv.in_w..][..conv.in_w];
                     let src = &grads[inside.clone()];
-                    line[ix0..].iter_mut().step_by(conv.stride_w).zip(src).for_each(|(d, &g)| *d += g);
+                    if conv.stride_w == 1 {
+                        line[ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, &g)| *d += g);
+                    } else {
+                        line[ix0..].iter_mut().step_by(conv.stride_w).zip(src).for_each(|(d, &g)| *d += g);
+                    }
                 }
             }
         }
@@ -214,7 +249,7 @@ fn col2im_add(conv: &Conv2dParams, cols: &[f32], b: usize, dx: &mut [f32]) {
 mod tests {
     use super::*;
     extern crate std;
-    use crate::reference::ChannelGrads;
+    use crate::reference::{self, ChannelGrads};
     use std::vec::Vec;
 
     fn values(seed: u32, n: usize) -> Vec<f32> {
@@ -280,6 +315,11 @@ mod tests {
                 assert!((want[i] - got[i]).abs() <= tol, "{conv:?} [{i}]: {} vs {}", want[i], got[i]);
                 assert_eq!(want_at[i] == NO_ARGMAX, got_at[i] == NO_ARGMAX || want[i] <= tol, "{conv:?} [{i}]");
             }
+            // Inference (nothing recorded) pools the same values.
+            let mut inferred = std::vec![0.0; n];
+            // SAFETY: AVX2 and FMA were detected above.
+            assert!(unsafe { conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut inferred, None, &mut scratch) });
+            assert_eq!(inferred, got);
             let differing = want_at.iter().zip(&got_at).filter(|(a, b)| a != b).count();
             assert!(differing * 100 <= n, "{differing} of {n} maxima moved");
         }
