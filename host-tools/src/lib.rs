@@ -1,6 +1,7 @@
 //! The `mote` CLI's library: model specs in TOML, IDX data, model files, and the commands
 //! (`inspect`, `train`, `eval`, `predict`) the binary dispatches to.
 
+pub mod bench;
 pub mod boards;
 pub mod checks;
 pub mod dataset;

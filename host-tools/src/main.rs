@@ -90,6 +90,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Batch-1 inference latency of a model file on this host (one thread, seeded inputs).
+    Bench {
+        /// A .mote model file.
+        model: PathBuf,
+        /// Timed inferences (after 200 untimed ones).
+        #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
+        runs: usize,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Checks a model file fits the firmware and writes it where the firmware build embeds it.
     Export {
         /// A .mote model file.
@@ -222,6 +233,7 @@ fn run(command: Command) -> CliResult<()> {
         Command::Predict { model, images, json } => predict::run(&model, &images, json),
         Command::Import { model, out, json } => import::import(&model, &out, json),
         Command::Run { model, input, output, json } => run::run(&model, &input, &output, json),
+        Command::Bench { model, runs, json } => mote_cli::bench::run(&model, runs, json),
         Command::Export { model, out, board, only } => export::run(&model, &out, &board, only.as_deref()),
     }
 }

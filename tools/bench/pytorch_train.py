@@ -72,6 +72,7 @@ def main():
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--onnx", default=None, help="also export the trained model to this ONNX file (batch dimension dynamic)")
     a = p.parse_args()
     with open(a.spec, "rb") as f:
         spec = tomllib.load(f)
@@ -107,6 +108,10 @@ def main():
         with torch.no_grad():
             accuracy = (model(xte).argmax(1) == yte).float().mean().item()
     total = sum(seconds)
+    if a.onnx:
+        model.eval()
+        torch.onnx.export(model, (xte[:1],), a.onnx, dynamo=False, opset_version=13,
+                          input_names=["image"], output_names=["logits"], dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}})
     print(json.dumps({
         "torch": torch.__version__, "threads": a.threads, "epochs": epochs,
         "train_seconds": total, "seconds_per_epoch": total / epochs,
