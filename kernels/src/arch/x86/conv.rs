@@ -8,7 +8,7 @@
 //! the tolerance the tests state; the maxima picked can differ from the reference's only
 //! between values that close.
 
-use super::gemm::gemm_f32;
+use super::gemm::{gemm_f32, gemm_rows};
 use crate::reference::fused::{recorded, replaces, window};
 use crate::reference::{fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX};
 
@@ -18,11 +18,11 @@ fn im2col_dims(conv: &Conv2dParams) -> (usize, usize) {
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: one sample's im2col matrix and its
-/// conv output.
+/// conv output (rows `in_w` wide when the taps are read in place).
 pub fn forward_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams) -> usize {
     let _ = pool;
     let (k, p) = im2col_dims(conv);
-    k * p + conv.out_c * p
+    k * p + conv.out_c * p.max(conv.out_h() * conv.in_w)
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_backward_f32`] needs: one sample's im2col matrix,
@@ -63,45 +63,91 @@ pub unsafe fn conv2d_relu_maxpool2d_f32(
         return false;
     }
     let (cols, out) = scratch.split_at_mut(k * p);
-    let out = &mut out[..conv.out_c * p];
     let pooled = pool.out_h() * pool.out_w();
+    // Taps read in place (stride 1, no dilation or padding, at most MAX_TAPS taps): conv rows
+    // `in_w` wide, the last `in_w − out_w` columns of each left unread.
+    let mut taps = [0usize; MAX_TAPS];
+    let in_place = conv.stride_h == 1 && conv.stride_w == 1 && conv.dilation_h == 1 && conv.dilation_w == 1;
+    let in_place = in_place && conv.pad_top + conv.pad_left + conv.pad_bottom + conv.pad_right == 0 && k <= MAX_TAPS;
+    let (width, plane) = match in_place {
+        true => (conv.in_w, (conv.out_h() - 1) * conv.in_w + conv.out_w()),
+        false => (conv.out_w(), p),
+    };
+    let out = &mut out[..conv.out_c * plane];
     for b in 0..conv.batch {
-        im2col(conv, x, b, cols);
-        for (oc, plane) in out.chunks_exact_mut(p).enumerate() {
+        for (oc, plane) in out.chunks_exact_mut(plane).enumerate() {
             plane.fill(bias.map_or(0.0, |bias| bias[oc]));
         }
-        // SAFETY: the caller's CPU has AVX2 and FMA.
-        unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+        if in_place {
+            for (t, tap) in taps[..k].iter_mut().enumerate() {
+                let (ic, ky, kx) = (t / (conv.kernel_h * conv.kernel_w), t / conv.kernel_w % conv.kernel_h, t % conv.kernel_w);
+                *tap = (b * conv.in_c + ic) * conv.in_h * conv.in_w + ky * conv.in_w + kx;
+            }
+            // SAFETY: the caller's CPU has AVX2 and FMA.
+            if !unsafe { gemm_rows(conv.out_c, plane, k, w, x, &taps[..k], out) } {
+                return false;
+            }
+        } else {
+            im2col(conv, x, b, cols);
+            // SAFETY: the caller's CPU has AVX2 and FMA.
+            unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+        }
         let at = b * conv.out_c * pooled;
         let argmax = argmax.as_deref_mut().map(|a| &mut a[at..at + conv.out_c * pooled]);
-        max_pool_relu(conv, pool, out, &mut y[at..at + conv.out_c * pooled], argmax);
+        max_pool_relu(pool, out, plane, width, &mut y[at..at + conv.out_c * pooled], argmax);
     }
     true
 }
 
+/// Most taps (`in_c·kh·kw`) a convolution read in place may have (their offsets live on the
+/// stack); larger ones go through im2col.
+const MAX_TAPS: usize = 1024;
+
 /// Max pooling of one sample's conv output planes after relu, with the reference's choices:
 /// the first largest value in window order (a NaN wins), its offset in the clipped window
 /// recorded, or [`NO_ARGMAX`] where the relu was off.
-fn max_pool_relu(conv: &Conv2dParams, pool: &Pool2dParams, out: &[f32], y: &mut [f32], mut argmax: Option<&mut [u8]>) {
-    let (ph, pw, ow) = (pool.out_h(), pool.out_w(), conv.out_w());
-    for (oc, plane) in out.chunks_exact(conv.out_h() * ow).enumerate() {
+fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usize, y: &mut [f32], mut argmax: Option<&mut [u8]>) {
+    let (ph, pw) = (pool.out_h(), pool.out_w());
+    let pairs = pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2;
+    let pairs = pairs && pool.pad_top == 0 && pool.pad_left == 0;
+    for (oc, plane) in out.chunks_exact(plane_len).enumerate() {
         for py in 0..ph {
+            let ys = &mut y[(oc * ph + py) * pw..][..pw];
+            let mut codes = argmax.as_deref_mut().map(|a| &mut a[(oc * ph + py) * pw..][..pw]);
+            if pairs {
+                // 2 × 2 windows side by side: the four values in window order.
+                let (top, bottom) = (&plane[2 * py * width..], &plane[(2 * py + 1) * width..]);
+                for px in 0..pw {
+                    let four = [top[2 * px], top[2 * px + 1], bottom[2 * px], bottom[2 * px + 1]];
+                    let (mut best, mut best_at) = (f32::NEG_INFINITY, 0);
+                    for (at, v) in four.into_iter().enumerate() {
+                        let v = Pointwise::Relu.apply(v);
+                        if replaces(v, best) {
+                            (best, best_at) = (v, at);
+                        }
+                    }
+                    ys[px] = best;
+                    if let Some(codes) = codes.as_deref_mut() {
+                        codes[px] = recorded(best, best_at as u8);
+                    }
+                }
+                continue;
+            }
             let rows = window(py, pool.stride_h, pool.pad_top, pool.kernel_h, pool.in_h);
             for px in 0..pw {
                 let cols = window(px, pool.stride_w, pool.pad_left, pool.kernel_w, pool.in_w);
                 let (mut best, mut best_at) = (f32::NEG_INFINITY, 0);
                 for cy in rows.clone() {
                     for cx in cols.clone() {
-                        let v = Pointwise::Relu.apply(plane[cy * ow + cx]);
+                        let v = Pointwise::Relu.apply(plane[cy * width + cx]);
                         if replaces(v, best) {
                             (best, best_at) = (v, (cy - rows.start) * pool.kernel_w + cx - cols.start);
                         }
                     }
                 }
-                let i = (oc * ph + py) * pw + px;
-                y[i] = best;
-                if let Some(argmax) = argmax.as_deref_mut() {
-                    argmax[i] = recorded(best, best_at as u8);
+                ys[px] = best;
+                if let Some(codes) = codes.as_deref_mut() {
+                    codes[px] = recorded(best, best_at as u8);
                 }
             }
         }

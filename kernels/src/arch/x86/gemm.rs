@@ -8,7 +8,7 @@
 
 use crate::reference::{self, Transpose};
 use core::arch::x86_64::{
-    __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    __m256, __m256i, _mm256_cmpgt_epi32, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_epi32, _mm256_setr_epi32, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
 };
 
@@ -51,7 +51,7 @@ pub unsafe fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b:
         let (row_step, col_step) = if t.a { (1, m) } else { (k, 1) };
         // SAFETY: a holds m·k values, b k·n and c m·n (checked above), and AVX2 and FMA are
         // available (this function's contract).
-        unsafe { gemm_blocked(m, n, k, a, row_step, col_step, b, c) };
+        unsafe { gemm_blocked(m, n, k, a, row_step, col_step, b, None, c) };
     }
 }
 
@@ -67,29 +67,62 @@ const ROWS: usize = 4;
 /// AVX2 and FMA; `a` holds every `A[i, p]`, `b` `k·n` values, `c` `m·n`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_blocked(m: usize, n: usize, k: usize, a: &[f32], row_step: usize, col_step: usize, b: &[f32], c: &mut [f32]) {
+unsafe fn gemm_blocked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    row_step: usize,
+    col_step: usize,
+    b: &[f32],
+    b_rows: Option<&[usize]>,
+    c: &mut [f32],
+) {
     let mut i = 0;
     while i < m {
         let rows = if i + ROWS <= m { ROWS } else { 1 };
         let mut j = 0;
         // SAFETY (each block): rows i..i + rows < m and columns j..j + 8·V ≤ n, inside the
         // caller's slices.
+        let all = _mm256_set1_epi32(-1);
         while j + 2 * LANES <= n {
-            unsafe { block_dispatch::<2>(rows, i, j, n, k, a, row_step, col_step, b, c) };
+            unsafe { block_dispatch::<2, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
             j += 2 * LANES;
         }
         if j + LANES <= n {
-            unsafe { block_dispatch::<1>(rows, i, j, n, k, a, row_step, col_step, b, c) };
+            unsafe { block_dispatch::<1, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
             j += LANES;
         }
-        for r in i..i + rows {
-            for jj in j..n {
-                let sum = (0..k).fold(c[r * n + jj], |s, p| s + a[r * row_step + p * col_step] * b[p * n + jj]);
-                c[r * n + jj] = sum;
-            }
+        if j < n {
+            // The last n − j < 8 columns: masked loads and stores touch only them.
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - j) as i32), lanes);
+            unsafe { block_dispatch::<1, true>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, mask) };
         }
         i += rows;
     }
+}
+
+/// Where row `p` of `b` starts: at `b_rows[p]` when given (rows read in place from a larger
+/// tensor), else at `p·n`.
+#[inline(always)]
+fn b_row(b_rows: Option<&[usize]>, n: usize, p: usize) -> usize {
+    b_rows.map_or(p * n, |rows| rows[p])
+}
+
+/// `c[m, n] += a · B` with `a` `[m, k]` and row `p` of `B` the `n` values of `b` from
+/// `b_rows[p]` on: a convolution's taps read straight from its input, without im2col.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemm_rows(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], b_rows: &[usize], c: &mut [f32]) -> bool {
+    let fits = a.len() >= m * k && c.len() >= m * n && b_rows.len() >= k && b_rows[..k].iter().all(|&r| r + n <= b.len());
+    if fits {
+        // SAFETY: the sizes were checked above; AVX2 and FMA are this function's contract.
+        unsafe { gemm_blocked(m, n, k, a, k, 1, b, Some(b_rows), c) };
+    }
+    fits
 }
 
 /// [`block`] with `rows` (4 or 1) rows.
@@ -98,7 +131,7 @@ unsafe fn gemm_blocked(m: usize, n: usize, k: usize, a: &[f32], row_step: usize,
 /// As [`block`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn block_dispatch<const V: usize>(
+unsafe fn block_dispatch<const V: usize, const MASKED: bool>(
     rows: usize,
     i: usize,
     j: usize,
@@ -108,25 +141,29 @@ unsafe fn block_dispatch<const V: usize>(
     row_step: usize,
     col_step: usize,
     b: &[f32],
+    b_rows: Option<&[usize]>,
     c: &mut [f32],
+    mask: __m256i,
 ) {
     // SAFETY: the caller's.
     unsafe {
         match rows {
-            ROWS => block::<ROWS, V>(i, j, n, k, a, row_step, col_step, b, c),
-            _ => block::<1, V>(i, j, n, k, a, row_step, col_step, b, c),
+            ROWS => block::<ROWS, V, MASKED>(i, j, n, k, a, row_step, col_step, b, b_rows, c, mask),
+            _ => block::<1, V, MASKED>(i, j, n, k, a, row_step, col_step, b, b_rows, c, mask),
         }
     }
 }
 
 /// The output block rows `i..i + R`, columns `j..j + 8·V`: loaded once, summed over all `k` in
-/// registers, stored once.
+/// registers, stored once. `MASKED` (with `V` = 1): only the lanes of `mask` are read and
+/// written.
 ///
 /// # Safety
-/// AVX2 and FMA; the block lies inside `c` (`[m, n]`), and `a`, `b` hold what it reads.
+/// AVX2 and FMA; the block (its masked lanes) lies inside `c` (`[m, n]`), and `a`, `b` hold
+/// what it reads.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn block<const R: usize, const V: usize>(
+unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
     i: usize,
     j: usize,
     n: usize,
@@ -135,21 +172,24 @@ unsafe fn block<const R: usize, const V: usize>(
     row_step: usize,
     col_step: usize,
     b: &[f32],
+    b_rows: Option<&[usize]>,
     c: &mut [f32],
+    mask: __m256i,
 ) {
-    // SAFETY: the caller guarantees every offset below is inside its slice.
+    // SAFETY: the caller guarantees every offset below (every masked lane) is inside its slice.
     unsafe {
         let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+        let load = |at: *const f32| if MASKED { _mm256_maskload_ps(at, mask) } else { _mm256_loadu_ps(at) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, lane) in row.iter_mut().enumerate() {
-                *lane = _mm256_loadu_ps(c.add((i + r) * n + j + v * LANES));
+                *lane = load(c.add((i + r) * n + j + v * LANES));
             }
         }
         for p in 0..k {
             let mut bv = [_mm256_setzero_ps(); V];
             for (v, lane) in bv.iter_mut().enumerate() {
-                *lane = _mm256_loadu_ps(b.add(p * n + j + v * LANES));
+                *lane = load(b.add(b_row(b_rows, n, p) + j + v * LANES));
             }
             for (r, row) in acc.iter_mut().enumerate() {
                 let av = _mm256_set1_ps(*a.add((i + r) * row_step + p * col_step));
@@ -160,7 +200,12 @@ unsafe fn block<const R: usize, const V: usize>(
         }
         for (r, row) in acc.iter().enumerate() {
             for (v, lane) in row.iter().enumerate() {
-                _mm256_storeu_ps(c.add((i + r) * n + j + v * LANES), *lane);
+                let at = c.add((i + r) * n + j + v * LANES);
+                if MASKED {
+                    _mm256_maskstore_ps(at, mask, *lane);
+                } else {
+                    _mm256_storeu_ps(at, *lane);
+                }
             }
         }
     }
