@@ -2,6 +2,7 @@
 //! targets), `data` fetches the data sets, `test` runs every test, `lint` runs rustfmt and
 //! clippy.
 
+mod bench;
 mod data;
 mod fuzz;
 mod qemu;
@@ -43,6 +44,26 @@ enum Task {
     /// The firmware on the emulated Cortex-M4.
     #[command(subcommand)]
     Qemu(QemuTask),
+    /// Benchmarks against other frameworks.
+    #[command(subcommand)]
+    Bench(BenchTask),
+}
+
+#[derive(Subcommand)]
+enum BenchTask {
+    /// Host training per epoch against PyTorch (same recipe and data, alternating runs) and
+    /// batch-1 inference latency against ONNX Runtime; either is optional.
+    Host {
+        /// Epochs per case [each spec's, 10].
+        #[arg(long, value_parser = at_least_one)]
+        epochs: Option<usize>,
+        /// Threads for mote and PyTorch [2].
+        #[arg(long, default_value_t = 2, value_parser = at_least_one)]
+        threads: usize,
+        /// End stdout with one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +121,7 @@ fn main() -> ExitCode {
         Task::Test => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
         Task::Lint => lint(),
         Task::Qemu(task) => qemu_command(task),
+        Task::Bench(BenchTask::Host { epochs, threads, json }) => bench::host(epochs, threads, json),
         Task::Demo => demo(),
         Task::Fuzz { runs } => fuzz::fuzz(runs).map(|done| {
             for (target, runs) in done {
