@@ -28,10 +28,8 @@ pub fn run(path: &Path, runs: usize, json: bool) -> CliResult<()> {
     let mut rng = Rng::new(1);
     let extra = spec.layers.iter().zip(&built.layers).filter(|(l, _)| matches!(l.op, LayerOp::Input { .. })).map(|(_, &id)| id);
     let nodes: Vec<_> = std::iter::once(built.x).chain(extra).collect();
-    let inputs: Vec<Vec<f32>> = model_inputs(&spec)
-        .iter()
-        .map(|i| (0..i.shape.iter().product::<usize>()).map(|_| rng.uniform()).collect())
-        .collect();
+    let inputs: Vec<Vec<f32>> =
+        model_inputs(&spec).iter().map(|i| (0..i.shape.iter().product::<usize>()).map(|_| rng.uniform()).collect()).collect();
     let mut micros = Vec::with_capacity(runs);
     for k in 0..WARM_UP + runs {
         let started = Instant::now();
@@ -50,7 +48,10 @@ pub fn run(path: &Path, runs: usize, json: bool) -> CliResult<()> {
     let kernels = format!("{:?}", mote_kernels::dispatch::active());
     say.line(format!("{}: batch-1 inference {median:.2} µs median, {mean:.2} µs mean, {min:.2} µs fastest over {runs} runs ({kernels} kernels, one thread)", spec.name));
     if json {
-        println!("{}", json!({"model": spec.name.as_str(), "runs": runs, "median_us": median, "mean_us": mean, "min_us": min, "kernels": kernels}));
+        println!(
+            "{}",
+            json!({"model": spec.name.as_str(), "runs": runs, "median_us": median, "mean_us": mean, "min_us": min, "kernels": kernels})
+        );
     }
     Ok(())
 }

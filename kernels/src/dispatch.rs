@@ -16,9 +16,9 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 // Kernels with no ISA-specific version: the reference is the only one.
 pub use reference::{
-    add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32,
-    batchnorm_eval_f32, batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32,
-    conv2d_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32,
+    add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32, batchnorm_eval_f32,
+    batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32,
+    cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32,
     layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32,
     maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32, pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32,
     pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32,
@@ -156,7 +156,9 @@ pub fn conv2d_relu_maxpool2d_f32(
     scratch: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if active() == Isa::Avx2Fma && crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool)) {
+    if active() == Isa::Avx2Fma
+        && crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool))
+    {
         // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
         // AVX2 and FMA.
         return unsafe { crate::arch::x86::conv::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch) };
@@ -242,7 +244,18 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
         // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
         // AVX2 and FMA.
         let done = unsafe {
-            crate::arch::x86::conv::conv2d_relu_maxpool2d_backward_f32(conv, pool, x, w, argmax, dy, dx.as_deref_mut(), dw, dbias.as_deref_mut(), scratch)
+            crate::arch::x86::conv::conv2d_relu_maxpool2d_backward_f32(
+                conv,
+                pool,
+                x,
+                w,
+                argmax,
+                dy,
+                dx.as_deref_mut(),
+                dw,
+                dbias.as_deref_mut(),
+                scratch,
+            )
         };
         if done {
             return true;

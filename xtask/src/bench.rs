@@ -21,8 +21,15 @@ const INSTALL_TORCH: &str = "pip install torch --index-url https://download.pyto
 
 /// A Python that imports `module`: `$MOTE_PYTHON`, the journey's venv, or `python3`.
 fn python_with(module: &str) -> Option<String> {
-    let candidates = [std::env::var("MOTE_PYTHON").ok(), Some(root().join("target/pytorch-venv/bin/python").display().to_string()), Some("python3".into())];
-    candidates.into_iter().flatten().find(|py| Command::new(py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success()))
+    let candidates = [
+        std::env::var("MOTE_PYTHON").ok(),
+        Some(root().join("target/pytorch-venv/bin/python").display().to_string()),
+        Some("python3".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|py| Command::new(py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success()))
 }
 
 /// Runs `python script args…` and returns the JSON object on its last stdout line.

@@ -13,10 +13,10 @@ use crate::spec_file::{Schedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_core::model::ModelSpec;
 use mote_core::{NodeKind, Rng};
-use steps::Steps;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
+use steps::Steps;
 
 mod steps;
 
@@ -163,7 +163,11 @@ pub fn run(args: &TrainArgs) -> CliResult<Vec<Epoch>> {
     }
     let samples = (steps_per_epoch * c.batch * c.epochs) as f64;
     let last = epochs.last().cloned().unwrap_or(Epoch { train_loss: f64::NAN, train_accuracy: 0.0, test_accuracy: 0.0 });
-    say.line(format!("trained {samples} samples in {train_time:.1} s ({:.0} samples/s, {} threads)", samples / train_time, steps.threads()));
+    say.line(format!(
+        "trained {samples} samples in {train_time:.1} s ({:.0} samples/s, {} threads)",
+        samples / train_time,
+        steps.threads()
+    ));
     if args.json {
         let report = json!({
             "model": spec.name.as_str(),

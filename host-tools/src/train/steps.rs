@@ -156,7 +156,11 @@ impl Sharded {
         let seed = self.seed;
         let shared: &[f32] = params;
         let outcomes: Vec<Result<(f32, usize)>> = self.pool.install(|| {
-            self.shards.par_iter_mut().enumerate().map(|(k, shard)| shard.run(shared, split, batch, seed.wrapping_add(k as u64), step)).collect()
+            self.shards
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, shard)| shard.run(shared, split, batch, seed.wrapping_add(k as u64), step))
+                .collect()
         });
         let (mut loss, mut correct) = (0.0f32, 0);
         for (shard, outcome) in self.shards.iter().zip(outcomes) {
@@ -203,7 +207,13 @@ type Chunk<'a> = (Range<usize>, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 /// Disjoint views of `chunks` (ascending, disjoint) in the parameters, the gradient and the
 /// optimizer state.
-fn split_chunks<'a>(chunks: &[Range<usize>], params: &'a mut [f32], grads: &'a mut [f32], state: &'a mut [f32], slots: usize) -> Vec<Chunk<'a>> {
+fn split_chunks<'a>(
+    chunks: &[Range<usize>],
+    params: &'a mut [f32],
+    grads: &'a mut [f32],
+    state: &'a mut [f32],
+    slots: usize,
+) -> Vec<Chunk<'a>> {
     let (mut params, mut grads, mut state) = (params, grads, state);
     let mut at = 0;
     let mut views = Vec::with_capacity(chunks.len());
@@ -282,5 +292,80 @@ impl Batch {
         let correct =
             logits.chunks_exact(self.classes).zip(&self.labels).filter(|(row, &y)| mote_core::argmax_f32(row) == y as usize).count();
         Ok((loss, correct))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec_file::parse_spec;
+    use mote_core::Rng;
+
+    const SPEC: &str = r#"
+name = "small-cnn"
+input = [1, 8, 8]
+[[layer]]
+op = "conv2d"
+out_channels = 3
+kernel = 3
+[[layer]]
+op = "relu"
+[[layer]]
+op = "maxpool2d"
+kernel = 2
+[[layer]]
+op = "flatten"
+[[layer]]
+op = "linear"
+out = 4
+[loss]
+op = "cross_entropy"
+"#;
+
+    /// 10 random 8×8 images with labels 0..3.
+    fn split() -> Split {
+        let mut rng = Rng::new(7);
+        Split {
+            images: (0..10 * 64).map(|_| rng.uniform()).collect(),
+            labels: (0..10).map(|i| (i % 4) as u8).collect(),
+            rows: 8,
+            cols: 8,
+            images_path: "images".into(),
+            labels_path: "labels".into(),
+        }
+    }
+
+    /// Three SGD steps over a batch of 10 split into 1, 2 and 3 shards (3 + 3 + 4: unequal
+    /// shares) give the one-executor plan's weights and losses up to float summation order
+    /// (1e-6, where the weights move by ~1e-2), and a thread count gives the same bits twice.
+    #[test]
+    fn shards_match_the_one_executor_step() {
+        let spec = parse_spec(SPEC).expect("spec").spec;
+        let path = Path::new("small-cnn.toml");
+        let (data, batch) = (split(), (0..10).collect::<Vec<_>>());
+        let optimizer = Optimizer::sgd(0.5);
+        let (g, _) = build(path, &spec, 10).expect("graph");
+        let mut start = vec![0.0; g.params_len()];
+        g.init_params(&mut start, 3).expect("init");
+        let train = |mut steps: Steps| {
+            let mut params = start.clone();
+            let losses: Vec<f32> = (0..3).map(|s| steps.step(&mut params, &data, &batch, 0.5, s, 1).expect("step").loss).collect();
+            (params, losses)
+        };
+        let (want, want_losses) = train(Steps::one(path, &spec, 10, optimizer).expect("one"));
+        let moved = want.iter().zip(&start).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(moved > 1e-2, "the weights hardly moved: {moved}");
+        for threads in [1, 2, 3] {
+            let sharded = || Steps::new(path, &spec, 10, threads, optimizer, 1).expect("shards");
+            assert_eq!(sharded().threads(), threads);
+            let (got, losses) = train(sharded());
+            for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+                assert!((a - b).abs() <= 1e-6, "{threads} threads, parameter {i}: {a} vs {b}");
+            }
+            for (a, b) in want_losses.iter().zip(&losses) {
+                assert!((a - b).abs() <= 1e-6, "{threads} threads: loss {a} vs {b}");
+            }
+            assert_eq!(train(sharded()).0, got, "{threads} threads: not reproducible");
+        }
     }
 }

@@ -392,8 +392,7 @@ mod tests {
             let (start_dx, start_dw, start_db) = (values(7, x.len()), values(8, w.len()), values(9, conv.out_c));
             let (mut want_dx, mut want_dw, mut want_db) = (start_dx.clone(), start_dw.clone(), start_db.clone());
             for oc in 0..conv.out_c {
-                let grads =
-                    ChannelGrads { dx: Some(&mut want_dx), dw: &mut want_dw[oc * k..(oc + 1) * k], dbias: Some(&mut want_db[oc]) };
+                let grads = ChannelGrads { dx: Some(&mut want_dx), dw: &mut want_dw[oc * k..(oc + 1) * k], dbias: Some(&mut want_db[oc]) };
                 assert!(reference::conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, oc, &x, &w, &at, &dy, grads, &mut scratch));
             }
             let (mut dx, mut dw, mut db) = (start_dx.clone(), start_dw.clone(), start_db.clone());

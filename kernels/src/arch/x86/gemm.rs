@@ -8,8 +8,9 @@
 
 use crate::reference::{self, Transpose};
 use core::arch::x86_64::{
-    __m256, __m256i, _mm256_cmpgt_epi32, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_epi32, _mm256_setr_epi32, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
+    __m256, __m256i, _mm256_castps256_ps128, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
 };
 
 /// Lanes of one AVX register of f32.
@@ -82,14 +83,15 @@ unsafe fn gemm_blocked(
     while i < m {
         let rows = if i + ROWS <= m { ROWS } else { 1 };
         let mut j = 0;
-        // SAFETY (each block): rows i..i + rows < m and columns j..j + 8·V ≤ n, inside the
-        // caller's slices.
         let all = _mm256_set1_epi32(-1);
         while j + 2 * LANES <= n {
+            // SAFETY: rows i..i + rows ≤ m and columns j..j + 16 ≤ n lie inside the caller's
+            // slices.
             unsafe { block_dispatch::<2, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
             j += 2 * LANES;
         }
         if j + LANES <= n {
+            // SAFETY: as above, columns j..j + 8 ≤ n.
             unsafe { block_dispatch::<1, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
             j += LANES;
         }
@@ -97,6 +99,7 @@ unsafe fn gemm_blocked(
             // The last n − j < 8 columns: masked loads and stores touch only them.
             let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
             let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - j) as i32), lanes);
+            // SAFETY: as above, the masked columns j..n only.
             unsafe { block_dispatch::<1, true>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, mask) };
         }
         i += rows;

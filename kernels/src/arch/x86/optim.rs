@@ -3,8 +3,7 @@
 
 use crate::reference::{self, AdamParams};
 use core::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_div_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_sqrt_ps, _mm256_storeu_ps,
-    _mm256_sub_ps,
+    __m256, _mm256_add_ps, _mm256_div_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_sqrt_ps, _mm256_storeu_ps, _mm256_sub_ps,
 };
 
 /// Lanes of one AVX register of f32.
@@ -25,7 +24,8 @@ pub unsafe fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32]
     let bc2 = 1.0 - libm::powf(h.beta2, t as f32);
     let splat = |x: f32| _mm256_set1_ps(x);
     let (beta1, one_minus_beta1, beta2, one_minus_beta2) = (splat(h.beta1), splat(1.0 - h.beta1), splat(h.beta2), splat(1.0 - h.beta2));
-    let (bc1, bc2, lr, eps, wd, decay) = (splat(bc1), splat(bc2), splat(h.lr), splat(h.eps), splat(h.weight_decay), splat(1.0 - h.lr * h.weight_decay));
+    let (bc1, bc2, lr, eps, wd, decay) =
+        (splat(bc1), splat(bc2), splat(h.lr), splat(h.eps), splat(h.weight_decay), splat(1.0 - h.lr * h.weight_decay));
     let mut i = 0;
     while i < body {
         // SAFETY: i + LANES ≤ body ≤ n, and every slice holds at least n values.
@@ -64,7 +64,8 @@ mod tests {
             return;
         }
         let n = 8 * 9 + 5;
-        let scaled = |seed: u32| -> Vec<f32> { crate::test_values(seed, n).enumerate().map(|(i, x)| x * [1e-4, 1.0, 10.0][i % 3]).collect() };
+        let scaled =
+            |seed: u32| -> Vec<f32> { crate::test_values(seed, n).enumerate().map(|(i, x)| x * [1e-4, 1.0, 10.0][i % 3]).collect() };
         for (decoupled, weight_decay) in [(false, 0.0), (false, 0.01), (true, 0.1)] {
             let h = AdamParams { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, decoupled };
             let (mut want, mut got) = (scaled(1), scaled(1));
