@@ -56,6 +56,19 @@ pub unsafe fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b:
     }
 }
 
+/// The operands of [`gemm_blocked`]: `A[i, p] = a[i·row_step + p·col_step]`, `b`'s row `p`
+/// from `b_rows[p]` (else `p·n`), `c` `[m, n]`.
+struct Operands<'a> {
+    n: usize,
+    k: usize,
+    a: &'a [f32],
+    row_step: usize,
+    col_step: usize,
+    b: &'a [f32],
+    b_rows: Option<&'a [usize]>,
+    c: &'a mut [f32],
+}
+
 /// Rows of the output in one register block of [`gemm_blocked`].
 const ROWS: usize = 4;
 
@@ -79,6 +92,7 @@ unsafe fn gemm_blocked(
     b_rows: Option<&[usize]>,
     c: &mut [f32],
 ) {
+    let mut ops = Operands { n, k, a, row_step, col_step, b, b_rows, c };
     let mut i = 0;
     while i < m {
         let rows = if i + ROWS <= m { ROWS } else { 1 };
@@ -87,12 +101,12 @@ unsafe fn gemm_blocked(
         while j + 2 * LANES <= n {
             // SAFETY: rows i..i + rows ≤ m and columns j..j + 16 ≤ n lie inside the caller's
             // slices.
-            unsafe { block_dispatch::<2, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
+            unsafe { block_dispatch::<2, false>(rows, i, j, &mut ops, all) };
             j += 2 * LANES;
         }
         if j + LANES <= n {
             // SAFETY: as above, columns j..j + 8 ≤ n.
-            unsafe { block_dispatch::<1, false>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, all) };
+            unsafe { block_dispatch::<1, false>(rows, i, j, &mut ops, all) };
             j += LANES;
         }
         if j < n {
@@ -100,7 +114,7 @@ unsafe fn gemm_blocked(
             let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
             let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - j) as i32), lanes);
             // SAFETY: as above, the masked columns j..n only.
-            unsafe { block_dispatch::<1, true>(rows, i, j, n, k, a, row_step, col_step, b, b_rows, c, mask) };
+            unsafe { block_dispatch::<1, true>(rows, i, j, &mut ops, mask) };
         }
         i += rows;
     }
@@ -132,27 +146,13 @@ pub unsafe fn gemm_rows(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], b_ro
 ///
 /// # Safety
 /// As [`block`].
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn block_dispatch<const V: usize, const MASKED: bool>(
-    rows: usize,
-    i: usize,
-    j: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    row_step: usize,
-    col_step: usize,
-    b: &[f32],
-    b_rows: Option<&[usize]>,
-    c: &mut [f32],
-    mask: __m256i,
-) {
+unsafe fn block_dispatch<const V: usize, const MASKED: bool>(rows: usize, i: usize, j: usize, ops: &mut Operands, mask: __m256i) {
     // SAFETY: the caller's.
     unsafe {
         match rows {
-            ROWS => block::<ROWS, V, MASKED>(i, j, n, k, a, row_step, col_step, b, b_rows, c, mask),
-            _ => block::<1, V, MASKED>(i, j, n, k, a, row_step, col_step, b, b_rows, c, mask),
+            ROWS => block::<ROWS, V, MASKED>(i, j, ops, mask),
+            _ => block::<1, V, MASKED>(i, j, ops, mask),
         }
     }
 }
@@ -164,24 +164,12 @@ unsafe fn block_dispatch<const V: usize, const MASKED: bool>(
 /// # Safety
 /// AVX2 and FMA; the block (its masked lanes) lies inside `c` (`[m, n]`), and `a`, `b` hold
 /// what it reads.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
-    i: usize,
-    j: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    row_step: usize,
-    col_step: usize,
-    b: &[f32],
-    b_rows: Option<&[usize]>,
-    c: &mut [f32],
-    mask: __m256i,
-) {
+unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(i: usize, j: usize, ops: &mut Operands, mask: __m256i) {
+    let Operands { n, k, row_step, col_step, b_rows, .. } = *ops;
     // SAFETY: the caller guarantees every offset below (every masked lane) is inside its slice.
     unsafe {
-        let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+        let (a, b, c) = (ops.a.as_ptr(), ops.b.as_ptr(), ops.c.as_mut_ptr());
         let load = |at: *const f32| if MASKED { _mm256_maskload_ps(at, mask) } else { _mm256_loadu_ps(at) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         for (r, row) in acc.iter_mut().enumerate() {
