@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 /// Trains, evaluates, inspects and exports small neural networks for microcontrollers.
 ///
-/// Kernels: MOTE_KERNELS=auto (default: AVX2+FMA where the CPU has it), reference (the scalar
-/// kernels the Cortex-M4 runs, bit for bit) or avx2.
+/// Kernels: MOTE_KERNELS=auto (default: AVX-512F or AVX2+FMA where the CPU has them), reference
+/// (the scalar kernels the Cortex-M4 runs, bit for bit), avx2 or avx512.
 #[derive(Parser)]
 #[command(name = "mote", version)]
 struct Cli {
@@ -196,7 +196,8 @@ fn select_kernels() -> CliResult<()> {
         Err(_) | Ok("auto") => Isa::detect(),
         Ok("reference") => Isa::Reference,
         Ok("avx2") => Isa::Avx2Fma,
-        Ok(other) => return Err(CliError::Usage(format!("MOTE_KERNELS=`{other}`: expected auto, reference or avx2"))),
+        Ok("avx512") => Isa::Avx512,
+        Ok(other) => return Err(CliError::Usage(format!("MOTE_KERNELS=`{other}`: expected auto, reference, avx2 or avx512"))),
     };
     Ok(dispatch::select(isa)?)
 }

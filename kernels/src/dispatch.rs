@@ -42,12 +42,15 @@ pub enum Isa {
     Dsp = 2,
     /// Armv8.1-M with Helium (Cortex-M55, M85): no kernel of its own yet.
     Mve = 3,
+    /// x86-64 with AVX-512F besides AVX2 and FMA: the AVX2 kernels, their products 16 lanes
+    /// wide.
+    Avx512 = 4,
 }
 
 impl Isa {
     /// The ISA a plan byte names, if any.
     pub fn from_u8(v: u8) -> Option<Isa> {
-        [Isa::Reference, Isa::Avx2Fma, Isa::Dsp, Isa::Mve].into_iter().find(|isa| *isa as u8 == v)
+        [Isa::Reference, Isa::Avx2Fma, Isa::Dsp, Isa::Mve, Isa::Avx512].into_iter().find(|isa| *isa as u8 == v)
     }
 
     /// The ISA this build for a Cortex-M uses (its cargo features), or the reference.
@@ -61,11 +64,14 @@ impl Isa {
         }
     }
 
-    /// The fastest ISA this CPU runs (x86-64: AVX2 + FMA when the CPU has both).
+    /// The fastest ISA this CPU runs (x86-64: AVX-512F with AVX2 and FMA, else AVX2 and FMA).
     #[cfg(feature = "std")]
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if Isa::Avx512.available() {
+            return Isa::Avx512;
+        }
+        if Isa::Avx2Fma.available() {
             return Isa::Avx2Fma;
         }
         Isa::built_in()
@@ -77,6 +83,8 @@ impl Isa {
             Isa::Reference => true,
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             Isa::Avx2Fma => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            Isa::Avx512 => Isa::Avx2Fma.available() && std::is_x86_feature_detected!("avx512f"),
             Isa::Dsp | Isa::Mve => self == Isa::built_in(),
             #[allow(unreachable_patterns)]
             _ => false,
@@ -113,15 +121,30 @@ pub fn select(isa: Isa) -> Result<(), IsaUnavailable> {
     Ok(())
 }
 
-/// `c[m, n] = op(a) · op(b)` (or `+=`): see [`reference::gemm_f32`]. AVX2 + FMA: the same sums
-/// in another order (8 lanes, fused multiply-adds), within the tolerance its tests state.
+/// Whether x86 SIMD kernels run, and at which width: `Some(true)` for AVX-512F, `Some(false)`
+/// for AVX2. Only `select` makes either active, after checking the CPU has its features.
+fn x86_width() -> Option<bool> {
+    match active() {
+        Isa::Avx512 => Some(true),
+        Isa::Avx2Fma => Some(false),
+        _ => None,
+    }
+}
+
+/// `c[m, n] = op(a) · op(b)` (or `+=`): see [`reference::gemm_f32`]. AVX2 + FMA (AVX-512F): the
+/// same sums in another order (8 or 16 lanes, fused multiply-adds), within the tolerance its
+/// tests state.
 /// Cortex-M4 (DSP builds): the linear forward 4 outputs at a time, bit for bit the reference.
 pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if active() == Isa::Avx2Fma {
-        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
-        // AVX2 and FMA.
-        return unsafe { crate::arch::x86::gemm_f32(t, m, n, k, a, b, c, accumulate) };
+    if let Some(wide) = x86_width() {
+        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
+        return unsafe {
+            match wide {
+                true => crate::arch::x86::gemm_f32_avx512(t, m, n, k, a, b, c, accumulate),
+                false => crate::arch::x86::gemm_f32(t, m, n, k, a, b, c, accumulate),
+            }
+        };
     }
     if cfg!(feature = "dsp") && active() == Isa::Dsp {
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
@@ -133,9 +156,8 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
 /// the reference.
 pub fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if active() == Isa::Avx2Fma {
-        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
-        // AVX2 and FMA.
+    if x86_width().is_some() {
+        // SAFETY: `x86_width` is only `Some` after `select` found AVX2 and FMA.
         return unsafe { crate::arch::x86::adam_f32(h, t, params, grads, m, v) };
     }
     reference::adam_f32(h, t, params, grads, m, v)
@@ -156,12 +178,11 @@ pub fn conv2d_relu_maxpool2d_f32(
     scratch: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if active() == Isa::Avx2Fma
-        && crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool))
-    {
-        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
-        // AVX2 and FMA.
-        return unsafe { crate::arch::x86::conv::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch) };
+    if let Some(wide) = x86_width() {
+        if crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool)) {
+            // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
+            return unsafe { crate::arch::x86::conv::conv2d_relu_maxpool2d_f32(wide, conv, pool, x, w, bias, y, argmax, scratch) };
+        }
     }
     if blocked_convolution() {
         let row = |b, oc, cy, row: &mut [f32]| crate::arch::m4::conv_relu_row_blocked(conv, x, w, bias, b, oc, cy, row);
@@ -196,14 +217,14 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
 /// assembly is Cortex-M only) compiles to vector code over the blocks' columns. Bit for bit the
 /// reference's either way.
 fn blocked_convolution() -> bool {
-    (cfg!(feature = "dsp") && active() == Isa::Dsp) || active() == Isa::Avx2Fma
+    (cfg!(feature = "dsp") && active() == Isa::Dsp) || x86_width().is_some()
 }
 
-/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (the same for
-/// every ISA today: only the reference has this kernel).
+/// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (x86 SIMD: one
+/// sample's conv as a product; others: the reference's rows).
 pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams, isa: Isa) -> usize {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if isa == Isa::Avx2Fma && conv.groups == 1 {
+    if matches!(isa, Isa::Avx2Fma | Isa::Avx512) && conv.groups == 1 {
         return crate::arch::x86::conv::forward_scratch_len(conv, pool);
     }
     let _ = isa;
@@ -214,7 +235,7 @@ pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParam
 /// needs when planned for `isa`.
 pub fn conv2d_relu_maxpool2d_backward_scratch_len(conv: &Conv2dParams, isa: Isa) -> usize {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if isa == Isa::Avx2Fma && conv.groups == 1 {
+    if matches!(isa, Isa::Avx2Fma | Isa::Avx512) && conv.groups == 1 {
         return crate::arch::x86::conv::backward_scratch_len(conv).max(reference::conv2d_relu_maxpool2d_backward_scratch_len(conv));
     }
     let _ = isa;
@@ -240,11 +261,11 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     scratch: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if active() == Isa::Avx2Fma {
-        // SAFETY: `Avx2Fma` is only made active by `select`, after the CPU was found to have
-        // AVX2 and FMA.
+    if let Some(wide) = x86_width() {
+        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
         let done = unsafe {
             crate::arch::x86::conv::conv2d_relu_maxpool2d_backward_f32(
+                wide,
                 conv,
                 pool,
                 x,

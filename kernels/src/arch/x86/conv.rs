@@ -8,7 +8,7 @@
 //! the tolerance the tests state; the maxima picked can differ from the reference's only
 //! between values that close.
 
-use super::gemm::{gemm_f32, gemm_rows};
+use super::gemm::{gemm_f32, gemm_f32_avx512, gemm_rows};
 use crate::reference::fused::{recorded, replaces, window};
 use crate::reference::{fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX};
 
@@ -37,14 +37,31 @@ pub fn takes(conv: &Conv2dParams, scratch: usize, needed: usize) -> bool {
     conv.groups == 1 && scratch >= needed
 }
 
-/// `y = maxpool(relu(conv(x, w) + bias))` with the argmax record, as
-/// [`reference::conv2d_relu_maxpool2d_f32`]; `scratch` holds [`forward_scratch_len`] values.
+/// A gemm product at the width chosen: AVX-512F when `wide`, else AVX2.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA.
+/// AVX2 and FMA, and AVX-512F when `wide`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(wide: bool, t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    // SAFETY: the caller's.
+    unsafe {
+        match wide {
+            true => gemm_f32_avx512(t, m, n, k, a, b, c, accumulate),
+            false => gemm_f32(t, m, n, k, a, b, c, accumulate),
+        }
+    }
+}
+
+/// `y = maxpool(relu(conv(x, w) + bias))` with the argmax record, as
+/// [`reference::conv2d_relu_maxpool2d_f32`]; `scratch` holds [`forward_scratch_len`] values.
+/// Its products use AVX-512F when `wide`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and AVX-512F when `wide`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn conv2d_relu_maxpool2d_f32(
+    wide: bool,
     conv: &Conv2dParams,
     pool: &Pool2dParams,
     x: &[f32],
@@ -84,13 +101,13 @@ pub unsafe fn conv2d_relu_maxpool2d_f32(
                 *tap = (b * conv.in_c + ic) * conv.in_h * conv.in_w + ky * conv.in_w + kx;
             }
             // SAFETY: the caller's CPU has AVX2 and FMA.
-            if !unsafe { gemm_rows(conv.out_c, plane, k, w, x, &taps[..k], out) } {
+            if !unsafe { gemm_rows(wide, conv.out_c, plane, k, w, x, &taps[..k], out) } {
                 return false;
             }
         } else {
             im2col(conv, x, b, cols);
             // SAFETY: the caller's CPU has AVX2 and FMA.
-            unsafe { gemm_f32(Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+            unsafe { product(wide, Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
         }
         let at = b * conv.out_c * pooled;
         let argmax = argmax.as_deref_mut().map(|a| &mut a[at..at + conv.out_c * pooled]);
@@ -159,11 +176,14 @@ fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usiz
 /// backward does for every channel. Returns `false`, touching nothing, for overlapping windows,
 /// groups, or a `scratch` shorter than [`backward_scratch_len`].
 ///
+/// Its products use AVX-512F when `wide`.
+///
 /// # Safety
-/// The CPU must support AVX2 and FMA.
+/// The CPU must support AVX2 and FMA, and AVX-512F when `wide`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
+    wide: bool,
     conv: &Conv2dParams,
     pool: &Pool2dParams,
     x: &[f32],
@@ -206,10 +226,10 @@ pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
         }
         im2col(conv, x, b, cols);
         // SAFETY: the caller's CPU has AVX2 and FMA.
-        unsafe { gemm_f32(Transpose { a: false, b: true }, conv.out_c, k, p, grads, cols, dw, true) };
+        unsafe { product(wide, Transpose { a: false, b: true }, conv.out_c, k, p, grads, cols, dw, true) };
         if let Some(dx) = dx.as_deref_mut() {
             // SAFETY: as above.
-            unsafe { gemm_f32(Transpose { a: true, b: false }, k, p, conv.out_c, w, grads, col_grads, false) };
+            unsafe { product(wide, Transpose { a: true, b: false }, k, p, conv.out_c, w, grads, col_grads, false) };
             col2im_add(conv, col_grads, b, dx);
         }
     }
@@ -306,6 +326,11 @@ mod tests {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
 
+    /// The widths this CPU runs: AVX2, and AVX-512F where present.
+    fn widths() -> Vec<bool> {
+        [false, true].into_iter().filter(|&wide| !wide || std::is_x86_feature_detected!("avx512f")).collect()
+    }
+
     /// Shapes with odd sizes, strides, dilation, padding on each side and pools with padding
     /// and remainders: (conv, pool kernel, pool stride, pool padding).
     fn cases() -> Vec<(Conv2dParams, usize, usize, usize)> {
@@ -338,7 +363,7 @@ mod tests {
             std::println!("no AVX2+FMA on this CPU: nothing to compare");
             return;
         }
-        for (conv, kernel, stride, pad) in cases() {
+        for ((conv, kernel, stride, pad), wide) in cases().into_iter().flat_map(|c| widths().into_iter().map(move |w| (c, w))) {
             let pool = pool_over(&conv, kernel, stride, pad);
             let (k, _) = im2col_dims(&conv);
             let x = values(1, conv.batch * conv.in_c * conv.in_h * conv.in_w);
@@ -350,7 +375,9 @@ mod tests {
             let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool)];
             assert!(reference::conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut want, Some(&mut want_at), &mut scratch));
             // SAFETY: AVX2 and FMA were detected above.
-            assert!(unsafe { conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut got_at), &mut scratch) });
+            assert!(unsafe {
+                conv2d_relu_maxpool2d_f32(wide, &conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut got_at), &mut scratch)
+            });
             // Each pooled value's bound comes from the largest sum of absolute terms in its
             // window: the same fused kernel over |x|, |w|, |bias| (all terms positive).
             let mut abs_sums = std::vec![0.0; n];
@@ -364,7 +391,7 @@ mod tests {
             // Inference (nothing recorded) pools the same values.
             let mut inferred = std::vec![0.0; n];
             // SAFETY: AVX2 and FMA were detected above.
-            assert!(unsafe { conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut inferred, None, &mut scratch) });
+            assert!(unsafe { conv2d_relu_maxpool2d_f32(wide, &conv, &pool, &x, &w, Some(&bias), &mut inferred, None, &mut scratch) });
             assert_eq!(inferred, got);
             let differing = want_at.iter().zip(&got_at).filter(|(a, b)| a != b).count();
             assert!(differing * 100 <= n, "{differing} of {n} maxima moved");
@@ -379,7 +406,7 @@ mod tests {
             std::println!("no AVX2+FMA on this CPU: nothing to compare");
             return;
         }
-        for (conv, kernel, stride, pad) in cases() {
+        for ((conv, kernel, stride, pad), wide) in cases().into_iter().flat_map(|c| widths().into_iter().map(move |w| (c, w))) {
             let pool = pool_over(&conv, kernel, stride, pad);
             let (k, p) = im2col_dims(&conv);
             let x = values(4, conv.batch * conv.in_c * conv.in_h * conv.in_w);
@@ -398,7 +425,19 @@ mod tests {
             let (mut dx, mut dw, mut db) = (start_dx.clone(), start_dw.clone(), start_db.clone());
             // SAFETY: AVX2 and FMA were detected above.
             let done = unsafe {
-                conv2d_relu_maxpool2d_backward_f32(&conv, &pool, &x, &w, &at, &dy, Some(&mut dx), &mut dw, Some(&mut db), &mut scratch)
+                conv2d_relu_maxpool2d_backward_f32(
+                    wide,
+                    &conv,
+                    &pool,
+                    &x,
+                    &w,
+                    &at,
+                    &dy,
+                    Some(&mut dx),
+                    &mut dw,
+                    Some(&mut db),
+                    &mut scratch,
+                )
             };
             assert!(done);
             // Each gradient value's bound: the same per-channel backward over |x|, |w|, |dy|
@@ -439,10 +478,10 @@ mod tests {
         let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool) + backward_scratch_len(&conv)];
         // SAFETY: AVX2 and FMA were detected above.
         unsafe {
-            assert!(!conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, None, &mut y, None, &mut short));
-            assert!(!conv2d_relu_maxpool2d_f32(&grouped, &pool, &x, &w, None, &mut y, None, &mut scratch));
+            assert!(!conv2d_relu_maxpool2d_f32(false, &conv, &pool, &x, &w, None, &mut y, None, &mut short));
+            assert!(!conv2d_relu_maxpool2d_f32(false, &grouped, &pool, &x, &w, None, &mut y, None, &mut scratch));
             let (at, dy, mut dw) = (std::vec![0u8; 8], std::vec![1.0; 8], std::vec![0.0; 36]);
-            assert!(!conv2d_relu_maxpool2d_backward_f32(&conv, &overlapping, &x, &w, &at, &dy, None, &mut dw, None, &mut scratch));
+            assert!(!conv2d_relu_maxpool2d_backward_f32(false, &conv, &overlapping, &x, &w, &at, &dy, None, &mut dw, None, &mut scratch));
             assert!(dw.iter().all(|&v| v == 0.0));
         }
         assert!(y.iter().all(|&v| v == 7.0));
