@@ -17,12 +17,11 @@ use core::sync::atomic::{AtomicU8, Ordering};
 // Kernels with no ISA-specific version: the reference is the only one.
 pub use reference::{
     add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32, batchnorm_eval_f32,
-    batchnorm_train_f32, binary_backward_f32, binary_f32, conv2d_backward_input_f32, conv2d_backward_weight_f32, conv2d_f32,
-    cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported, global_avgpool_backward_f32, global_avgpool_f32,
-    layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32, log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32,
-    maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32, pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32,
-    pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32,
-    transpose_backward_f32, transpose_f32,
+    batchnorm_train_f32, binary_backward_f32, binary_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported,
+    global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32,
+    log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32,
+    pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32,
+    softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32, transpose_backward_f32, transpose_f32,
 };
 // The kernels' parameter types.
 pub use reference::{
@@ -150,6 +149,45 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
     }
     reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
+}
+
+/// The convolution: see [`reference::conv2d_f32`]. x86 SIMD: one sample at a time as an
+/// im2col product (one group), within its tests' tolerance.
+pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(wide) = x86_width() {
+        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
+        if unsafe { crate::arch::x86::plain_conv::conv2d_f32(wide, p, x, w, bias, y) } {
+            return;
+        }
+    }
+    reference::conv2d_f32(p, x, w, bias, y)
+}
+
+/// The convolution's input gradient: see [`reference::conv2d_backward_input_f32`]. x86 SIMD:
+/// `Wᵀ · dY` per sample, added back through col2im.
+pub fn conv2d_backward_input_f32(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(wide) = x86_width() {
+        // SAFETY: as for `conv2d_f32`.
+        if unsafe { crate::arch::x86::plain_conv::conv2d_backward_input_f32(wide, p, dy, w, dx) } {
+            return;
+        }
+    }
+    reference::conv2d_backward_input_f32(p, dy, w, dx)
+}
+
+/// The convolution's weight gradient: see [`reference::conv2d_backward_weight_f32`]. x86
+/// SIMD: `dY · colsᵀ` per sample.
+pub fn conv2d_backward_weight_f32(p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(wide) = x86_width() {
+        // SAFETY: as for `conv2d_f32`.
+        if unsafe { crate::arch::x86::plain_conv::conv2d_backward_weight_f32(wide, p, x, dy, dw) } {
+            return;
+        }
+    }
+    reference::conv2d_backward_weight_f32(p, x, dy, dw)
 }
 
 /// One Adam step: see [`reference::adam_f32`]. AVX2: eight parameters at a time, bit for bit

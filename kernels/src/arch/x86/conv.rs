@@ -8,14 +8,10 @@
 //! the tolerance the tests state; the maxima picked can differ from the reference's only
 //! between values that close.
 
-use super::gemm::{gemm_f32, gemm_f32_avx512, gemm_rows};
+use super::gemm::gemm_rows;
+use super::im2col::{col2im_add, im2col, im2col_dims, product};
 use crate::reference::fused::{recorded, replaces, window};
 use crate::reference::{fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX};
-
-/// Rows (`in_c·kh·kw`) and columns (`out_h·out_w`) of one sample's im2col matrix.
-fn im2col_dims(conv: &Conv2dParams) -> (usize, usize) {
-    (conv.in_c * conv.kernel_h * conv.kernel_w, conv.out_h() * conv.out_w())
-}
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs: one sample's im2col matrix and its
 /// conv output (rows `in_w` wide when the taps are read in place).
@@ -35,21 +31,6 @@ pub fn backward_scratch_len(conv: &Conv2dParams) -> usize {
 /// Whether these kernels take the layer: one group, and the scratch planned for them.
 pub fn takes(conv: &Conv2dParams, scratch: usize, needed: usize) -> bool {
     conv.groups == 1 && scratch >= needed
-}
-
-/// A gemm product at the width chosen: AVX-512F when `wide`, else AVX2.
-///
-/// # Safety
-/// AVX2 and FMA, and AVX-512F when `wide`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(wide: bool, t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    // SAFETY: the caller's.
-    unsafe {
-        match wide {
-            true => gemm_f32_avx512(t, m, n, k, a, b, c, accumulate),
-            false => gemm_f32(t, m, n, k, a, b, c, accumulate),
-        }
-    }
 }
 
 /// `y = maxpool(relu(conv(x, w) + bias))` with the argmax record, as
@@ -234,81 +215,6 @@ pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
         }
     }
     true
-}
-
-/// The input row and column conv output `(oy, ox)` reads through tap `(ky, kx)`, if inside.
-fn tap_source(conv: &Conv2dParams, oy: usize, ky: usize) -> Option<usize> {
-    (oy * conv.stride_h + ky * conv.dilation_h).checked_sub(conv.pad_top).filter(|&iy| iy < conv.in_h)
-}
-
-/// The output columns `ox` whose tap `kx` reads inside the input, and the first one's input
-/// column: `ix = ox·stride + kx·dilation − pad_left`.
-fn tap_columns(conv: &Conv2dParams, kx: usize) -> (core::ops::Range<usize>, usize) {
-    let (s, offset) = (conv.stride_w, kx * conv.dilation_w);
-    // First ox with ox·s + offset ≥ pad_left, last with ox·s + offset − pad_left < in_w.
-    let first = conv.pad_left.saturating_sub(offset).div_ceil(s);
-    let end = (conv.in_w + conv.pad_left).saturating_sub(offset).div_ceil(s).min(conv.out_w());
-    let first = first.min(end);
-    (first..end, (first * s + offset).saturating_sub(conv.pad_left))
-}
-
-/// Sample `b` of `x` unrolled: row `(ic·kh + ky)·kw + kx` holds, for every conv output, the
-/// input value that tap reads (0 in the padding).
-fn im2col(conv: &Conv2dParams, x: &[f32], b: usize, cols: &mut [f32]) {
-    let (oh, ow) = (conv.out_h(), conv.out_w());
-    let mut rows = cols.chunks_exact_mut(oh * ow);
-    for ic in 0..conv.in_c {
-        let plane = &x[(b * conv.in_c + ic) * conv.in_h * conv.in_w..][..conv.in_h * conv.in_w];
-        for ky in 0..conv.kernel_h {
-            for kx in 0..conv.kernel_w {
-                let Some(row) = rows.next() else { return };
-                let (inside, ix0) = tap_columns(conv, kx);
-                for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
-                    let Some(iy) = tap_source(conv, oy, ky) else {
-                        out.fill(0.0);
-                        continue;
-                    };
-                    out[..inside.start].fill(0.0);
-                    out[inside.end..].fill(0.0);
-                    if inside.is_empty() {
-                        continue;
-                    }
-                    let line = &plane[iy * conv.in_w..][..conv.in_w];
-                    let dst = &mut out[inside.clone()];
-                    if conv.stride_w == 1 {
-                        dst.copy_from_slice(&line[ix0..ix0 + dst.len()]);
-                    } else {
-                        dst.iter_mut().zip(line[ix0..].iter().step_by(conv.stride_w)).for_each(|(d, &v)| *d = v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds an im2col matrix's gradient back into sample `b` of the input gradient `dx`.
-fn col2im_add(conv: &Conv2dParams, cols: &[f32], b: usize, dx: &mut [f32]) {
-    let (oh, ow) = (conv.out_h(), conv.out_w());
-    let mut rows = cols.chunks_exact(oh * ow);
-    for ic in 0..conv.in_c {
-        let plane = &mut dx[(b * conv.in_c + ic) * conv.in_h * conv.in_w..][..conv.in_h * conv.in_w];
-        for ky in 0..conv.kernel_h {
-            for kx in 0..conv.kernel_w {
-                let Some(row) = rows.next() else { return };
-                let (inside, ix0) = tap_columns(conv, kx);
-                for (oy, grads) in row.chunks_exact(ow).enumerate() {
-                    let Some(iy) = tap_source(conv, oy, ky).filter(|_| !inside.is_empty()) else { continue };
-                    let line = &mut plane[iy * conv.in_w..][..conv.in_w];
-                    let src = &grads[inside.clone()];
-                    if conv.stride_w == 1 {
-                        line[ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, &g)| *d += g);
-                    } else {
-                        line[ix0..].iter_mut().step_by(conv.stride_w).zip(src).for_each(|(d, &g)| *d += g);
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 
 pub mod conv;
 mod gemm;
+mod im2col;
 mod optim;
+pub mod plain_conv;
 mod simd;
 
 pub use gemm::{gemm_f32, gemm_f32_avx512};
