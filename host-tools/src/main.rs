@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 /// Trains, evaluates, inspects and exports small neural networks for microcontrollers.
 ///
-/// Kernels: MOTE_KERNELS=auto (default: AVX-512F or AVX2+FMA where the CPU has them), reference
-/// (the scalar kernels the Cortex-M4 runs, bit for bit), avx2 or avx512.
+/// Kernels: MOTE_KERNELS=auto (default: AVX-512F or AVX2+FMA where the CPU has them, Neon on
+/// aarch64), reference (the scalar kernels the Cortex-M4 runs, bit for bit), avx2, avx512 or neon.
 #[derive(Parser)]
 #[command(name = "mote", version)]
 struct Cli {
@@ -197,7 +197,8 @@ fn select_kernels() -> CliResult<()> {
         Ok("reference") => Isa::Reference,
         Ok("avx2") => Isa::Avx2Fma,
         Ok("avx512") => Isa::Avx512,
-        Ok(other) => return Err(CliError::Usage(format!("MOTE_KERNELS=`{other}`: expected auto, reference, avx2 or avx512"))),
+        Ok("neon") => Isa::Neon,
+        Ok(other) => return Err(CliError::Usage(format!("MOTE_KERNELS=`{other}`: expected auto, reference, avx2, avx512 or neon"))),
     };
     Ok(dispatch::select(isa)?)
 }

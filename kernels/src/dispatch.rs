@@ -11,6 +11,8 @@
 //! ISA the plan is made for ([`conv2d_relu_maxpool2d_scratch_len`]), so the host can plan for
 //! a device.
 
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+use crate::arch::simd::{self, Width};
 use crate::reference;
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -41,15 +43,16 @@ pub enum Isa {
     Dsp = 2,
     /// Armv8.1-M with Helium (Cortex-M55, M85): no kernel of its own yet.
     Mve = 3,
-    /// x86-64 with AVX-512F besides AVX2 and FMA: the AVX2 kernels, their products 16 lanes
-    /// wide.
+    /// x86-64 with AVX-512F besides AVX2 and FMA: the host kernels 16 lanes wide.
     Avx512 = 4,
+    /// aarch64 with Neon (Advanced SIMD): the host kernels 4 lanes wide.
+    Neon = 5,
 }
 
 impl Isa {
     /// The ISA a plan byte names, if any.
     pub fn from_u8(v: u8) -> Option<Isa> {
-        [Isa::Reference, Isa::Avx2Fma, Isa::Dsp, Isa::Mve, Isa::Avx512].into_iter().find(|isa| *isa as u8 == v)
+        [Isa::Reference, Isa::Avx2Fma, Isa::Dsp, Isa::Mve, Isa::Avx512, Isa::Neon].into_iter().find(|isa| *isa as u8 == v)
     }
 
     /// The ISA this build for a Cortex-M uses (its cargo features), or the reference.
@@ -63,27 +66,31 @@ impl Isa {
         }
     }
 
-    /// The fastest ISA this CPU runs (x86-64: AVX-512F with AVX2 and FMA, else AVX2 and FMA).
+    /// The fastest ISA this CPU runs (x86-64: AVX-512F with AVX2 and FMA, else AVX2 and FMA;
+    /// aarch64: Neon).
     #[cfg(feature = "std")]
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if Isa::Avx512.available() {
-            return Isa::Avx512;
-        }
-        if Isa::Avx2Fma.available() {
-            return Isa::Avx2Fma;
+        if let Some(isa) = [Isa::Avx512, Isa::Avx2Fma, Isa::Neon].into_iter().find(|isa| isa.available()) {
+            return isa;
         }
         Isa::built_in()
+    }
+
+    /// Whether `self` runs the host's batch kernels (`arch::simd`), whose scratch differs.
+    pub fn has_host_kernels(self) -> bool {
+        matches!(self, Isa::Avx2Fma | Isa::Avx512 | Isa::Neon)
     }
 
     /// Whether this CPU and build can run `self`'s kernels.
     fn available(self) -> bool {
         match self {
             Isa::Reference => true,
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            Isa::Avx2Fma => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            Isa::Avx512 => Isa::Avx2Fma.available() && std::is_x86_feature_detected!("avx512f"),
+            #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+            Isa::Avx2Fma => Width::Avx2.runs_here(),
+            #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+            Isa::Avx512 => Width::Avx512.runs_here(),
+            #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+            Isa::Neon => Width::Neon.runs_here(),
             Isa::Dsp | Isa::Mve => self == Isa::built_in(),
             #[allow(unreachable_patterns)]
             _ => false,
@@ -120,14 +127,22 @@ pub fn select(isa: Isa) -> Result<(), IsaUnavailable> {
     Ok(())
 }
 
-/// Whether x86 SIMD kernels run, and at which width: `Some(true)` for AVX-512F, `Some(false)`
-/// for AVX2. Only `select` makes either active, after checking the CPU has its features.
-fn x86_width() -> Option<bool> {
+/// The vector width of the host kernels that run, if any: AVX-512F, AVX2 or Neon. Only
+/// `select` makes one active, after checking the CPU has its features.
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn host_width() -> Option<Width> {
     match active() {
-        Isa::Avx512 => Some(true),
-        Isa::Avx2Fma => Some(false),
+        Isa::Avx512 => Some(Width::Avx512),
+        Isa::Avx2Fma => Some(Width::Avx2),
+        Isa::Neon => Some(Width::Neon),
         _ => None,
     }
+}
+
+/// No host kernels in this build.
+#[cfg(not(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+fn host_width() -> Option<()> {
+    None
 }
 
 /// `c[m, n] = op(a) · op(b)` (or `+=`): see [`reference::gemm_f32`]. AVX2 + FMA (AVX-512F): the
@@ -135,15 +150,10 @@ fn x86_width() -> Option<bool> {
 /// tests state.
 /// Cortex-M4 (DSP builds): the linear forward 4 outputs at a time, bit for bit the reference.
 pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
-        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
-        return unsafe {
-            match wide {
-                true => crate::arch::x86::gemm_f32_avx512(t, m, n, k, a, b, c, accumulate),
-                false => crate::arch::x86::gemm_f32(t, m, n, k, a, b, c, accumulate),
-            }
-        };
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
+        // SAFETY: `host_width` is only `Some` after `select` found the width's features.
+        return unsafe { simd::gemm_f32(width, t, m, n, k, a, b, c, accumulate) };
     }
     if cfg!(feature = "dsp") && active() == Isa::Dsp {
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
@@ -154,10 +164,10 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
 /// The convolution: see [`reference::conv2d_f32`]. x86 SIMD: one sample at a time as an
 /// im2col product (one group), within its tests' tolerance.
 pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
-        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
-        if unsafe { crate::arch::x86::plain_conv::conv2d_f32(wide, p, x, w, bias, y) } {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
+        // SAFETY: `host_width` is only `Some` after `select` found the width's features.
+        if unsafe { simd::plain_conv::conv2d_f32(width, p, x, w, bias, y) } {
             return;
         }
     }
@@ -167,10 +177,10 @@ pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
 /// The convolution's input gradient: see [`reference::conv2d_backward_input_f32`]. x86 SIMD:
 /// `Wᵀ · dY` per sample, added back through col2im.
 pub fn conv2d_backward_input_f32(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
         // SAFETY: as for `conv2d_f32`.
-        if unsafe { crate::arch::x86::plain_conv::conv2d_backward_input_f32(wide, p, dy, w, dx) } {
+        if unsafe { simd::plain_conv::conv2d_backward_input_f32(width, p, dy, w, dx) } {
             return;
         }
     }
@@ -180,10 +190,10 @@ pub fn conv2d_backward_input_f32(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &m
 /// The convolution's weight gradient: see [`reference::conv2d_backward_weight_f32`]. x86
 /// SIMD: `dY · colsᵀ` per sample.
 pub fn conv2d_backward_weight_f32(p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
         // SAFETY: as for `conv2d_f32`.
-        if unsafe { crate::arch::x86::plain_conv::conv2d_backward_weight_f32(wide, p, x, dy, dw) } {
+        if unsafe { simd::plain_conv::conv2d_backward_weight_f32(width, p, x, dy, dw) } {
             return;
         }
     }
@@ -193,10 +203,10 @@ pub fn conv2d_backward_weight_f32(p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &
 /// One Adam step: see [`reference::adam_f32`]. AVX2: eight parameters at a time, bit for bit
 /// the reference.
 pub fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if x86_width().is_some() {
-        // SAFETY: `x86_width` is only `Some` after `select` found AVX2 and FMA.
-        return unsafe { crate::arch::x86::adam_f32(h, t, params, grads, m, v) };
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
+        // SAFETY: `host_width` is only `Some` after `select` found the width's features.
+        return unsafe { simd::adam_f32(width, h, t, params, grads, m, v) };
     }
     reference::adam_f32(h, t, params, grads, m, v)
 }
@@ -215,11 +225,11 @@ pub fn conv2d_relu_maxpool2d_f32(
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
-        if crate::arch::x86::conv::takes(conv, scratch.len(), crate::arch::x86::conv::forward_scratch_len(conv, pool)) {
-            // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
-            return unsafe { crate::arch::x86::conv::conv2d_relu_maxpool2d_f32(wide, conv, pool, x, w, bias, y, argmax, scratch) };
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
+        if simd::conv::takes(conv, scratch.len(), simd::conv::forward_scratch_len(conv, pool)) {
+            // SAFETY: `host_width` is only `Some` after `select` found the width's features.
+            return unsafe { simd::conv::conv2d_relu_maxpool2d_f32(width, conv, pool, x, w, bias, y, argmax, scratch) };
         }
     }
     if blocked_convolution() {
@@ -255,15 +265,15 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
 /// assembly is Cortex-M only) compiles to vector code over the blocks' columns. Bit for bit the
 /// reference's either way.
 fn blocked_convolution() -> bool {
-    (cfg!(feature = "dsp") && active() == Isa::Dsp) || x86_width().is_some()
+    (cfg!(feature = "dsp") && active() == Isa::Dsp) || host_width().is_some()
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (x86 SIMD: one
 /// sample's conv as a product; others: the reference's rows).
 pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams, isa: Isa) -> usize {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if matches!(isa, Isa::Avx2Fma | Isa::Avx512) && conv.groups == 1 {
-        return crate::arch::x86::conv::forward_scratch_len(conv, pool);
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if isa.has_host_kernels() && conv.groups == 1 {
+        return simd::conv::forward_scratch_len(conv, pool);
     }
     let _ = isa;
     reference::conv2d_relu_maxpool2d_scratch_len(conv, pool)
@@ -272,9 +282,9 @@ pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParam
 /// Scratch values the fused backward ([`conv2d_relu_maxpool2d_backward_f32`] or per channel)
 /// needs when planned for `isa`.
 pub fn conv2d_relu_maxpool2d_backward_scratch_len(conv: &Conv2dParams, isa: Isa) -> usize {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if matches!(isa, Isa::Avx2Fma | Isa::Avx512) && conv.groups == 1 {
-        return crate::arch::x86::conv::backward_scratch_len(conv).max(reference::conv2d_relu_maxpool2d_backward_scratch_len(conv));
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if isa.has_host_kernels() && conv.groups == 1 {
+        return simd::conv::backward_scratch_len(conv).max(reference::conv2d_relu_maxpool2d_backward_scratch_len(conv));
     }
     let _ = isa;
     reference::conv2d_relu_maxpool2d_backward_scratch_len(conv)
@@ -298,12 +308,12 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     mut dbias: Option<&mut [f32]>,
     scratch: &mut [f32],
 ) -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(wide) = x86_width() {
-        // SAFETY: `x86_width` is only `Some` after `select` found the width's features.
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let Some(width) = host_width() {
+        // SAFETY: `host_width` is only `Some` after `select` found the width's features.
         let done = unsafe {
-            crate::arch::x86::conv::conv2d_relu_maxpool2d_backward_f32(
-                wide,
+            simd::conv::conv2d_relu_maxpool2d_backward_f32(
+                width,
                 conv,
                 pool,
                 x,

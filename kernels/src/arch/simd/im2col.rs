@@ -1,37 +1,11 @@
-//! One sample of a convolution as a matrix (im2col) and back (col2im), and the gemm product
-//! at the chosen x86 width: what the host convolution kernels are built from.
+//! One sample of a convolution as a matrix (im2col) and back (col2im): what the host
+//! convolution kernels are built from.
 
-use super::gemm::{gemm_f32, gemm_f32_avx512};
-use crate::reference::{Conv2dParams, Transpose};
+use crate::reference::Conv2dParams;
 
 /// Rows (`in_c·kh·kw`) and columns (`out_h·out_w`) of one sample's im2col matrix.
 pub(super) fn im2col_dims(conv: &Conv2dParams) -> (usize, usize) {
     (conv.in_c * conv.kernel_h * conv.kernel_w, conv.out_h() * conv.out_w())
-}
-
-/// A gemm product at the width chosen: AVX-512F when `wide`, else AVX2.
-///
-/// # Safety
-/// AVX2 and FMA, and AVX-512F when `wide`.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn product(
-    wide: bool,
-    t: Transpose,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    // SAFETY: the caller's.
-    unsafe {
-        match wide {
-            true => gemm_f32_avx512(t, m, n, k, a, b, c, accumulate),
-            false => gemm_f32(t, m, n, k, a, b, c, accumulate),
-        }
-    }
 }
 
 /// The input row and column conv output `(oy, ox)` reads through tap `(ky, kx)`, if inside.

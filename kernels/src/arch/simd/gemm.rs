@@ -1,7 +1,6 @@
-//! `gemm_f32` for x86-64 at both vector widths (AVX2+FMA, AVX-512F), with the reference's
-//! signature (the linear layers' forward and both backward products, the host convolution's
-//! products). Cases it does not speed up (both operands transposed, short slices) go to the
-//! reference.
+//! The gemm at any vector width, with the reference's signature (the linear layers' forward
+//! and both backward products, the host convolution's products). Cases it does not speed up
+//! (both operands transposed, short slices) go to the reference.
 //!
 //! `x · Wᵀ` (`b` transposed): four dot products at once, each loaded `x` vector feeding four
 //! FMAs. `c += a · b` and `c += aᵀ · b`: register blocks of 4 rows × 2 vectors of the output
@@ -9,33 +8,11 @@
 //! `b` vector feeding 4 FMAs; the last columns as masked blocks. The operands of these shapes
 //! (the conv and linear layers of small models) fit in L1/L2, so no packing is done.
 
-use super::simd::{Avx2, Avx512, Simd};
+use super::Simd;
 use crate::reference::{self, Transpose};
 
 /// Outputs (dot products) handled together, and rows of an output register block.
 const BLOCK: usize = 4;
-
-/// `c[m, n] = op(a) · op(b)` (or `+=`), as [`reference::gemm_f32`], with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    // SAFETY: this function's contract.
-    unsafe { gemm::<Avx2>(t, m, n, k, a, b, c, accumulate) }
-}
-
-/// [`gemm_f32`] with AVX-512F.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub unsafe fn gemm_f32_avx512(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    // SAFETY: this function's contract.
-    unsafe { gemm::<Avx512>(t, m, n, k, a, b, c, accumulate) }
-}
 
 /// The product at width `S`.
 ///
@@ -43,7 +20,7 @@ pub unsafe fn gemm_f32_avx512(t: Transpose, m: usize, n: usize, k: usize, a: &[f
 /// The CPU must support `S`'s features.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn gemm<S: Simd>(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+pub(super) unsafe fn gemm<S: Simd>(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let fits = |len: usize, r: usize, s: usize| r.checked_mul(s).is_some_and(|need| len >= need);
     if (t.a && t.b) || !fits(a.len(), m, k) || !fits(b.len(), k, n) || !fits(c.len(), m, n) {
         return reference::gemm_f32(t, m, n, k, a, b, c, accumulate);
@@ -77,55 +54,17 @@ unsafe fn gemm<S: Simd>(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b
     }
 }
 
-/// `c[m, n] += a · B` with `a` `[m, k]` and row `p` of `B` the `n` values of `b` from
-/// `b_rows[p]` on: a convolution's taps read straight from its input, without im2col. AVX-512F
-/// when `wide`, else AVX2. Returns `false`, touching nothing, if a slice is too short.
-///
-/// # Safety
-/// AVX2 and FMA, and AVX-512F when `wide`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_rows(wide: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], b_rows: &[usize], c: &mut [f32]) -> bool {
-    let fits = a.len() >= m * k && c.len() >= m * n && b_rows.len() >= k && b_rows[..k].iter().all(|&r| r + n <= b.len());
-    if fits {
-        let mut ops = Operands { n, k, a, row_step: k, col_step: 1, b, b_rows: Some(b_rows), c };
-        // SAFETY: the sizes were checked above; the features are this function's contract.
-        unsafe {
-            match wide {
-                true => gemm_rows_avx512(m, &mut ops),
-                false => gemm_rows_avx2(m, &mut ops),
-            }
-        }
-    }
-    fits
-}
-
-/// # Safety
-/// AVX2 and FMA; `ops` sized for `m` rows.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_rows_avx2(m: usize, ops: &mut Operands) {
-    // SAFETY: the caller's.
-    unsafe { gemm_blocked::<Avx2>(m, ops) }
-}
-
-/// # Safety
-/// AVX-512F, AVX2 and FMA; `ops` sized for `m` rows.
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gemm_rows_avx512(m: usize, ops: &mut Operands) {
-    // SAFETY: the caller's.
-    unsafe { gemm_blocked::<Avx512>(m, ops) }
-}
-
 /// The operands of [`gemm_blocked`]: `A[i, p] = a[i·row_step + p·col_step]`, `b`'s row `p`
 /// from `b_rows[p]` (else `p·n`), `c` `[m, n]`.
-struct Operands<'a> {
-    n: usize,
-    k: usize,
-    a: &'a [f32],
-    row_step: usize,
-    col_step: usize,
-    b: &'a [f32],
-    b_rows: Option<&'a [usize]>,
-    c: &'a mut [f32],
+pub(super) struct Operands<'a> {
+    pub n: usize,
+    pub k: usize,
+    pub a: &'a [f32],
+    pub row_step: usize,
+    pub col_step: usize,
+    pub b: &'a [f32],
+    pub b_rows: Option<&'a [usize]>,
+    pub c: &'a mut [f32],
 }
 
 /// `c[m, n] += A · B` in register blocks: 4 rows × 2 vectors, then 4 rows × 1 vector, then a
@@ -134,7 +73,7 @@ struct Operands<'a> {
 /// # Safety
 /// `S`'s features; `ops` holds every value of `m` rows.
 #[inline(always)]
-unsafe fn gemm_blocked<S: Simd>(m: usize, ops: &mut Operands) {
+pub(super) unsafe fn gemm_blocked<S: Simd>(m: usize, ops: &mut Operands) {
     let (n, lanes) = (ops.n, S::LANES);
     let mut i = 0;
     while i < m {
@@ -195,14 +134,14 @@ unsafe fn block<S: Simd, const R: usize, const V: usize, const MASKED: bool>(i: 
     unsafe {
         let (a, b, c) = (ops.a.as_ptr(), ops.b.as_ptr(), ops.c.as_mut_ptr());
         let load = |at: *const f32| if MASKED { S::load_masked(at, mask) } else { S::load(at) };
-        let mut acc = [[S::zero(); V]; R];
+        let mut acc = [[S::splat(0.0); V]; R];
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, lane) in row.iter_mut().enumerate() {
                 *lane = load(c.add((i + r) * n + j + v * S::LANES));
             }
         }
         for p in 0..k {
-            let mut bv = [S::zero(); V];
+            let mut bv = [S::splat(0.0); V];
             for (v, lane) in bv.iter_mut().enumerate() {
                 *lane = load(b.add(b_row(b_rows, n, p) + j + v * S::LANES));
             }
@@ -237,7 +176,7 @@ unsafe fn dot4<S: Simd>(a: &[f32], rows: [&[f32]; BLOCK]) -> [f32; BLOCK] {
     let body = k - k % S::LANES;
     // SAFETY: p + LANES ≤ body ≤ k, the length of `a` and of every row; S's features.
     unsafe {
-        let mut acc = [S::zero(); BLOCK];
+        let mut acc = [S::splat(0.0); BLOCK];
         let mut p = 0;
         while p < body {
             let av = S::load(a.as_ptr().add(p));
@@ -261,8 +200,8 @@ fn dot_tail(a: &[f32], b: &[f32], from: usize) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{gemm_f32, Width};
     use super::*;
-    extern crate std;
     use std::vec::Vec;
 
     fn values(seed: u32, n: usize) -> Vec<f32> {
@@ -277,17 +216,11 @@ mod tests {
     /// ε = 2⁻²³, of each other.
     #[test]
     fn matches_the_reference_within_the_summation_bound() {
-        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
-            std::println!("no AVX2+FMA on this CPU: nothing to compare");
-            return;
-        }
-        let wide = std::is_x86_feature_detected!("avx512f");
-        if !wide {
-            std::println!("no AVX-512F on this CPU: the AVX2 kernels only");
-        }
+        let widths: Vec<Width> = Width::available().collect();
+        std::println!("widths on this CPU: {widths:?}");
         let mut checked = 0;
         let shapes = [(1, 1, 1), (3, 5, 7), (2, 9, 8), (5, 17, 33), (4, 4, 4), (7, 130, 65), (64, 10, 128), (6, 75, 20)];
-        for ((m, n, k), wide) in shapes.into_iter().flat_map(|s| [(s, false), (s, true)]).filter(|&(_, w)| !w || wide) {
+        for ((m, n, k), width) in shapes.into_iter().flat_map(|s| widths.iter().map(move |&w| (s, w))) {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let (a, b) = (values(m as u32 * 7 + k as u32, m * k), values(n as u32 * 13 + k as u32, k * n));
                 for accumulate in [false, true] {
@@ -295,13 +228,8 @@ mod tests {
                     let (mut want, mut got) = (start.clone(), start.clone());
                     let t = Transpose { a: ta, b: tb };
                     reference::gemm_f32(t, m, n, k, &a, &b, &mut want, accumulate);
-                    // SAFETY: AVX2 and FMA were detected above, AVX-512F where `wide`.
-                    unsafe {
-                        match wide {
-                            true => gemm_f32_avx512(t, m, n, k, &a, &b, &mut got, accumulate),
-                            false => gemm_f32(t, m, n, k, &a, &b, &mut got, accumulate),
-                        }
-                    }
+                    // SAFETY: the width runs on this CPU.
+                    unsafe { gemm_f32(width, t, m, n, k, &a, &b, &mut got, accumulate) };
                     for i in 0..m {
                         for j in 0..n {
                             let a_at = |p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
@@ -310,16 +238,13 @@ mod tests {
                             let c0 = if accumulate { start[i * n + j].abs() } else { 0.0 };
                             let bound = (k + 1) as f32 * f32::EPSILON * (abs + c0);
                             let (w, g) = (want[i * n + j], got[i * n + j]);
-                            assert!(
-                                (w - g).abs() <= bound,
-                                "m{m} n{n} k{k} ta{ta} tb{tb} acc{accumulate} wide{wide} [{i},{j}]: {w} vs {g}"
-                            );
+                            assert!((w - g).abs() <= bound, "m{m} n{n} k{k} ta{ta} tb{tb} acc{accumulate} {width:?} [{i},{j}]: {w} vs {g}");
                             checked += 1;
                         }
                     }
                 }
             }
         }
-        assert!(checked > if wide { 12000 } else { 6000 }, "{checked}");
+        assert!(checked > 6000 * widths.len(), "{checked}");
     }
 }
