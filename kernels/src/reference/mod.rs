@@ -5,6 +5,7 @@ mod broadcast;
 mod conv2d;
 pub(crate) mod fused;
 mod gemm;
+pub mod int8;
 mod layernorm;
 mod layout;
 mod loss;

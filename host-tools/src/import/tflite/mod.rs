@@ -4,6 +4,7 @@
 //! layout-dependent ops (reshape, fully connected over a 4-D tensor, softmax, mean) see their
 //! operand in TFLite's order.
 
+pub mod int8;
 mod ops;
 mod read;
 #[allow(clippy::all, unused, missing_docs, unsafe_code)]

@@ -159,7 +159,7 @@ fn unary(c: &mut Converter, at: At, op: LayerOp) -> OpResult<LayerValue> {
 }
 
 /// TFLite's SAME padding of one dimension: `[begin, end]`, the larger half at the end.
-fn same_padding(len: usize, kernel: usize, stride: usize, dilation: usize) -> [u32; 2] {
+pub(super) fn same_padding(len: usize, kernel: usize, stride: usize, dilation: usize) -> [u32; 2] {
     let span = (kernel - 1) * dilation + 1;
     let out = len.div_ceil(stride);
     let total = ((out - 1) * stride + span).saturating_sub(len);

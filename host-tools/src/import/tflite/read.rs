@@ -15,6 +15,17 @@ pub struct TflTensor {
     pub ty: tfl::TensorType,
     /// The constant data, if the tensor has any.
     pub data: Option<Vec<u8>>,
+    /// Its affine quantization (int8 models), if any.
+    pub quant: Option<Quantization>,
+}
+
+/// A tensor's affine quantization: `real = scale · (q − zero_point)`, per tensor (one scale)
+/// or per slice along `dimension`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantization {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i64>,
+    pub dimension: i32,
 }
 
 /// An operator's options that mote reads.
@@ -112,6 +123,7 @@ pub fn read(bytes: &[u8]) -> Result<TflModel, String> {
             signature: t.shape_signature().map_err(err)?.map(|s| s.to_vec::<i32>()).transpose().map_err(err)?,
             ty: t.type_().map_err(err)?,
             data,
+            quant: quantization(t.quantization().map_err(err)?).map_err(err)?,
         });
     }
     let mut ops = Vec::new();
@@ -132,6 +144,17 @@ pub fn read(bytes: &[u8]) -> Result<TflModel, String> {
     }
     let ints = |v: Option<planus::Vector<i32>>| v.map(|v| v.to_vec::<i32>()).transpose().map_err(err).map(Option::unwrap_or_default);
     Ok(TflModel { tensors, ops, inputs: ints(graph.inputs().map_err(err)?)?, outputs: ints(graph.outputs().map_err(err)?)? })
+}
+
+/// A tensor's quantization, when it has scales.
+fn quantization(q: Option<tfl::QuantizationParametersRef>) -> planus::Result<Option<Quantization>> {
+    let Some(q) = q else { return Ok(None) };
+    let scale: Vec<f32> = q.scale()?.map(|v| v.to_vec()).transpose()?.unwrap_or_default();
+    if scale.is_empty() {
+        return Ok(None);
+    }
+    let zero_point = q.zero_point()?.map(|v| v.to_vec()).transpose()?.unwrap_or_default();
+    Ok(Some(Quantization { scale, zero_point, dimension: q.quantized_dimension()? }))
 }
 
 /// A buffer's bytes: inside the FlatBuffer, or (large models) at `offset` in the file.

@@ -1,0 +1,60 @@
+//! int8 TFLite: the MLPerf Tiny int8 models (`../shared/models/mlperf-tiny`) run with mote's
+//! int8 reference kernels give the TFLM interpreter's outputs bit for bit (0 LSB apart) on 100
+//! seeded random int8 inputs each; the golden outputs are made by
+//! `fixtures/tflite/int8/make_reference.py` (PyPI `tflite-micro`), which documents how the
+//! inputs are generated (the same xorshift here).
+
+use mote_cli::import::tflite::int8::Int8Model;
+use std::path::Path;
+
+/// Sample `k`'s input: xorshift32 seeded with k · 2654435761 + 1, the low byte as int8.
+fn input_values(k: u32, n: usize) -> Vec<i8> {
+    let mut s = k.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as u8 as i8
+        })
+        .collect()
+}
+
+/// Runs `model` on the golden inputs; returns (samples, outputs differing, largest LSB gap).
+fn compare(model: &str) -> (usize, usize, i32) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = dir.join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let runner = Int8Model::new(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"));
+    let golden = dir.join(format!("tests/fixtures/tflite/int8/{model}.tflm.npy"));
+    let golden = std::fs::read(&golden).unwrap();
+    let npy = npyz::NpyFile::new(golden.as_slice()).unwrap();
+    let shape = npy.shape().to_vec();
+    let want: Vec<i8> = npy.into_vec().unwrap();
+    let (samples, outputs) = (shape[0] as usize, shape[1] as usize);
+    let n = runner.input_shape().iter().product();
+    let (mut differing, mut worst) = (0, 0);
+    for k in 0..samples {
+        let got = runner.run(&input_values(k as u32, n)).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let row = &want[k * outputs..(k + 1) * outputs];
+        assert_eq!(got.len(), outputs, "{model}: output size");
+        differing += got.iter().zip(row).filter(|(a, b)| a != b).count();
+        worst = got.iter().zip(row).map(|(&a, &b)| (a as i32 - b as i32).abs()).fold(worst, i32::max);
+    }
+    println!("{model}: {samples} inputs, {differing} of {} outputs differ, largest gap {worst} LSB", samples * outputs);
+    (samples, differing, worst)
+}
+
+#[test]
+fn kws_ds_cnn_matches_tflm_bit_for_bit() {
+    let (samples, differing, worst) = compare("kws_ref_model");
+    assert_eq!(samples, 100);
+    assert_eq!((differing, worst), (0, 0));
+}
+
+#[test]
+fn resnet8_matches_tflm_bit_for_bit() {
+    let (samples, differing, worst) = compare("pretrainedResnet_quant");
+    assert_eq!(samples, 100);
+    assert_eq!((differing, worst), (0, 0));
+}

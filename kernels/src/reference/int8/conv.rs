@@ -1,0 +1,129 @@
+//! int8 convolution, depthwise convolution and fully connected layers (NHWC, TFLite's layouts
+//! and arithmetic): `Σ w·(x − x_zero)` in i32, plus the i32 bias, requantized per output
+//! channel, plus the output zero point, clamped to the fused activation's range. Integer sums
+//! are exact, so any order gives TFLM's bits.
+
+use super::fixed::Requant;
+use crate::reference::Conv2dParams;
+
+/// The quantization of an int8 layer's input and output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Int8Io {
+    /// −(the input's zero point).
+    pub input_offset: i32,
+    /// The output's zero point.
+    pub output_offset: i32,
+    /// The fused activation's clamp, in output units.
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl Int8Io {
+    /// `acc` requantized by `r` into an int8 output.
+    fn output(&self, acc: i32, r: Requant) -> i8 {
+        (r.apply(acc) + self.output_offset).clamp(self.act_min, self.act_max) as i8
+    }
+}
+
+/// The requantization of output channel `c`: per channel, or one for all.
+fn channel(requant: &[Requant], c: usize) -> Requant {
+    requant.get(c).or(requant.first()).copied().unwrap_or_default()
+}
+
+/// The input value at `(b, iy, ix, ic)` offset by `io.input_offset`, or `None` in the padding.
+fn tap(p: &Conv2dParams, x: &[i8], b: usize, y: isize, x_pos: isize, c: usize) -> Option<i32> {
+    let inside = (0..p.in_h as isize).contains(&y) && (0..p.in_w as isize).contains(&x_pos);
+    inside.then(|| x[((b * p.in_h + y as usize) * p.in_w + x_pos as usize) * p.in_c + c] as i32)
+}
+
+/// The input position output `(oy, ox)` reads through tap `(ky, kx)` (may lie in the padding).
+fn source(p: &Conv2dParams, oy: usize, ox: usize, ky: usize, kx: usize) -> (isize, isize) {
+    let y = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
+    let x = (ox * p.stride_w + kx * p.dilation_w) as isize - p.pad_left as isize;
+    (y, x)
+}
+
+/// TFLite's CONV_2D on int8: `x` `[batch, in_h, in_w, in_c]`, `w` `[out_c, kh, kw, in_c /
+/// groups]`, `bias` `[out_c]`, `y` `[batch, out_h, out_w, out_c]`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8(p: &Conv2dParams, io: &Int8Io, requant: &[Requant], x: &[i8], w: &[i8], bias: Option<&[i32]>, y: &mut [i8]) {
+    let groups = p.groups.max(1);
+    let (group_in, group_out) = (p.in_c / groups, p.out_c / groups);
+    let (oh, ow) = (p.out_h(), p.out_w());
+    for b in 0..p.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..p.out_c {
+                    let first_in = oc / group_out.max(1) * group_in;
+                    let mut acc = bias.map_or(0, |bias| bias[oc]);
+                    for ky in 0..p.kernel_h {
+                        for kx in 0..p.kernel_w {
+                            let (iy, ix) = source(p, oy, ox, ky, kx);
+                            for ic in 0..group_in {
+                                if let Some(v) = tap(p, x, b, iy, ix, first_in + ic) {
+                                    let wv = w[((oc * p.kernel_h + ky) * p.kernel_w + kx) * group_in + ic] as i32;
+                                    acc += wv * (v + io.input_offset);
+                                }
+                            }
+                        }
+                    }
+                    y[((b * oh + oy) * ow + ox) * p.out_c + oc] = io.output(acc, channel(requant, oc));
+                }
+            }
+        }
+    }
+}
+
+/// TFLite's DEPTHWISE_CONV_2D on int8: output channel `ic · multiplier + m` filters input
+/// channel `ic`; `w` `[1, kh, kw, out_c]`, `multiplier = out_c / in_c`.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_s8(p: &Conv2dParams, io: &Int8Io, requant: &[Requant], x: &[i8], w: &[i8], bias: Option<&[i32]>, y: &mut [i8]) {
+    let multiplier = p.out_c / p.in_c.max(1);
+    let (oh, ow) = (p.out_h(), p.out_w());
+    for b in 0..p.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..p.out_c {
+                    let ic = oc / multiplier.max(1);
+                    let mut acc = bias.map_or(0, |bias| bias[oc]);
+                    for ky in 0..p.kernel_h {
+                        for kx in 0..p.kernel_w {
+                            let (iy, ix) = source(p, oy, ox, ky, kx);
+                            if let Some(v) = tap(p, x, b, iy, ix, ic) {
+                                acc += w[(ky * p.kernel_w + kx) * p.out_c + oc] as i32 * (v + io.input_offset);
+                            }
+                        }
+                    }
+                    y[((b * oh + oy) * ow + ox) * p.out_c + oc] = io.output(acc, channel(requant, oc));
+                }
+            }
+        }
+    }
+}
+
+/// TFLite's FULLY_CONNECTED on int8: `x` `[batch, depth]`, `w` `[out, depth]` (symmetric),
+/// `bias` `[out]`, one requantization for all outputs or one per output.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8(
+    batch: usize,
+    depth: usize,
+    out: usize,
+    io: &Int8Io,
+    requant: &[Requant],
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    y: &mut [i8],
+) {
+    for b in 0..batch {
+        let row = &x[b * depth..(b + 1) * depth];
+        for o in 0..out {
+            let weights = &w[o * depth..(o + 1) * depth];
+            let acc = row
+                .iter()
+                .zip(weights)
+                .fold(bias.map_or(0, |bias| bias[o]), |acc, (&v, &wv)| acc + wv as i32 * (v as i32 + io.input_offset));
+            y[b * out + o] = io.output(acc, channel(requant, o));
+        }
+    }
+}
