@@ -112,6 +112,13 @@ pub fn onnx(data: &[u8]) {
 /// TFLite models as `mote import` reads them (see [`onnx`]).
 pub fn tflite(data: &[u8]) {
     imported(mote_cli::import::Format::Tflite, data);
+    // The int8 runner: prepared (every check), and run where the work is small.
+    if let Ok(m) = mote_cli::import::tflite::int8::Int8Model::new(data) {
+        let n: usize = m.input_shape().iter().product();
+        if m.work() <= 20_000_000 {
+            let _ = m.run(&vec![0; n]);
+        }
+    }
 }
 
 fn imported(format: mote_cli::import::Format, data: &[u8]) {

@@ -103,3 +103,13 @@ fn onnx() {
 fn tflite() {
     smoke(mote_fuzz::tflite, &seeds("tflite"), 5000);
 }
+
+/// The int8 runner on MLPerf Tiny's int8 keyword-spotting model (`../shared`) and mutations of
+/// it: every structure a mutation breaks is refused, the rest runs.
+#[test]
+fn tflite_int8() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/kws_ref_model.tflite");
+    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(mote_cli::import::tflite::int8::Int8Model::new(&model).is_ok());
+    smoke(mote_fuzz::tflite, &[model], 2000);
+}

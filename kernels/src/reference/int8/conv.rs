@@ -1,7 +1,8 @@
 //! int8 convolution, depthwise convolution and fully connected layers (NHWC, TFLite's layouts
 //! and arithmetic): `Σ w·(x − x_zero)` in i32, plus the i32 bias, requantized per output
 //! channel, plus the output zero point, clamped to the fused activation's range. Integer sums
-//! are exact, so any order gives TFLM's bits.
+//! are exact, so any order gives TFLM's bits (sums wrap rather than trap where a hostile model
+//! would overflow i32, which TFLM leaves undefined).
 
 use super::fixed::Requant;
 use crate::reference::Conv2dParams;
@@ -21,7 +22,7 @@ pub struct Int8Io {
 impl Int8Io {
     /// `acc` requantized by `r` into an int8 output.
     fn output(&self, acc: i32, r: Requant) -> i8 {
-        (r.apply(acc) + self.output_offset).clamp(self.act_min, self.act_max) as i8
+        r.apply(acc).saturating_add(self.output_offset).clamp(self.act_min, self.act_max) as i8
     }
 }
 
@@ -62,7 +63,7 @@ pub fn conv2d_s8(p: &Conv2dParams, io: &Int8Io, requant: &[Requant], x: &[i8], w
                             for ic in 0..group_in {
                                 if let Some(v) = tap(p, x, b, iy, ix, first_in + ic) {
                                     let wv = w[((oc * p.kernel_h + ky) * p.kernel_w + kx) * group_in + ic] as i32;
-                                    acc += wv * (v + io.input_offset);
+                                    acc = acc.wrapping_add(wv.wrapping_mul(v + io.input_offset));
                                 }
                             }
                         }
@@ -90,7 +91,7 @@ pub fn depthwise_conv2d_s8(p: &Conv2dParams, io: &Int8Io, requant: &[Requant], x
                         for kx in 0..p.kernel_w {
                             let (iy, ix) = source(p, oy, ox, ky, kx);
                             if let Some(v) = tap(p, x, b, iy, ix, ic) {
-                                acc += w[(ky * p.kernel_w + kx) * p.out_c + oc] as i32 * (v + io.input_offset);
+                                acc = acc.wrapping_add((w[(ky * p.kernel_w + kx) * p.out_c + oc] as i32).wrapping_mul(v + io.input_offset));
                             }
                         }
                     }
@@ -119,10 +120,9 @@ pub fn fully_connected_s8(
         let row = &x[b * depth..(b + 1) * depth];
         for o in 0..out {
             let weights = &w[o * depth..(o + 1) * depth];
-            let acc = row
-                .iter()
-                .zip(weights)
-                .fold(bias.map_or(0, |bias| bias[o]), |acc, (&v, &wv)| acc + wv as i32 * (v as i32 + io.input_offset));
+            let acc = row.iter().zip(weights).fold(bias.map_or(0, |bias| bias[o]), |acc, (&v, &wv)| {
+                acc.wrapping_add((wv as i32).wrapping_mul(v as i32 + io.input_offset))
+            });
             y[b * out + o] = io.output(acc, channel(requant, o));
         }
     }

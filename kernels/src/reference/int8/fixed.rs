@@ -34,7 +34,9 @@ impl Requant {
 
     /// TFLite's `MultiplyByQuantizedMultiplier(x, multiplier, shift)`.
     pub fn apply(self, x: i32) -> i32 {
-        let (left, right) = if self.shift > 0 { (self.shift, 0) } else { (0, -self.shift) };
+        // TFLite's shifts lie in [−31, 30]; clamped so that no value can make a shift trap.
+        let shift = self.shift.clamp(-31, 31);
+        let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
         rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), self.multiplier), right)
     }
 }

@@ -28,7 +28,9 @@ impl SoftmaxParams {
     pub fn new(beta: f32, input_scale: f32) -> SoftmaxParams {
         let max_real = ((1i64 << 31) - 1) as f64;
         let real = (beta as f64 * input_scale as f64 * (1i64 << (31 - DIFF_INTEGER_BITS)) as f64).min(max_real);
-        let input = Requant::from_real(real);
+        let mut input = Requant::from_real(real);
+        // A multiplier greater than one shifts left by 0 … 31 (clamped for degenerate scales).
+        input.shift = input.shift.clamp(0, 31);
         let radius = ((1i64 << DIFF_INTEGER_BITS) - 1) as f64 * (1i64 << (31 - DIFF_INTEGER_BITS)) as f64 / (1i64 << input.shift) as f64;
         SoftmaxParams { input, diff_min: -(libm::floor(radius) as i32) }
     }
@@ -52,7 +54,7 @@ pub fn softmax_s8(p: &SoftmaxParams, depth: usize, x: &[i8], y: &mut [i8]) {
         let exponent = bits_over_unit + 31 - 8;
         for (o, &v) in out.iter_mut().zip(row) {
             *o = match exp(v) {
-                Some(e) => (rounding_divide_by_pot(mul(reciprocal, e), exponent) + i8::MIN as i32).clamp(-128, 127) as i8,
+                Some(e) => rounding_divide_by_pot(mul(reciprocal, e), exponent).saturating_add(i8::MIN as i32).clamp(-128, 127) as i8,
                 None => i8::MIN,
             };
         }
