@@ -12,9 +12,16 @@ const STEPS: usize = mote_core::model::FIRMWARE_STEPS;
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::copy("memory.x", out.join("memory.x")).unwrap();
+    // The Cortex-M55 (Armv8.1-M, mps3-an547) has its own memory map and SysTick rate.
+    println!("cargo:rustc-check-cfg=cfg(m55)");
+    let m55 = std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv8m"));
+    if m55 {
+        println!("cargo:rustc-cfg=m55");
+    }
+    let memory = if m55 { "memory-m55.x" } else { "memory.x" };
+    std::fs::copy(memory, out.join("memory.x")).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed={memory}");
     println!("cargo:rerun-if-changed=model/model.mote");
 
     let bytes = std::fs::read("model/model.mote")

@@ -6,9 +6,14 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{exception, ExceptionFrame};
 
-/// Instructions per SysTick tick: under `-icount shift=0` QEMU runs one instruction per
-/// virtual nanosecond, and the mps2-an386 SysTick counts at 25 MHz (one tick per 40 ns).
-pub const INSNS_PER_TICK: u64 = 40;
+/// Instructions per SysTick tick, as a fraction: under `-icount shift=0` QEMU runs one
+/// instruction per virtual nanosecond; the mps2-an386 SysTick counts at 25 MHz (one tick per
+/// 40 ns), the mps3-an547's (Cortex-M55) at 32 MHz (31.25 ns). Both checked by `golden`'s
+/// calibration loop.
+#[cfg(not(m55))]
+pub const INSNS_PER_TICK: (u64, u64) = (40, 1);
+#[cfg(m55)]
+pub const INSNS_PER_TICK: (u64, u64) = (125, 4);
 const RELOAD: u32 = 0x00FF_FFFF;
 const PAINT: u32 = 0xC0DE_CAFE;
 const RAM_ORIGIN: usize = 0x2000_0000;
@@ -107,7 +112,7 @@ pub fn instructions() -> u64 {
         if WRAPS.load(Ordering::Acquire) == before && pending_before == pending_after {
             let wraps = before as u64 + pending_after as u64;
             let ticks = wraps * (RELOAD as u64 + 1) + (RELOAD - current) as u64;
-            return ticks * INSNS_PER_TICK;
+            return ticks * INSNS_PER_TICK.0 / INSNS_PER_TICK.1;
         }
     }
 }

