@@ -1,8 +1,8 @@
 //! int8 TFLite: the MLPerf Tiny int8 models (`../shared/models/mlperf-tiny`) run with mote's
 //! int8 reference kernels give the TFLM interpreter's outputs bit for bit (0 LSB apart) on 100
-//! seeded random int8 inputs each; the golden outputs are made by
-//! `fixtures/tflite/int8/make_reference.py` (PyPI `tflite-micro`), which documents how the
-//! inputs are generated (the same xorshift here).
+//! seeded random int8 inputs each, and every operator's output tensor equals TFLM's (compared
+//! by hash) on the first 5; the golden data is made by `fixtures/tflite/int8/make_reference.py`
+//! (PyPI `tflite-micro`), which documents how the inputs are generated (the same xorshift here).
 
 use mote_cli::import::tflite::int8::Int8Model;
 use std::path::Path;
@@ -43,6 +43,43 @@ fn compare(model: &str) -> (usize, usize, i32) {
     }
     println!("{model}: {samples} inputs, {differing} of {} outputs differ, largest gap {worst} LSB", samples * outputs);
     (samples, differing, worst)
+}
+
+/// FNV-1a of int8 bytes, as `make_reference.py` hashes each layer.
+fn fnv1a(values: &[i8]) -> u32 {
+    values.iter().fold(0x811c_9dc5, |h, &v| (h ^ v as u8 as u32).wrapping_mul(0x0100_0193))
+}
+
+/// Every operator's output on the first samples against TFLM's hashes; returns the layers
+/// compared, or panics naming the first operator that differs.
+fn compare_layers(model: &str) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(dir.join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"))).unwrap();
+    let runner = Int8Model::new(&bytes).unwrap();
+    let golden = std::fs::read(dir.join(format!("tests/fixtures/tflite/int8/{model}.tflm-layers.npy"))).unwrap();
+    let npy = npyz::NpyFile::new(golden.as_slice()).unwrap();
+    let shape = npy.shape().to_vec();
+    let want: Vec<u32> = npy.into_vec().unwrap();
+    let (samples, ops) = (shape[0] as usize, shape[1] as usize);
+    let n = runner.input_shape().iter().product();
+    let mut compared = 0;
+    for k in 0..samples {
+        let mut got = Vec::new();
+        runner.run_layers(&input_values(k as u32, n), |_, out| got.push(fnv1a(out))).unwrap();
+        assert_eq!(got.len(), ops, "{model}: operator count");
+        for (op, (g, w)) in got.iter().zip(&want[k * ops..(k + 1) * ops]).enumerate() {
+            assert_eq!(g, w, "{model}, sample {k}: operator {op}'s output differs from TFLM's");
+            compared += 1;
+        }
+    }
+    println!("{model}: {compared} layer outputs ({samples} samples × {ops} operators) equal TFLM's");
+    compared
+}
+
+#[test]
+fn every_layer_matches_tflm() {
+    assert_eq!(compare_layers("kws_ref_model"), 5 * 13);
+    assert_eq!(compare_layers("pretrainedResnet_quant"), 5 * 16);
 }
 
 #[test]

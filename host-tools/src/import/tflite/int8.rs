@@ -115,13 +115,18 @@ impl Int8Model {
 
     /// The model's output for `input` (int8, C order, of the input's shape).
     pub fn run(&self, input: &[i8]) -> Result<Vec<i8>, String> {
+        self.run_layers(input, |_, _| {})
+    }
+
+    /// [`Int8Model::run`], calling `each(k, output)` with operator `k`'s output as it is made.
+    pub fn run_layers(&self, input: &[i8], mut each: impl FnMut(usize, &[i8])) -> Result<Vec<i8>, String> {
         let want: usize = self.input_shape.iter().product();
         if input.len() != want {
             return Err(format!("the input holds {} values, the model takes {want}", input.len()));
         }
         let mut values: Vec<Option<Vec<i8>>> = vec![None; self.tensors];
         values[self.input] = Some(input.to_vec());
-        for step in &self.steps {
+        for (k, step) in self.steps.iter().enumerate() {
             let x = values[step.input].as_deref().ok_or("an operand was never computed")?;
             let mut y = vec![0i8; step.output_len];
             match &step.kernel {
@@ -143,6 +148,7 @@ impl Int8Model {
                 Kernel::Softmax { p, depth } => softmax_s8(p, *depth, x, &mut y),
                 Kernel::Reshape => y.copy_from_slice(x),
             }
+            each(k, &y);
             values[step.output] = Some(y);
         }
         values[self.output].take().ok_or_else(|| "the output was never computed".to_string())
