@@ -21,7 +21,7 @@ pub fn avgpool2d_s8(p: &Pool2dParams, act_min: i32, act_max: i32, x: &[i8], y: &
                     let mut sum = 0i32;
                     for iy in rows.clone() {
                         for ix in cols.clone() {
-                            sum += x[((b * p.in_h + iy) * p.in_w + ix) * c + ch] as i32;
+                            sum = sum.wrapping_add(x[((b * p.in_h + iy) * p.in_w + ix) * c + ch] as i32);
                         }
                     }
                     let average = match count {
@@ -78,8 +78,8 @@ fn smaller_than_one(x: i32, r: Requant) -> i32 {
 pub fn add_s8(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
     for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
         let scaled = |x: i8, offset: i32, r: Requant| smaller_than_one((offset + x as i32).wrapping_mul(1 << ADD_LEFT_SHIFT), r);
-        let sum = scaled(u, p.input1_offset, p.input1) + scaled(v, p.input2_offset, p.input2);
-        *o = (smaller_than_one(sum, p.output) + p.output_offset).clamp(p.act_min, p.act_max) as i8;
+        let sum = scaled(u, p.input1_offset, p.input1).wrapping_add(scaled(v, p.input2_offset, p.input2));
+        *o = smaller_than_one(sum, p.output).saturating_add(p.output_offset).clamp(p.act_min, p.act_max) as i8;
     }
 }
 
