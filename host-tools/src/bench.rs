@@ -3,9 +3,8 @@
 
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_with_notes, CliPlan};
-use crate::run::model_inputs;
+use crate::run::{input_nodes, model_inputs};
 use crate::say::Say;
-use mote_core::model::LayerOp;
 use mote_core::{Executor, Mode, Rng};
 use serde_json::json;
 use std::path::Path;
@@ -26,8 +25,7 @@ pub fn run(path: &Path, runs: usize, json: bool) -> CliResult<()> {
     let mut arena = vec![0.0; plan.arena_len()];
     let mut ex = Executor::read_only(&g, &plan, &params, &mut arena).map_err(core)?;
     let mut rng = Rng::new(1);
-    let extra = spec.layers.iter().zip(&built.layers).filter(|(l, _)| matches!(l.op, LayerOp::Input { .. })).map(|(_, &id)| id);
-    let nodes: Vec<_> = std::iter::once(built.x).chain(extra).collect();
+    let nodes = input_nodes(&spec, &built);
     let inputs: Vec<Vec<f32>> =
         model_inputs(&spec).iter().map(|i| (0..i.shape.iter().product::<usize>()).map(|_| rng.uniform()).collect()).collect();
     let mut micros = Vec::with_capacity(runs);

@@ -9,8 +9,8 @@ use crate::checks;
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_with_notes, CliPlan};
 use crate::say::Say;
-use mote_core::model::{dims_of, LayerOp, ModelSpec};
-use mote_core::{Executor, Mode};
+use mote_core::model::{dims_of, BuiltModel, LayerOp, ModelSpec};
+use mote_core::{Executor, Mode, NodeId};
 use npyz::WriterBuilder;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,13 @@ pub fn model_inputs(spec: &ModelSpec) -> Vec<ModelInput> {
     out
 }
 
+/// The graph nodes that take the model's inputs, in [`model_inputs`] order: `x`, then each
+/// `input` layer's.
+pub fn input_nodes(spec: &ModelSpec, built: &BuiltModel) -> Vec<NodeId> {
+    let extra = spec.layers.iter().zip(&built.layers).filter(|(l, _)| matches!(l.op, LayerOp::Input { .. })).map(|(_, &id)| id);
+    std::iter::once(built.x).chain(extra).collect()
+}
+
 /// Runs `spec` with `params` on `inputs` (in [`model_inputs`] order, shapes checked by the
 /// caller); `path` names the model in errors.
 pub fn infer(path: &Path, spec: &ModelSpec, params: &[f32], inputs: &[Tensor]) -> CliResult<Tensor> {
@@ -68,8 +75,7 @@ pub fn infer(path: &Path, spec: &ModelSpec, params: &[f32], inputs: &[Tensor]) -
     let plan = CliPlan::inference(&g, &[built.output], Mode::Eval).map_err(CliError::core(path))?;
     let mut arena = vec![0.0; plan.arena_len()];
     let mut ex = Executor::read_only(&g, &plan, params, &mut arena)?;
-    let extra = spec.layers.iter().zip(&built.layers).filter(|(l, _)| matches!(l.op, LayerOp::Input { .. })).map(|(_, &id)| id);
-    for (node, tensor) in std::iter::once(built.x).chain(extra).zip(inputs) {
+    for (node, tensor) in input_nodes(spec, &built).into_iter().zip(inputs) {
         ex.set_input(node, &tensor.values).map_err(CliError::core(path))?;
     }
     ex.run()?;

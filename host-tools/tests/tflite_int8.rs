@@ -20,18 +20,26 @@ fn input_values(k: u32, n: usize) -> Vec<i8> {
         .collect()
 }
 
+/// MLPerf Tiny's `model`, ready to run.
+fn runner(model: &str) -> Int8Model {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Int8Model::new(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+/// A golden file of `fixtures/tflite/int8/`: its rows, its columns and its values.
+fn golden<T: npyz::Deserialize>(file: &str) -> (usize, usize, Vec<T>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tflite/int8").join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(bytes.as_slice()).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape[0] as usize, shape[1] as usize, npy.into_vec().unwrap())
+}
+
 /// Runs `model` on the golden inputs; returns (samples, outputs differing, largest LSB gap).
 fn compare(model: &str) -> (usize, usize, i32) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = dir.join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let runner = Int8Model::new(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"));
-    let golden = dir.join(format!("tests/fixtures/tflite/int8/{model}.tflm.npy"));
-    let golden = std::fs::read(&golden).unwrap();
-    let npy = npyz::NpyFile::new(golden.as_slice()).unwrap();
-    let shape = npy.shape().to_vec();
-    let want: Vec<i8> = npy.into_vec().unwrap();
-    let (samples, outputs) = (shape[0] as usize, shape[1] as usize);
+    let runner = runner(model);
+    let (samples, outputs, want) = golden::<i8>(&format!("{model}.tflm.npy"));
     let n = runner.input_shape().iter().product();
     let (mut differing, mut worst) = (0, 0);
     for k in 0..samples {
@@ -53,14 +61,8 @@ fn fnv1a(values: &[i8]) -> u32 {
 /// Every operator's output on the first samples against TFLM's hashes; returns the layers
 /// compared, or panics naming the first operator that differs.
 fn compare_layers(model: &str) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bytes = std::fs::read(dir.join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"))).unwrap();
-    let runner = Int8Model::new(&bytes).unwrap();
-    let golden = std::fs::read(dir.join(format!("tests/fixtures/tflite/int8/{model}.tflm-layers.npy"))).unwrap();
-    let npy = npyz::NpyFile::new(golden.as_slice()).unwrap();
-    let shape = npy.shape().to_vec();
-    let want: Vec<u32> = npy.into_vec().unwrap();
-    let (samples, ops) = (shape[0] as usize, shape[1] as usize);
+    let runner = runner(model);
+    let (samples, ops, want) = golden::<u32>(&format!("{model}.tflm-layers.npy"));
     let n = runner.input_shape().iter().product();
     let mut compared = 0;
     for k in 0..samples {

@@ -14,7 +14,7 @@ use crate::dataset::Split;
 use crate::error::{CliError, CliResult};
 use crate::model::{build, CliGraph, CliPlan, NODES, STEPS};
 use mote_core::model::{BuiltModel, Loss, ModelSpec};
-use mote_core::{Executor, Optimizer};
+use mote_core::{Executor, NodeId, Optimizer};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::path::Path;
@@ -58,8 +58,19 @@ struct Shard {
     plan: Box<CliPlan>,
     /// This shard's gradient, laid out like the parameters (zeros where nothing trains).
     grads: Vec<f32>,
+    /// The graph's trainable tensors and their values in the parameters.
+    trainables: Vec<(NodeId, Range<usize>)>,
     /// Which samples of the batch it takes.
     rows: Range<usize>,
+}
+
+/// The trainable tensors of `graph` and their values in the parameters.
+fn trainable_tensors(graph: &CliGraph) -> Vec<(NodeId, Range<usize>)> {
+    graph
+        .node_ids()
+        .filter_map(|id| graph.node(id).ok().filter(|n| n.is_trainable()).map(|n| (id, n)))
+        .filter_map(|(id, n)| n.param_offset().map(|at| (id, at..at + n.shape.numel())))
+        .collect()
 }
 
 /// The shards, and what the update after them needs.
@@ -89,17 +100,11 @@ impl Steps {
             if plan.writes_params() {
                 return Self::one(path, spec, batch, optimizer);
             }
-            let grads = vec![0.0; graph.params_len()];
-            shards.push(Shard { work: Work::new(path, spec, graph, built, plan.arena_len())?, plan, grads, rows });
+            let (grads, trainables) = (vec![0.0; graph.params_len()], trainable_tensors(&graph));
+            shards.push(Shard { work: Work::new(path, spec, graph, built, plan.arena_len())?, plan, grads, trainables, rows });
         }
-        let graph = &shards[0].work.graph;
-        let chunks = chunked(
-            graph
-                .node_ids()
-                .filter_map(|id| graph.node(id).ok().filter(|n| n.is_trainable()))
-                .filter_map(|n| n.param_offset().map(|at| at..at + n.shape.numel())),
-        );
-        let params = graph.params_len();
+        let chunks = chunked(shards[0].trainables.iter().map(|(_, values)| values.clone()));
+        let params = shards[0].work.graph.params_len();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(count)
             .build()
@@ -245,12 +250,8 @@ impl Shard {
         ex.set_seed(seed);
         ex.set_runs(step);
         let outcome = self.work.batch.run(&self.work.built, &mut ex, split, &batch[self.rows.clone()])?;
-        let graph = &self.work.graph;
-        for id in graph.node_ids() {
-            if let Some(at) = graph.node(id).ok().filter(|n| n.is_trainable()).and_then(|n| n.param_offset()) {
-                let grad = ex.grad(id)?;
-                self.grads[at..at + grad.len()].copy_from_slice(grad);
-            }
+        for (id, values) in &self.trainables {
+            self.grads[values.clone()].copy_from_slice(ex.grad(*id)?);
         }
         Ok(outcome)
     }
