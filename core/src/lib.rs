@@ -15,6 +15,7 @@ pub mod model;
 pub mod ops;
 mod optim;
 mod plan;
+pub mod quant;
 mod rng;
 mod shape;
 

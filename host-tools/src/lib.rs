@@ -15,6 +15,7 @@ pub mod model;
 pub mod notes;
 pub mod plot;
 pub mod predict;
+pub mod quant;
 pub mod run;
 pub mod say;
 pub mod spec_file;

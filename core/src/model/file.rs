@@ -9,6 +9,9 @@
 //! The notes are bytes after the spec (inside the spec length and the CRC) that the host tools
 //! keep about a model (an imported model's source input and output names); readers that only
 //! build the model, the firmware's among them, never look at them.
+//! int8 models (`crate::quant`) use the same header with the magic `MOTQ`: the count is then of
+//! data bytes (int8 weights, i32 biases and requantization tables at 4-byte aligned offsets), and
+//! the spec is the int8 model's.
 //! A reader never panics on hostile bytes: every problem is a [`ModelError`].
 
 use super::ModelSpec;
@@ -16,6 +19,8 @@ use core::fmt;
 
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"MOTE";
+/// The first four bytes of every int8 model file.
+pub const QUANT_MAGIC: [u8; 4] = *b"MOTQ";
 /// The format version this code writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// CRC-32 (ISO-HDLC, as zlib and PNG) with a 1 KB table: a 16 KB slice-by-16 table would be
@@ -50,6 +55,8 @@ pub enum ModelError {
     BadSpec,
     /// The output buffer is too small to write the model.
     BufferTooSmall { needed: usize, got: usize },
+    /// An int8 model file where an f32 one is needed (`int8: true`), or the other way round.
+    WrongKind { int8: bool },
 }
 
 impl fmt::Display for ModelError {
@@ -75,6 +82,8 @@ impl fmt::Display for ModelError {
             }
             ModelError::BadSpec => write!(f, "model file spec does not decode"),
             ModelError::BufferTooSmall { needed, got } => write!(f, "buffer too small for the model: needs {needed} bytes, has {got}"),
+            ModelError::WrongKind { int8: true } => write!(f, "an int8 model file (MOTQ): this needs an f32 model (MOTE)"),
+            ModelError::WrongKind { int8: false } => write!(f, "an f32 model file (MOTE): this needs an int8 model (MOTQ)"),
         }
     }
 }
@@ -135,14 +144,23 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelView<'_>, ModelError> {
 /// The length of the whole model file whose first bytes are `header` (at least the 20-byte
 /// header), after checking magic, version and sizes: how much a receiver must read.
 pub fn model_len_from_header(header: &[u8]) -> Result<usize, ModelError> {
+    file_len(header, MAGIC, 4)
+}
+
+/// [`model_len_from_header`] for a file with `magic` whose count is of `unit`-byte values.
+fn file_len(header: &[u8], magic: [u8; 4], unit: usize) -> Result<usize, ModelError> {
     if header.is_empty() {
         return Err(ModelError::Empty);
     }
-    if header.len() < 4 || header[..4] != MAGIC {
+    let other = if magic == MAGIC { QUANT_MAGIC } else { MAGIC };
+    if header.len() >= 4 && header[..4] == other {
+        return Err(ModelError::WrongKind { int8: other == QUANT_MAGIC });
+    }
+    if header.len() < 4 || header[..4] != magic {
         let mut found = [0; 4];
         let n = header.len().min(4);
         found[..n].copy_from_slice(&header[..n]);
-        if header.len() < 4 && MAGIC.starts_with(&header[..n]) {
+        if header.len() < 4 && magic.starts_with(&header[..n]) {
             return Err(ModelError::Truncated { needed: HEADER_LEN, got: header.len() });
         }
         return Err(ModelError::BadMagic { found });
@@ -160,7 +178,7 @@ pub fn model_len_from_header(header: &[u8]) -> Result<usize, ModelError> {
     }
     let (params, spec_len) = (u32_at(header, 8), u32_at(header, 12));
     (params as usize)
-        .checked_mul(4)
+        .checked_mul(unit)
         .and_then(|p| p.checked_add(HEADER_LEN))
         .and_then(|p| p.checked_add(spec_len as usize))
         .filter(|_| (spec_len as usize) <= MAX_SPEC_LEN)
@@ -169,7 +187,16 @@ pub fn model_len_from_header(header: &[u8]) -> Result<usize, ModelError> {
 
 /// Checks magic, version, sizes and CRC and splits the file, without decoding the spec.
 pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
-    let total = model_len_from_header(bytes)?;
+    check_file(bytes, MAGIC, 4)
+}
+
+/// [`check_model`] for an int8 model file (`MOTQ`): `param_bytes` is its data section.
+pub fn check_quant_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
+    check_file(bytes, QUANT_MAGIC, 1)
+}
+
+fn check_file(bytes: &[u8], magic: [u8; 4], unit: usize) -> Result<ModelParts<'_>, ModelError> {
+    let total = file_len(bytes, magic, unit)?;
     let params = u32_at(bytes, 8);
     if bytes.len() < total {
         return Err(ModelError::Truncated { needed: total, got: bytes.len() });
@@ -182,8 +209,30 @@ pub fn check_model(bytes: &[u8]) -> Result<ModelParts<'_>, ModelError> {
     if stored != computed {
         return Err(ModelError::Checksum { stored, computed });
     }
-    let params_end = HEADER_LEN + 4 * params as usize;
+    let params_end = HEADER_LEN + unit * params as usize;
     Ok(ModelParts { param_bytes: &bytes[HEADER_LEN..params_end], spec_bytes: &bytes[params_end..] })
+}
+
+/// Writes an int8 model file of `data` (its data section) and `spec` (its spec and notes, as
+/// [`crate::quant::write_quant_spec`] makes them) into `out`; returns the bytes written.
+pub fn write_quant_model(data: &[u8], spec: &[u8], out: &mut [u8]) -> Result<usize, ModelError> {
+    let needed = HEADER_LEN + data.len() + spec.len();
+    if out.len() < needed {
+        return Err(ModelError::BufferTooSmall { needed, got: out.len() });
+    }
+    if spec.len() > MAX_SPEC_LEN || u32::try_from(data.len()).is_err() {
+        return Err(ModelError::Oversized { params: data.len().min(u32::MAX as usize) as u32, spec_len: spec.len() as u32 });
+    }
+    out[HEADER_LEN..HEADER_LEN + data.len()].copy_from_slice(data);
+    out[HEADER_LEN + data.len()..needed].copy_from_slice(spec);
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&QUANT_MAGIC);
+    h[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    h[12..16].copy_from_slice(&(spec.len() as u32).to_le_bytes());
+    h[16..20].copy_from_slice(&CRC32.checksum(&out[HEADER_LEN..needed]).to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&h);
+    Ok(needed)
 }
 
 /// Bytes `spec` takes in a model file.

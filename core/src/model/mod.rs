@@ -10,8 +10,9 @@ pub(crate) mod settings;
 mod spec;
 
 pub use file::{
-    check_model, model_file_len, model_file_len_with_notes, model_header, model_len_from_header, read_model, write_model,
-    write_model_with_notes, ModelError, ModelParts, ModelView, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    check_model, check_quant_model, model_file_len, model_file_len_with_notes, model_header, model_len_from_header, read_model,
+    write_model, write_model_with_notes, write_quant_model, ModelError, ModelParts, ModelView, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    QUANT_MAGIC,
 };
 pub use firmware::{firmware_optimizer, FirmwarePlan, FirmwarePlans, FIRMWARE_NODES, FIRMWARE_STEPS};
 pub use op_info::OpInfo;

@@ -5,6 +5,7 @@
 /// `[out_c, in_c / groups, kernel_h, kernel_w]`, output `[batch, out_c, out_h, out_w]`; input
 /// channels `g·in_c/groups ..` feed output channels `g·out_c/groups ..` of group `g`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Conv2dParams {
     pub batch: usize,
     pub in_c: usize,

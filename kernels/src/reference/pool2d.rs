@@ -6,6 +6,7 @@ use core::cmp::Ordering;
 
 /// Dimensions of one pooling call: input `[batch, channels, in_h, in_w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pool2dParams {
     pub batch: usize,
     pub channels: usize,

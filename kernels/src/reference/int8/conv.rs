@@ -5,10 +5,11 @@
 //! would overflow i32, which TFLM leaves undefined).
 
 use super::fixed::Requant;
-use crate::reference::Conv2dParams;
+use crate::reference::{Conv2dParams, Pool2dParams};
 
 /// The quantization of an int8 layer's input and output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Int8Io {
     /// −(the input's zero point).
     pub input_offset: i32,
@@ -48,30 +49,94 @@ fn source(p: &Conv2dParams, oy: usize, ox: usize, ky: usize, kx: usize) -> (isiz
 /// groups]`, `bias` `[out_c]`, `y` `[batch, out_h, out_w, out_c]`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(p: &Conv2dParams, io: &Int8Io, requant: &[Requant], x: &[i8], w: &[i8], bias: Option<&[i32]>, y: &mut [i8]) {
-    let groups = p.groups.max(1);
-    let (group_in, group_out) = (p.in_c / groups, p.out_c / groups);
     let (oh, ow) = (p.out_h(), p.out_w());
+    let conv = Int8Conv { p, io, requant, w, bias };
     for b in 0..p.batch {
         for oy in 0..oh {
             for ox in 0..ow {
                 for oc in 0..p.out_c {
-                    let first_in = oc / group_out.max(1) * group_in;
-                    let mut acc = bias.map_or(0, |bias| bias[oc]);
-                    for ky in 0..p.kernel_h {
-                        for kx in 0..p.kernel_w {
-                            let (iy, ix) = source(p, oy, ox, ky, kx);
-                            for ic in 0..group_in {
-                                if let Some(v) = tap(p, x, b, iy, ix, first_in + ic) {
-                                    let wv = w[((oc * p.kernel_h + ky) * p.kernel_w + kx) * group_in + ic] as i32;
-                                    acc = acc.wrapping_add(wv.wrapping_mul(v + io.input_offset));
-                                }
-                            }
-                        }
-                    }
-                    y[((b * oh + oy) * ow + ox) * p.out_c + oc] = io.output(acc, channel(requant, oc));
+                    y[((b * oh + oy) * ow + ox) * p.out_c + oc] = conv.at(x, b, oy, ox, oc);
                 }
             }
         }
+    }
+}
+
+/// CONV_2D followed by MAX_POOL_2D (`pool` over the convolution's `[out_c, out_h, out_w]`
+/// output, padding left out of each maximum as TFLite does, then clamped to `pool_act`),
+/// without storing the convolution's output: each pooled value is the maximum of the
+/// convolution outputs its window covers, computed as [`conv2d_s8`] computes them, so the
+/// result is the two layers' bit for bit. `y` `[batch, pool_out_h, pool_out_w, out_c]`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_maxpool_s8(
+    p: &Conv2dParams,
+    pool: &Pool2dParams,
+    pool_act: (i32, i32),
+    io: &Int8Io,
+    requant: &[Requant],
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    y: &mut [i8],
+) {
+    let (oh, ow) = (pool.out_h(), pool.out_w());
+    let conv = Int8Conv { p, io, requant, w, bias };
+    for b in 0..p.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (rows, cols) = window(pool, oy, ox);
+                for oc in 0..p.out_c {
+                    let mut max = i32::MIN;
+                    for cy in rows.clone() {
+                        for cx in cols.clone() {
+                            max = max.max(conv.at(x, b, cy, cx, oc) as i32);
+                        }
+                    }
+                    y[((b * oh + oy) * ow + ox) * p.out_c + oc] = max.clamp(pool_act.0, pool_act.1) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// The rows and columns of the input a pooling window covers, padding left out.
+pub(super) fn window(p: &Pool2dParams, oy: usize, ox: usize) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
+    let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
+    let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
+    let rows = y0.max(0) as usize..(y0 + p.kernel_h as isize).clamp(0, p.in_h as isize) as usize;
+    let cols = x0.max(0) as usize..(x0 + p.kernel_w as isize).clamp(0, p.in_w as isize) as usize;
+    (rows, cols)
+}
+
+/// One int8 convolution's operands.
+struct Int8Conv<'a> {
+    p: &'a Conv2dParams,
+    io: &'a Int8Io,
+    requant: &'a [Requant],
+    w: &'a [i8],
+    bias: Option<&'a [i32]>,
+}
+
+impl Int8Conv<'_> {
+    /// The output at `(b, oy, ox, oc)`.
+    fn at(&self, x: &[i8], b: usize, oy: usize, ox: usize, oc: usize) -> i8 {
+        let p = self.p;
+        let groups = p.groups.max(1);
+        let (group_in, group_out) = (p.in_c / groups, p.out_c / groups);
+        let first_in = oc / group_out.max(1) * group_in;
+        let mut acc = self.bias.map_or(0, |bias| bias[oc]);
+        for ky in 0..p.kernel_h {
+            for kx in 0..p.kernel_w {
+                let (iy, ix) = source(p, oy, ox, ky, kx);
+                for ic in 0..group_in {
+                    if let Some(v) = tap(p, x, b, iy, ix, first_in + ic) {
+                        let wv = self.w[((oc * p.kernel_h + ky) * p.kernel_w + kx) * group_in + ic] as i32;
+                        acc = acc.wrapping_add(wv.wrapping_mul(v + self.io.input_offset));
+                    }
+                }
+            }
+        }
+        self.io.output(acc, channel(self.requant, oc))
     }
 }
 

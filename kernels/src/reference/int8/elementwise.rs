@@ -1,7 +1,9 @@
-//! int8 average pooling and addition (NHWC), with TFLM's rounding: the pooled sum divided by
-//! the count of in-bounds values rounding half away from zero; the sum of two tensors rescaled
-//! to a common 2^20-times finer scale, added and rescaled to the output.
+//! int8 pooling and addition (NHWC), with TFLM's rounding: the pooled sum divided by the count
+//! of in-bounds values rounding half away from zero; the maximum of the in-bounds values; the
+//! sum of two tensors rescaled to a common 2^20-times finer scale, added and rescaled to the
+//! output.
 
+use super::conv::window;
 use super::fixed::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Requant};
 use crate::reference::Pool2dParams;
 
@@ -12,10 +14,7 @@ pub fn avgpool2d_s8(p: &Pool2dParams, act_min: i32, act_max: i32, x: &[i8], y: &
     for b in 0..p.batch {
         for oy in 0..oh {
             for ox in 0..ow {
-                let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
-                let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
-                let rows = y0.max(0) as usize..(y0 + p.kernel_h as isize).clamp(0, p.in_h as isize) as usize;
-                let cols = x0.max(0) as usize..(x0 + p.kernel_w as isize).clamp(0, p.in_w as isize) as usize;
+                let (rows, cols) = window(p, oy, ox);
                 let count = (rows.len() * cols.len()) as i32;
                 for ch in 0..c {
                     let mut sum = 0i32;
@@ -36,8 +35,32 @@ pub fn avgpool2d_s8(p: &Pool2dParams, act_min: i32, act_max: i32, x: &[i8], y: &
     }
 }
 
+/// TFLite's MAX_POOL_2D on int8: `x` `[batch, in_h, in_w, channels]`; the maximum of the
+/// values inside the input (padding left out), clamped to `[act_min, act_max]` (an all-padding
+/// window gives `act_min`).
+pub fn maxpool2d_s8(p: &Pool2dParams, act_min: i32, act_max: i32, x: &[i8], y: &mut [i8]) {
+    let (oh, ow, c) = (p.out_h(), p.out_w(), p.channels);
+    for b in 0..p.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (rows, cols) = window(p, oy, ox);
+                for ch in 0..c {
+                    let mut max = i32::MIN;
+                    for iy in rows.clone() {
+                        for ix in cols.clone() {
+                            max = max.max(x[((b * p.in_h + iy) * p.in_w + ix) * c + ch] as i32);
+                        }
+                    }
+                    y[((b * oh + oy) * ow + ox) * c + ch] = max.clamp(act_min, act_max) as i8;
+                }
+            }
+        }
+    }
+}
+
 /// The prepared scales of an int8 ADD (TFLM's `CalculateOpDataAdd` for int8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AddParams {
     pub input1_offset: i32,
     pub input2_offset: i32,

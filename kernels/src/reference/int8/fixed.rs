@@ -5,8 +5,11 @@
 //! softmax needs. Every function is exact integer arithmetic; results are TFLM's bit for bit.
 
 /// A real multiplier as TFLite stores it: `multiplier · 2^(shift − 31)`, `multiplier` in
-/// `[2^30, 2^31)` (or 0).
+/// `[2^30, 2^31)` (or 0). `repr(C)`: two `i32`s, so a model file's table of them can be read in
+/// place (any bits are a valid `Requant`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[repr(C)]
 pub struct Requant {
     pub multiplier: i32,
     /// Positive: shift left before the multiply; negative: rounding shift right after it.

@@ -16,6 +16,7 @@ const ONE_Q0: i32 = i32::MAX;
 
 /// The prepared multiplier and cut-off of an int8 softmax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SoftmaxParams {
     /// `beta · input_scale · 2^26` as a multiplier greater than one.
     pub input: Requant,

@@ -5,7 +5,9 @@
 use super::super::ops::same_padding;
 use super::super::read::{Options, Quantization, TflModel, TflOp, TflTensor};
 use super::super::schema::tflite::TensorType;
-use super::{Kernel, Operand, Step, MAX_VALUES};
+use super::MAX_VALUES;
+use crate::quant::DataBuilder;
+use mote_core::quant::{Operand, QLayer, QStep, QTensor, Quant};
 use mote_kernels::reference::int8::{activation_range, Activation, AddParams, Int8Io, Requant, SoftmaxParams};
 use mote_kernels::{Conv2dParams, Pool2dParams};
 
@@ -21,9 +23,10 @@ const SOFTMAX: i32 = 25;
 pub(super) const SUPPORTED: [i32; 7] = [ADD, AVERAGE_POOL_2D, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, RESHAPE, SOFTMAX];
 
 /// What every operator's preparation reads: the model, the operator, its first input and its
-/// output with their quantizations and dimensions.
+/// output with their quantizations and dimensions; where its constants go.
 struct Operands<'a> {
     model: &'a TflModel,
+    data: &'a mut DataBuilder,
     op: &'a TflOp,
     x: &'a TflTensor,
     xq: Quantization,
@@ -33,33 +36,47 @@ struct Operands<'a> {
     output_len: usize,
 }
 
-/// Prepares `op` whose operand is already computed (`known`).
-pub(super) fn prepare(model: &TflModel, op: &TflOp, known: &[bool]) -> Result<Step, String> {
+/// Prepares `op` whose operand is already computed (`known`: each TFLite tensor's number in the
+/// mote model); returns the step and the TFLite tensor it makes.
+pub(super) fn prepare(model: &TflModel, op: &TflOp, known: &[Option<u16>], data: &mut DataBuilder) -> Result<(QStep, usize), String> {
     let input = *op.inputs.first().ok_or("no input")?;
     let output = *op.outputs.first().ok_or("no output")?;
     let (x, y) = (index(model, input)?, index(model, output)?);
-    ensure(known[input as usize], || format!("input `{}` is not computed before it is used", x.name))?;
-    let o = Operands { model, op, x, xq: int8(x)?, xd: dims(x)?, yq: int8(y)?, yd: dims(y)?, output_len: numel(y)? };
-    let kernel = match (op.code, op.options) {
-        (CONV_2D, Options::Conv { same, stride, dilation, activation }) => conv(&o, false, same, stride, dilation, activation)?,
+    let Some(step_input) = known[input as usize] else { return Err(format!("input `{}` is not computed before it is used", x.name)) };
+    ensure(known[output as usize].is_none(), || format!("output `{}` is computed twice", y.name))?;
+    let mut o = Operands { model, data, op, x, xq: int8(x)?, xd: dims(x)?, yq: int8(y)?, yd: dims(y)?, output_len: numel(y)? };
+    let o = &mut o;
+    let layer = match (op.code, op.options) {
+        (CONV_2D, Options::Conv { same, stride, dilation, activation }) => conv(o, false, same, stride, dilation, activation)?,
         (DEPTHWISE_CONV_2D, Options::Depthwise { same, stride, dilation, activation, .. }) => {
-            conv(&o, true, same, stride, dilation, activation)?
+            conv(o, true, same, stride, dilation, activation)?
         }
-        (FULLY_CONNECTED, Options::FullyConnected { activation, shuffled: false, .. }) => fully_connected(&o, activation)?,
-        (AVERAGE_POOL_2D, Options::Pool { same, stride, filter, activation }) => average_pool(&o, same, stride, filter, activation)?,
-        (ADD, Options::Activation(activation)) => add(&o, known, activation)?,
-        (SOFTMAX, Options::Softmax { beta }) => softmax(&o, beta)?,
+        (FULLY_CONNECTED, Options::FullyConnected { activation, shuffled: false, .. }) => fully_connected(o, activation)?,
+        (AVERAGE_POOL_2D, Options::Pool { same, stride, filter, activation }) => average_pool(o, same, stride, filter, activation)?,
+        (ADD, Options::Activation(activation)) => add(o, known, activation)?,
+        (SOFTMAX, Options::Softmax { beta }) => softmax(o, beta)?,
         (RESHAPE, _) => {
             ensure(o.output_len == numel(x)?, || "a reshape keeps the number of values".into())?;
-            Kernel::Reshape
+            QLayer::Reshape
         }
         _ => return Err("options not understood".into()),
     };
-    Ok(Step { kernel, input: input as usize, output: output as usize, output_len: o.output_len })
+    Ok((QStep { layer, input: step_input, output: tensor(y)? }, output as usize))
+}
+
+/// A mote int8 tensor of the TFLite tensor `t` (its first scale and zero point).
+pub(super) fn tensor(t: &TflTensor) -> Result<QTensor, String> {
+    let (q, d) = (int8(t)?, dims(t)?);
+    ensure((1..=4).contains(&d.len()) && d[0] == 1, || format!("`{}` has shape {d:?}: batch 1, rank 1 to 4", t.name))?;
+    let mut dims = [1u32; 4];
+    for (o, &v) in dims.iter_mut().zip(&d) {
+        *o = v as u32;
+    }
+    Ok(QTensor { dims, rank: d.len() as u8, quant: Quant { scale: q.scale[0], zero_point: zero(&q) } })
 }
 
 /// CONV_2D or DEPTHWISE_CONV_2D (NHWC input, OHWI or 1HWO filter, i32 bias).
-fn conv(o: &Operands, depthwise: bool, same: bool, stride: [i32; 2], dilation: [i32; 2], activation: i32) -> Result<Kernel, String> {
+fn conv(o: &mut Operands, depthwise: bool, same: bool, stride: [i32; 2], dilation: [i32; 2], activation: i32) -> Result<QLayer, String> {
     let (xd, yd) = (&o.xd, &o.yd);
     let filter = index(o.model, *o.op.inputs.get(1).ok_or("no filter")?)?;
     let (fq, fd) = (int8(filter)?, dims(filter)?);
@@ -105,13 +122,14 @@ fn conv(o: &Operands, depthwise: bool, same: bool, stride: [i32; 2], dilation: [
     let fits = xd[1] + p.pad_top + p.pad_bottom >= span(kh, p.dilation_h) && xd[2] + p.pad_left + p.pad_right >= span(kw, p.dilation_w);
     ensure(fits, || "the filter is larger than the padded input".into())?;
     ensure((p.out_h(), p.out_w()) == (yd[1], yd[2]), || format!("output {yd:?} does not follow from input {xd:?} and filter {fd:?}"))?;
-    let w = int8_const(filter, numel(filter)?)?;
-    let bias = bias(o.model, o.op, 2, out_c)?;
-    Ok(Kernel::Conv { p, io: io(&o.xq, &o.yq, activation)?, requant: requant(&o.xq, &fq, &o.yq, out_c)?, w, bias, depthwise })
+    let weights = o.data.i8(&int8_const(filter, numel(filter)?)?);
+    let bias = bias(o.model, o.op, 2, out_c)?.map(|b| o.data.i32(&b));
+    let requant = o.data.requant(&requant(&o.xq, &fq, &o.yq, out_c)?);
+    Ok(QLayer::Conv { p, io: io(&o.xq, &o.yq, activation)?, depthwise, weights, bias, requant, pool: None })
 }
 
 /// FULLY_CONNECTED over the input's last `depth` values (`[out, depth]` filter).
-fn fully_connected(o: &Operands, activation: i32) -> Result<Kernel, String> {
+fn fully_connected(o: &mut Operands, activation: i32) -> Result<QLayer, String> {
     let filter = index(o.model, *o.op.inputs.get(1).ok_or("no filter")?)?;
     let (fq, fd) = (int8(filter)?, dims(filter)?);
     ensure(fd.len() == 2, || format!("filter {fd:?} is not 2-D"))?;
@@ -120,14 +138,14 @@ fn fully_connected(o: &Operands, activation: i32) -> Result<Kernel, String> {
     ensure(x_len % depth == 0 && o.output_len == x_len / depth * out, || {
         format!("input {:?} and output {:?} do not fit filter {fd:?}", o.xd, o.yd)
     })?;
-    let w = int8_const(filter, out * depth)?;
-    let bias = bias(o.model, o.op, 2, out)?;
-    let (io, requant) = (io(&o.xq, &o.yq, activation)?, requant(&o.xq, &fq, &o.yq, out)?);
-    Ok(Kernel::FullyConnected { batch: x_len / depth, depth, out, io, requant, w, bias })
+    let weights = o.data.i8(&int8_const(filter, out * depth)?);
+    let bias = bias(o.model, o.op, 2, out)?.map(|b| o.data.i32(&b));
+    let (io, requant) = (io(&o.xq, &o.yq, activation)?, o.data.requant(&requant(&o.xq, &fq, &o.yq, out)?));
+    Ok(QLayer::FullyConnected { depth: depth as u32, out: out as u32, io, weights, bias, requant })
 }
 
 /// AVERAGE_POOL_2D (NHWC).
-fn average_pool(o: &Operands, same: bool, stride: [i32; 2], filter: [i32; 2], activation: i32) -> Result<Kernel, String> {
+fn average_pool(o: &Operands, same: bool, stride: [i32; 2], filter: [i32; 2], activation: i32) -> Result<QLayer, String> {
     let (xd, yd) = (&o.xd, &o.yd);
     ensure(xd.len() == 4 && yd.len() == 4 && xd[0] == yd[0] && xd[3] == yd[3], || format!("input {xd:?} and output {yd:?}"))?;
     let (k, s) = (
@@ -141,28 +159,32 @@ fn average_pool(o: &Operands, same: bool, stride: [i32; 2], filter: [i32; 2], ac
     let fits = xd[1] + p.pad_top + p.pad_bottom >= k[0] && xd[2] + p.pad_left + p.pad_right >= k[1];
     ensure(fits, || "the window is larger than the padded input".into())?;
     ensure((p.out_h(), p.out_w()) == (yd[1], yd[2]), || format!("output {yd:?} does not follow from input {xd:?}"))?;
-    Ok(Kernel::AvgPool { p, act: activation_range(activation_of(activation)?, o.yq.scale[0], zero(&o.yq)) })
+    let (lo, hi) = activation_range(activation_of(activation)?, o.yq.scale[0], zero(&o.yq));
+    Ok(QLayer::AvgPool { p, act: [lo, hi] })
 }
 
 /// ADD of two tensors of the same size (a computed one, or a constant).
-fn add(o: &Operands, known: &[bool], activation: i32) -> Result<Kernel, String> {
+fn add(o: &mut Operands, known: &[Option<u16>], activation: i32) -> Result<QLayer, String> {
     let b = *o.op.inputs.get(1).ok_or("no second input")?;
     let bt = index(o.model, b)?;
     let bq = int8(bt)?;
     let n = numel(o.x)?;
     ensure(numel(bt)? == n && o.output_len == n, || "broadcasting is not supported".into())?;
-    let other = if known[b as usize] { Operand::Tensor(b as usize) } else { Operand::Const(int8_const(bt, n)?) };
+    let other = match known[b as usize] {
+        Some(t) => Operand::Tensor(t),
+        None => Operand::Const(o.data.i8(&int8_const(bt, n)?)),
+    };
     let act = activation_range(activation_of(activation)?, o.yq.scale[0], zero(&o.yq));
     let p = AddParams::new((o.xq.scale[0], zero(&o.xq)), (bq.scale[0], zero(&bq)), (o.yq.scale[0], zero(&o.yq)), act);
-    Ok(Kernel::Add { p, other })
+    Ok(QLayer::Add { p, other })
 }
 
 /// SOFTMAX over the last dimension (output scale 1/256, zero point −128, as TFLM requires).
-fn softmax(o: &Operands, beta: f32) -> Result<Kernel, String> {
+fn softmax(o: &Operands, beta: f32) -> Result<QLayer, String> {
     ensure(beta.is_finite() && beta > 0.0, || format!("beta {beta}"))?;
     ensure(zero(&o.yq) == -128 && o.yq.scale[0] == 1.0 / 256.0, || "an int8 softmax's output has scale 1/256 and zero point −128".into())?;
     ensure(o.output_len == numel(o.x)?, || "output and input sizes differ".into())?;
-    Ok(Kernel::Softmax { p: SoftmaxParams::new(beta, o.xq.scale[0]), depth: *o.xd.last().unwrap_or(&1) })
+    Ok(QLayer::Softmax { p: SoftmaxParams::new(beta, o.xq.scale[0]), depth: *o.xd.last().unwrap_or(&1) as u32 })
 }
 
 /// Checks `i` names a tensor.

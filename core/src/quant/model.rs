@@ -1,0 +1,246 @@
+//! A loaded int8 model: its spec bytes checked step by step, its arena planned, and a runner
+//! that decodes one step at a time (the device never holds the whole spec decoded) and calls
+//! its kernel on slices of the arena and of the data section.
+
+use super::plan::{plan, ArenaPlan, Life, MAX_TENSORS};
+use super::spec::{Blob, Operand, QLayer, QStep, QTensor, MAX_QUANT_STEPS};
+use super::QuantError;
+use crate::model::Name;
+use core::ops::Range;
+use mote_kernels::reference::int8::{
+    add_s8, avgpool2d_s8, conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, maxpool2d_s8, softmax_s8, Requant,
+};
+
+/// The bytes of a spec: the name, the input tensor, then the steps (postcard).
+type Head = (Name, QTensor);
+
+/// Bytes the spec of `name`, `input` and `steps` takes.
+pub fn quant_spec_len(name: &Name, input: &QTensor, steps: &[QStep]) -> Result<usize, QuantError> {
+    postcard::experimental::serialized_size(&(name, input, steps)).map_err(|_| QuantError::Spec { what: "spec (does not encode)" })
+}
+
+/// Writes the spec of `name`, `input` and `steps` into `out`; returns the bytes written.
+pub fn write_quant_spec(name: &Name, input: &QTensor, steps: &[QStep], out: &mut [u8]) -> Result<usize, QuantError> {
+    postcard::to_slice(&(name, input, steps), out).map(|b| b.len()).map_err(|_| QuantError::Spec { what: "spec (buffer too small)" })
+}
+
+/// An int8 model ready to run: its spec and data in place, its arena planned.
+#[derive(Clone, Debug)]
+pub struct QuantModel<'a> {
+    pub name: Name,
+    pub input: QTensor,
+    pub output: QTensor,
+    steps: &'a [u8],
+    step_count: usize,
+    data: &'a [u8],
+    /// Values of each tensor (0: the input, `k + 1`: step `k`'s output).
+    numel: heapless::Vec<usize, MAX_TENSORS>,
+    plan: ArenaPlan,
+    /// Bytes after the steps (notes the host keeps).
+    pub notes: &'a [u8],
+}
+
+impl<'a> QuantModel<'a> {
+    /// Decodes and checks `spec` (every step against its operands and the `data` section)
+    /// and plans the arena.
+    pub fn new(spec: &'a [u8], data: &'a [u8]) -> Result<QuantModel<'a>, QuantError> {
+        if data.as_ptr() as usize % 4 != 0 {
+            return Err(QuantError::Misaligned);
+        }
+        let ((name, input), rest): (Head, _) = postcard::take_from_bytes(spec).map_err(|_| QuantError::Spec { what: "name or input" })?;
+        input.check().map_err(|what| QuantError::Spec { what })?;
+        let (step_count, steps): (usize, _) = postcard::take_from_bytes(rest).map_err(|_| QuantError::Spec { what: "step count" })?;
+        if !(1..=MAX_QUANT_STEPS).contains(&step_count) {
+            return Err(QuantError::Spec { what: "step count (1 to 64)" });
+        }
+        let mut tensors: heapless::Vec<QTensor, MAX_TENSORS> = heapless::Vec::new();
+        let mut numel: heapless::Vec<usize, MAX_TENSORS> = heapless::Vec::new();
+        let mut lives: heapless::Vec<Life, MAX_TENSORS> = heapless::Vec::new();
+        let full = QuantError::Spec { what: "step count (1 to 64)" };
+        tensors.push(input).map_err(|_| full)?;
+        numel.push(input.numel()).map_err(|_| full)?;
+        lives.push(Life { len: input.numel(), first: 0, last: 0, owner: 0 }).map_err(|_| full)?;
+        let mut cursor = steps;
+        for k in 0..step_count {
+            let (step, rest): (QStep, _) = postcard::take_from_bytes(cursor).map_err(|_| QuantError::Step { step: k, what: "encoding" })?;
+            cursor = rest;
+            let x = *tensors.get(step.input as usize).ok_or(QuantError::Step { step: k, what: "input (an earlier tensor)" })?;
+            step.check(&x, &numel, data.len())?;
+            for t in reads(&step) {
+                lives[t].last = k + 1;
+            }
+            let owner = if step.layer == QLayer::Reshape { lives[step.input as usize].owner } else { k + 1 };
+            let y = step.output;
+            tensors.push(y).map_err(|_| full)?;
+            numel.push(y.numel()).map_err(|_| full)?;
+            lives.push(Life { len: y.numel(), first: k + 1, last: k + 1, owner }).map_err(|_| full)?;
+        }
+        lives[step_count].last = step_count + 1;
+        let output = tensors[step_count];
+        let steps = &steps[..steps.len() - cursor.len()];
+        Ok(QuantModel { name, input, output, steps, step_count, data, numel, plan: plan(&lives), notes: cursor })
+    }
+
+    /// Bytes of the arena [`QuantModel::run`] needs (every tensor, the input's included).
+    pub fn arena_len(&self) -> usize {
+        self.plan.len
+    }
+
+    /// Number of steps.
+    pub fn step_count(&self) -> usize {
+        self.step_count
+    }
+
+    /// The steps, decoded one by one.
+    pub fn steps(&self) -> impl Iterator<Item = QStep> + '_ {
+        let mut cursor = self.steps;
+        (0..self.step_count).map_while(move |_| {
+            let (step, rest) = postcard::take_from_bytes::<QStep>(cursor).ok()?;
+            cursor = rest;
+            Some(step)
+        })
+    }
+
+    /// Where tensor `t` lies in the arena.
+    fn range(&self, t: usize) -> Range<usize> {
+        self.plan.offsets[t]..self.plan.offsets[t] + self.numel[t]
+    }
+
+    /// Runs the model on `input` (int8, NHWC) in `arena`; returns the output's values.
+    pub fn run<'b>(&self, arena: &'b mut [i8], input: &[i8]) -> Result<&'b [i8], QuantError> {
+        self.run_each(arena, input, |_, _| {})
+    }
+
+    /// Multiply-accumulates (convolutions, fully connected; a fused pool's convolution
+    /// counted whole) and other value operations (pooled, added, softmaxed) of one run.
+    pub fn work(&self) -> u64 {
+        self.steps().enumerate().map(|(k, s)| s.work(self.numel[s.input as usize], self.numel[k + 1])).fold(0, u64::saturating_add)
+    }
+
+    /// [`QuantModel::run`], calling `each(k, output)` with step `k`'s output once it is made.
+    pub fn run_each<'b>(&self, arena: &'b mut [i8], input: &[i8], mut each: impl FnMut(usize, &[i8])) -> Result<&'b [i8], QuantError> {
+        if arena.len() < self.plan.len {
+            return Err(QuantError::ArenaTooSmall { needed: self.plan.len, got: arena.len() });
+        }
+        if input.len() != self.numel[0] {
+            return Err(QuantError::InputLength { needed: self.numel[0], got: input.len() });
+        }
+        arena[self.range(0)].copy_from_slice(input);
+        for (k, step) in self.steps().enumerate() {
+            self.run_step(k, &step, arena)?;
+            each(k, &arena[self.range(k + 1)]);
+        }
+        Ok(&arena[self.range(self.step_count)])
+    }
+
+    fn run_step(&self, k: usize, step: &QStep, arena: &mut [i8]) -> Result<(), QuantError> {
+        let other = match step.layer {
+            QLayer::Add { other: Operand::Tensor(t), .. } => Some(self.range(t as usize)),
+            QLayer::Reshape => return Ok(()),
+            _ => None,
+        };
+        let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
+        let (x, b, y) = split(arena, self.range(step.input as usize), other, self.range(k + 1)).ok_or(bad)?;
+        let blob = |b: &Blob| self.blob(b, k);
+        match &step.layer {
+            QLayer::Conv { p, io, depthwise, weights, bias, requant, pool } => {
+                let (w, bias, requant) = (i8s(blob(weights)?), bias.map(|b| blob(&b)).transpose()?, requants(blob(requant)?, k)?);
+                let bias = bias.map(|b| i32s(b, k)).transpose()?;
+                match (depthwise, pool) {
+                    (true, _) => depthwise_conv2d_s8(p, io, requant, x, w, bias, y),
+                    (false, None) => conv2d_s8(p, io, requant, x, w, bias, y),
+                    (false, Some((pool, act))) => conv2d_maxpool_s8(p, pool, (act[0], act[1]), io, requant, x, w, bias, y),
+                }
+            }
+            QLayer::FullyConnected { depth, out, io, weights, bias, requant } => {
+                let (w, requant) = (i8s(blob(weights)?), requants(blob(requant)?, k)?);
+                let bias = bias.map(|b| blob(&b).and_then(|b| i32s(b, k))).transpose()?;
+                let (depth, out) = (*depth as usize, *out as usize);
+                fully_connected_s8(x.len() / depth, depth, out, io, requant, x, w, bias, y)
+            }
+            QLayer::AvgPool { p, act } => avgpool2d_s8(p, act[0], act[1], x, y),
+            QLayer::MaxPool { p, act } => maxpool2d_s8(p, act[0], act[1], x, y),
+            QLayer::Add { p, other } => {
+                let b = match other {
+                    Operand::Tensor(_) => b.unwrap_or(&[]),
+                    Operand::Const(c) => i8s(blob(c)?),
+                };
+                add_s8(p, x, b, y)
+            }
+            QLayer::Softmax { p, depth } => softmax_s8(p, *depth as usize, x, y),
+            QLayer::Reshape => {}
+        }
+        Ok(())
+    }
+
+    /// The bytes of `b` (checked when the model was loaded; checked again, never trusted).
+    fn blob(&self, b: &Blob, step: usize) -> Result<&'a [u8], QuantError> {
+        let start = b.offset as usize;
+        self.data.get(start..start + b.len as usize).ok_or(QuantError::Step { step, what: "blob" })
+    }
+}
+
+/// The tensors step `step` reads.
+fn reads(step: &QStep) -> impl Iterator<Item = usize> {
+    let other = match step.layer {
+        QLayer::Add { other: Operand::Tensor(t), .. } => Some(t as usize),
+        _ => None,
+    };
+    core::iter::once(step.input as usize).chain(other)
+}
+
+/// The arena as `(x, b, y)`: `y` writable, `x` and `b` read-only, or `None` if `y` overlaps
+/// either or any lies outside.
+#[allow(clippy::type_complexity)]
+fn split(arena: &mut [i8], x: Range<usize>, b: Option<Range<usize>>, y: Range<usize>) -> Option<(&[i8], Option<&[i8]>, &mut [i8])> {
+    if y.end > arena.len() {
+        return None;
+    }
+    let (head, rest) = arena.split_at_mut(y.start);
+    let (out, tail) = rest.split_at_mut(y.len());
+    let (head, tail): (&[i8], &[i8]) = (head, tail);
+    let pick = |r: Range<usize>| -> Option<&[i8]> {
+        if r.end <= y.start {
+            head.get(r)
+        } else if r.start >= y.end {
+            tail.get(r.start - y.end..r.end - y.end)
+        } else {
+            None
+        }
+    };
+    let b = match b {
+        Some(r) => Some(pick(r)?),
+        None => None,
+    };
+    Some((pick(x)?, b, out))
+}
+
+fn i8s(bytes: &[u8]) -> &[i8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity (any bits).
+    unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
+}
+
+fn i32s(bytes: &[u8], step: usize) -> Result<&[i32], QuantError> {
+    // SAFETY: any 4 bytes are a valid i32; `align_to` returns only the aligned middle, and the
+    // targets are little-endian like the file.
+    let (head, values, tail) = unsafe { bytes.align_to::<i32>() };
+    if head.is_empty() && tail.is_empty() {
+        Ok(values)
+    } else {
+        Err(QuantError::Step { step, what: "bias alignment" })
+    }
+}
+
+fn requants(bytes: &[u8], step: usize) -> Result<&[Requant], QuantError> {
+    // SAFETY: `Requant` is `repr(C)` of two i32s, so any 8 bytes are a valid one; `align_to`
+    // returns only the aligned middle; the targets are little-endian like the file.
+    let (head, values, tail) = unsafe { bytes.align_to::<Requant>() };
+    if head.is_empty() && tail.is_empty() {
+        Ok(values)
+    } else {
+        Err(QuantError::Step { step, what: "requantization table alignment" })
+    }
+}
+
+#[cfg(target_endian = "big")]
+compile_error!("int8 model files store their constants little-endian and are read in place");
