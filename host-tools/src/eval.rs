@@ -5,6 +5,7 @@ use crate::checks;
 use crate::dataset::{load_split, Split};
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_bytes, CliGraph, CliPlan};
+use crate::quant::{is_quant_file, QuantFile};
 use crate::say::Say;
 use mote_core::model::BuiltModel;
 use mote_core::{argmax_f32, Executor, Mode};
@@ -29,6 +30,25 @@ pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: 
         ex.run()?;
         let logits = ex.value(built.output)?;
         out.extend(logits.chunks_exact(classes).take(n).map(argmax_f32));
+    }
+    Ok(out)
+}
+
+/// Arg-max class of every sample of `split` by the int8 model `file` (each image quantized
+/// with the model's input scale and zero point; the first of equal outputs wins).
+pub fn predict_classes_int8(file: &QuantFile, split: &Split) -> Result<Vec<usize>, String> {
+    let model = file.model()?;
+    let mut arena = vec![0i8; model.arena_len()];
+    let q = model.input.quant;
+    let mut input = vec![0i8; model.input.numel()];
+    let mut out = Vec::with_capacity(split.len());
+    for i in 0..split.len() {
+        for (o, &v) in input.iter_mut().zip(split.image(i)) {
+            *o = (q.zero_point as f32 + (v / q.scale).round()).clamp(-128.0, 127.0) as i8;
+        }
+        let y = model.run(&mut arena, &input).map_err(|e| e.to_string())?;
+        let best = y.iter().enumerate().fold(0, |b, (k, &v)| if v > y[b] { k } else { b });
+        out.push(best);
     }
     Ok(out)
 }
@@ -60,14 +80,23 @@ pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> C
         checks::writable_output(path, "--plot", &[model_path])?;
     }
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
-    let (spec, params) = load_model_bytes(model_path, &bytes)?;
     let test = load_split(data, "t10k")?;
-    let (g, built) = build(model_path, &spec, 100)?;
-    let classes = g.shape(built.output)?.last();
-    checks::data_fits_model(model_path, &spec.input, classes, &test)?;
-    let predictions = predict_classes(&g, &built, &params, &test)?;
+    let (name, classes, predictions) = if is_quant_file(&bytes) {
+        let file = QuantFile::new(&bytes).map_err(|m| CliError::invalid(model_path, m))?;
+        let model = file.model().map_err(|m| CliError::invalid(model_path, m))?;
+        let classes = model.output.numel();
+        checks::data_fits_model(model_path, model.input.dims(), classes, &test)?;
+        let predictions = predict_classes_int8(&file, &test).map_err(|m| CliError::invalid(model_path, m))?;
+        (format!("{} (int8)", model.name), classes, predictions)
+    } else {
+        let (spec, params) = load_model_bytes(model_path, &bytes)?;
+        let (g, built) = build(model_path, &spec, 100)?;
+        let classes = g.shape(built.output)?.last();
+        checks::data_fits_model(model_path, &spec.input, classes, &test)?;
+        (spec.name.to_string(), classes, predict_classes(&g, &built, &params, &test)?)
+    };
     let s = score(&predictions, &test.labels, classes);
-    say.line(format!("{}: accuracy {:.2}% on {} test samples", spec.name, 100.0 * s.accuracy, test.len()));
+    say.line(format!("{name}: accuracy {:.2}% on {} test samples", 100.0 * s.accuracy, test.len()));
     say.line(format!(
         "per class: {}",
         s.per_class.iter().enumerate().map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a)).collect::<Vec<_>>().join("  ")
@@ -77,7 +106,7 @@ pub fn run(model_path: &Path, data: &Path, json: bool, plot: Option<&Path>) -> C
         say.line(format!("{c:>3} |{}", row.iter().map(|n| format!("{n:>6}")).collect::<String>()));
     }
     if let Some(path) = plot {
-        crate::plot::confusion_png(path, &format!("{} on {}", spec.name, data.display()), &s.confusion, s.accuracy)?;
+        crate::plot::confusion_png(path, &format!("{name} on {}", data.display()), &s.confusion, s.accuracy)?;
         say.line(format!("wrote {}", path.display()));
     }
     if json {

@@ -16,6 +16,7 @@ pub mod notes;
 pub mod plot;
 pub mod predict;
 pub mod quant;
+pub mod quantize;
 pub mod run;
 pub mod say;
 pub mod spec_file;

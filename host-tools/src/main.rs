@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use mote_cli::error::{CliError, CliResult};
 use mote_cli::spec_file::{self, at_least_one, learning_rate, OptimizerKind};
-use mote_cli::{eval, export, import, inspect, model, predict, run, train};
+use mote_cli::{eval, export, import, inspect, model, predict, quantize, run, train};
 use mote_kernels::dispatch::{self, Isa};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +97,24 @@ enum Command {
         /// Timed inferences (after 200 untimed ones).
         #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
         runs: usize,
+        /// Print only a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post-training int8 quantization: calibrates activation ranges on training samples,
+    /// quantizes weights per output channel, writes an int8 model file.
+    Quantize {
+        /// An f32 .mote model file.
+        model: PathBuf,
+        /// Directory with train-* IDX files (raw or .gz): the calibration samples.
+        #[arg(long)]
+        data: PathBuf,
+        /// The int8 model file to write (replaced whole, or left as it was).
+        #[arg(long)]
+        out: PathBuf,
+        /// Calibration samples, spread evenly over the training split.
+        #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
+        calibration: usize,
         /// Print only a JSON report on stdout.
         #[arg(long)]
         json: bool,
@@ -236,6 +254,7 @@ fn run(command: Command) -> CliResult<()> {
         Command::Import { model, out, json } => import::import(&model, &out, json),
         Command::Run { model, input, output, json } => run::run(&model, &input, &output, json),
         Command::Bench { model, runs, json } => mote_cli::bench::run(&model, runs, json),
+        Command::Quantize { model, data, out, calibration, json } => quantize::run(&model, &data, &out, calibration, json),
         Command::Export { model, out, board, only } => export::run(&model, &out, &board, only.as_deref()),
     }
 }

@@ -99,8 +99,13 @@ pub fn save_with_notes(path: &Path, spec: &ModelSpec, params: &[f32], notes: &No
     let mut bytes = vec![0u8; len];
     let written = write_model_with_notes(spec, params, &notes, &mut bytes).map_err(model)?;
     bytes.truncate(written);
-    let tmp = path.with_extension("mote.tmp");
-    std::fs::write(&tmp, &bytes).map_err(CliError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(CliError::io(path))?;
+    write_atomically(path, &bytes)?;
     Ok(written)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> CliResult<()> {
+    let tmp = path.with_extension("mote.tmp");
+    std::fs::write(&tmp, bytes).map_err(CliError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(CliError::io(path))
 }
