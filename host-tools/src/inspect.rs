@@ -4,14 +4,84 @@
 use crate::boards::{firmware_costs, BinaryCost, Board, BOARDS};
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load, CliPlan};
+use crate::quant::{is_quant_file, QuantFile};
 use crate::say::Say;
 use mote_core::model::{model_file_len, ModelSpec, FIRMWARE_NODES};
+use mote_core::quant::{QLayer, QuantModel};
 use mote_core::{Graph, Mode, BYTES_PER_VALUE};
 use serde_json::json;
 use std::path::Path;
 
+/// One step of an int8 model, as reported.
+pub struct StepRow {
+    pub index: usize,
+    pub op: &'static str,
+    pub shape: Vec<u32>,
+    /// Multiply-accumulates (other value operations for the other steps).
+    pub work: u64,
+}
+
+/// The steps of an int8 model.
+pub fn int8_steps(model: &QuantModel) -> Vec<StepRow> {
+    let mut numel = vec![model.input.numel()];
+    let mut rows = Vec::new();
+    for (index, step) in model.steps().enumerate() {
+        let op = match step.layer {
+            QLayer::Conv { depthwise: true, .. } => "depthwise_conv",
+            QLayer::Conv { pool: Some(_), .. } => "conv+maxpool",
+            QLayer::Conv { .. } => "conv",
+            QLayer::FullyConnected { .. } => "fully_connected",
+            QLayer::AvgPool { .. } => "avgpool",
+            QLayer::MaxPool { .. } => "maxpool",
+            QLayer::Add { .. } => "add",
+            QLayer::Softmax { .. } => "softmax",
+            QLayer::Reshape => "reshape",
+        };
+        let work = step.work(numel[step.input as usize], step.output.numel());
+        numel.push(step.output.numel());
+        rows.push(StepRow { index, op, shape: step.output.dims().to_vec(), work });
+    }
+    rows
+}
+
+/// `mote inspect` of an int8 model file.
+fn run_int8(path: &Path, bytes: &[u8], json: bool) -> CliResult<()> {
+    let say = Say::new(json);
+    let file = QuantFile::new(bytes).map_err(|m| CliError::invalid(path, m))?;
+    let model = file.model().map_err(|m| CliError::invalid(path, m))?;
+    let rows = int8_steps(&model);
+    say.line(format!(
+        "{} ({}), int8, input {:?} (scale {}, zero point {})",
+        model.name,
+        path.display(),
+        model.input.dims(),
+        model.input.quant.scale,
+        model.input.quant.zero_point
+    ));
+    say.line(format!("{:<5} {:<16} {:<20} {:>12}", "step", "op", "output", "MACs"));
+    for r in &rows {
+        say.line(format!("{:<5} {:<16} {:<20} {:>12}", r.index, r.op, format!("{:?}", r.shape), r.work));
+    }
+    let macs: u64 = rows.iter().filter(|r| r.op.contains("conv") || r.op == "fully_connected").map(|r| r.work).sum();
+    say.line(format!("total MACs: {macs}"));
+    say.line(format!("arena: {} bytes (every tensor, the input's included)", model.arena_len()));
+    say.line(format!("flash for the model file: {} bytes", bytes.len()));
+    if json {
+        let steps: Vec<_> = rows.iter().map(|r| json!({"op": r.op, "output_shape": r.shape, "macs": r.work})).collect();
+        println!(
+            "{}",
+            json!({"name": model.name.as_str(), "int8": true, "steps": steps, "total_macs": macs, "arena_bytes": model.arena_len(), "flash_bytes": bytes.len()})
+        );
+    }
+    Ok(())
+}
+
 /// Prints the report for `path` at `batch`; with `json`, the last stdout line is JSON.
 pub fn run(path: &Path, batch: usize, json: bool) -> CliResult<()> {
+    let bytes = std::fs::read(path).map_err(CliError::io(path))?;
+    if is_quant_file(&bytes) {
+        return run_int8(path, &bytes, json);
+    }
     let say = Say::new(json);
     let loaded = load(path)?;
     let (g, built) = build(path, &loaded.spec, batch)?;

@@ -47,6 +47,19 @@ pub fn quant_file(name: &str, input: &QTensor, steps: &[QStep], data: &[u8], not
     Ok(out)
 }
 
+/// The int8 model file `file` with `notes` in place of its notes.
+pub fn with_notes(file: &[u8], notes: &[u8]) -> Result<Vec<u8>, String> {
+    let loaded = QuantFile::new(file)?;
+    let model = loaded.model()?;
+    let parts = check_quant_model(file).map_err(|e| e.to_string())?;
+    let spec = &parts.spec_bytes[..parts.spec_bytes.len() - model.notes.len()];
+    let mut with = spec.to_vec();
+    with.extend_from_slice(notes);
+    let mut out = vec![0u8; mote_core::model::HEADER_LEN + parts.param_bytes.len() + with.len()];
+    write_quant_model(parts.param_bytes, &with, &mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 /// The first `max` bytes of `s` cut at a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);

@@ -236,7 +236,11 @@ impl Builder<'_> {
             return Err("a convolution takes a 4-D input".into());
         }
         let shape = self.g.shape(node).map_err(|e| e.to_string())?;
-        let w_shape = self.g.node(*self.g.node(node).map_err(|e| e.to_string())?.inputs().get(1).ok_or("no weight")?).map_err(|e| e.to_string())?.shape;
+        let w_shape = self
+            .g
+            .node(*self.g.node(node).map_err(|e| e.to_string())?.inputs().get(1).ok_or("no weight")?)
+            .map_err(|e| e.to_string())?
+            .shape;
         let [out_c, per_in, kh, kw] = [w_shape.dim(0), w_shape.dim(1), w_shape.dim(2), w_shape.dim(3)];
         let d = x.dims.map(|v| v as usize);
         let p = Conv2dParams {

@@ -8,6 +8,7 @@
 use crate::checks;
 use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_with_notes, CliPlan};
+use crate::quant::{is_quant_file, QuantFile};
 use crate::say::Say;
 use mote_core::model::{dims_of, BuiltModel, LayerOp, ModelSpec};
 use mote_core::{Executor, Mode, NodeId};
@@ -97,6 +98,20 @@ pub fn read_npy(path: &Path, input: &str) -> CliResult<Tensor> {
 
 /// [`read_npy`] of bytes already read: what is wrong with them, if they are not such a tensor.
 pub fn parse_npy(bytes: &[u8], input: &str) -> Result<Tensor, String> {
+    match parse_npy_of(bytes, input, false)? {
+        NpyTensor::F32(t) => Ok(t),
+        NpyTensor::I8(..) => Err(format!("dtype int8: the model's input `{input}` takes float32 (<f4)")),
+    }
+}
+
+/// A tensor of a `.npy` file: float32, or int8 (an int8 model's input).
+pub enum NpyTensor {
+    F32(Tensor),
+    I8(Vec<usize>, Vec<i8>),
+}
+
+/// [`parse_npy`] also taking int8 (`|i1`) files when `int8` is set.
+pub fn parse_npy_of(bytes: &[u8], input: &str, int8: bool) -> Result<NpyTensor, String> {
     // The header's length must fit the file before the reader allocates for it (a version-3
     // header claiming 4 GB was the fuzzer's first find).
     let header_end = match (bytes.get(..6), bytes.get(6)) {
@@ -120,7 +135,8 @@ pub fn parse_npy(bytes: &[u8], input: &str) -> Result<Tensor, String> {
     }
     let file = npyz::NpyFile::new(bytes).map_err(|e| format!("not a NumPy .npy file: {e}"))?;
     let dtype = file.dtype().descr();
-    if dtype != "'<f4'" {
+    let is_i8 = int8 && dtype == "'|i1'";
+    if dtype != "'<f4'" && !is_i8 {
         let name = match dtype.trim_matches('\'') {
             "<f8" => "float64",
             "<f2" => "float16",
@@ -130,7 +146,8 @@ pub fn parse_npy(bytes: &[u8], input: &str) -> Result<Tensor, String> {
             "<i8" => "int64",
             other => other,
         };
-        return Err(format!("dtype {name}: the model's input `{input}` takes float32 (<f4)"));
+        let takes = if int8 { "int8 (|i1) or float32 (<f4, quantized with the input's scale)" } else { "float32 (<f4)" };
+        return Err(format!("dtype {name}: the model's input `{input}` takes {takes}"));
     }
     if file.order() != npyz::Order::C {
         return Err(format!("Fortran (column-major) order: `{input}` takes C order (numpy.ascontiguousarray)"));
@@ -141,22 +158,32 @@ pub fn parse_npy(bytes: &[u8], input: &str) -> Result<Tensor, String> {
         .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
         .collect::<Result<Vec<_>, _>>()?;
     // The header's shape must be backed by the file's bytes before anything is allocated for it.
-    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n.checked_mul(4).is_some_and(|b| b <= bytes.len()));
+    let size = if is_i8 { 1 } else { 4 };
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n.checked_mul(size).is_some_and(|b| b <= bytes.len()));
     if values.is_none() {
         return Err(format!("shape {shape:?} needs more data than the file's {} bytes", bytes.len()));
     }
+    if is_i8 {
+        let values = file.into_vec::<i8>().map_err(|e| format!("the data does not read: {e}"))?;
+        return Ok(NpyTensor::I8(shape, values));
+    }
     let values = file.into_vec::<f32>().map_err(|e| format!("the data does not read: {e}"))?;
-    Ok(Tensor { shape, values })
+    Ok(NpyTensor::F32(Tensor { shape, values }))
 }
 
 /// Writes `tensor` as a float32 `.npy` file, through a temporary file and a rename.
 pub fn write_npy(path: &Path, tensor: &Tensor) -> CliResult<()> {
+    write_npy_of(path, &tensor.shape, &tensor.values)
+}
+
+/// Writes `values` of `shape` as a `.npy` file of their type (float32 or int8).
+pub fn write_npy_of<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[usize], values: &[T]) -> CliResult<()> {
     let tmp = path.with_extension("npy.tmp");
     let write = || -> std::io::Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        let shape: Vec<u64> = tensor.shape.iter().map(|&d| d as u64).collect();
+        let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         let mut writer = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
-        writer.extend(tensor.values.iter().copied())?;
+        writer.extend(values.iter().copied())?;
         writer.finish()?;
         std::io::Write::flush(&mut out)
     };
@@ -174,6 +201,9 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
     read.extend(inputs.iter().map(PathBuf::as_path));
     checks::writable_output(output, "--output", &read)?;
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
+    if is_quant_file(&bytes) {
+        return run_int8(model_path, &bytes, inputs, output, &say, json);
+    }
     let (spec, params, notes) = load_model_with_notes(model_path, &bytes)?;
     // An imported model's inputs and output go by the source's names.
     let mut wanted = model_inputs(&spec);
@@ -201,6 +231,60 @@ pub fn run(model_path: &Path, inputs: &[PathBuf], output: &Path, json: bool) -> 
         let ins: Vec<_> =
             wanted.iter().zip(&tensors).zip(inputs).map(|((i, t), f)| json!({"name": i.name, "shape": t.shape, "file": f})).collect();
         println!("{}", json!({"inputs": ins, "outputs": [{"name": output_name, "shape": y.shape, "file": output}]}));
+    }
+    Ok(())
+}
+
+/// `mote run` of an int8 model: int8 in, int8 out; or float32 in (quantized with the input's
+/// scale and zero point), float32 out (dequantized).
+fn run_int8(model_path: &Path, bytes: &[u8], inputs: &[PathBuf], output: &Path, say: &Say, json: bool) -> CliResult<()> {
+    let file = QuantFile::new(bytes).map_err(|m| CliError::invalid(model_path, m))?;
+    let model = file.model().map_err(|m| CliError::invalid(model_path, m))?;
+    let notes = crate::notes::Notes::from_bytes(model.notes);
+    let input_name = notes.inputs.first().map_or(INPUT, String::as_str);
+    let output_name = notes.outputs.first().map_or("output", String::as_str);
+    let [path] = inputs else {
+        return Err(CliError::Usage(format!("{} has 1 input (`{input_name}`), got {} --input files", model_path.display(), inputs.len())));
+    };
+    let npy = std::fs::read(path).map_err(CliError::io(path))?;
+    let tensor = parse_npy_of(&npy, input_name, true).map_err(|m| CliError::invalid(path, m))?;
+    let shape = match &tensor {
+        NpyTensor::F32(t) => t.shape.clone(),
+        NpyTensor::I8(shape, _) => shape.clone(),
+    };
+    let wanted = ModelInput { name: input_name.into(), shape: model.input.dims().iter().map(|&d| d as usize).collect(), any_batch: true };
+    wanted.check(&shape).map_err(|m| CliError::invalid(path, m))?;
+    let (qi, qo) = (model.input.quant, model.output.quant);
+    let values: Vec<i8> = match &tensor {
+        NpyTensor::I8(_, v) => v.clone(),
+        NpyTensor::F32(t) => t.values.iter().map(|&v| (qi.zero_point as f32 + (v / qi.scale).round()).clamp(-128.0, 127.0) as i8).collect(),
+    };
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut out = Vec::new();
+    for sample in values.chunks_exact(model.input.numel()) {
+        out.extend_from_slice(model.run(&mut arena, sample).map_err(|e| CliError::invalid(model_path, e.to_string()))?);
+    }
+    let mut out_shape: Vec<usize> = model.output.dims().iter().map(|&d| d as usize).collect();
+    out_shape[0] = shape[0];
+    match tensor {
+        NpyTensor::I8(..) => write_npy_of(output, &out_shape, &out)?,
+        NpyTensor::F32(_) => {
+            let real: Vec<f32> = out.iter().map(|&q| qo.scale * (q as i32 - qo.zero_point) as f32).collect();
+            write_npy_of(output, &out_shape, &real)?
+        }
+    }
+    let dtype = if matches!(tensor, NpyTensor::I8(..)) { "int8" } else { "float32" };
+    say.line(format!(
+        "{} (int8): `{input_name}` {shape:?} {dtype} → `{output_name}` {out_shape:?} {dtype}, written to {}",
+        model.name,
+        output.display()
+    ));
+    if json {
+        println!(
+            "{}",
+            json!({"inputs": [{"name": input_name, "shape": shape, "file": path, "dtype": dtype}],
+                   "outputs": [{"name": output_name, "shape": out_shape, "file": output, "dtype": dtype}]})
+        );
     }
     Ok(())
 }

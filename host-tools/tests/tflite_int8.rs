@@ -97,3 +97,33 @@ fn resnet8_matches_tflm_bit_for_bit() {
     assert_eq!(samples, 100);
     assert_eq!((differing, worst), (0, 0));
 }
+
+/// `mote import` writes an int8 model file of the KWS model and `mote run` on it gives TFLM's
+/// outputs for a batch of the golden inputs, int8 in and out.
+#[test]
+fn import_and_run_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source = root.join("../shared/models/mlperf-tiny/kws_ref_model.tflite");
+    let (model, input, output) = (dir.path().join("kws.mote"), dir.path().join("x.npy"), dir.path().join("y.npy"));
+    let mote = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mote")).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    mote(&["import".as_ref(), source.as_os_str(), "--out".as_ref(), model.as_os_str()]);
+    let samples = 3;
+    let x: Vec<i8> = (0..samples).flat_map(|k| input_values(k, 490)).collect();
+    let mut bytes = Vec::new();
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::<i8>::new().default_dtype().shape(&[samples as u64, 49, 10, 1]).writer(&mut bytes).begin_nd().unwrap();
+    w.extend(x.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(&input, bytes).unwrap();
+    mote(&["run".as_ref(), model.as_os_str(), "--input".as_ref(), input.as_os_str(), "--output".as_ref(), output.as_os_str()]);
+    let y_bytes = std::fs::read(&output).unwrap();
+    let y = npyz::NpyFile::new(y_bytes.as_slice()).unwrap();
+    assert_eq!(y.shape(), &[samples as u64, 12]);
+    let y: Vec<i8> = y.into_vec().unwrap();
+    let (_, outputs, want) = golden::<i8>("kws_ref_model.tflm.npy");
+    assert_eq!(y, want[..samples as usize * outputs]);
+}

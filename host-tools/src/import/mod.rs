@@ -144,6 +144,9 @@ pub fn import(path: &Path, out: &Path, json: bool) -> CliResult<()> {
         .ok_or_else(|| CliError::invalid(path, "not a model mote imports: give a .onnx file (ONNX) or a .tflite file (TFLite)"))?;
     let bytes = std::fs::read(path).map_err(CliError::io(path))?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("imported");
+    if format == Format::Tflite && tflite::int8::is_int8(&bytes) {
+        return import_int8(path, &bytes, name, out, &say, json);
+    }
     let imported = convert(format, &bytes, name).map_err(|e| CliError::invalid(path, e.to_string()))?;
     let notes = Notes {
         inputs: imported.inputs.iter().map(|i| i.name.clone()).collect(),
@@ -178,6 +181,41 @@ pub fn import(path: &Path, out: &Path, json: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"model": out, "bytes": written, "layers": layers, "inputs": io(&imported.inputs), "outputs": io(&imported.outputs)})
+        );
+    }
+    Ok(())
+}
+
+/// `mote import` of an int8 TFLite model: an int8 model file, its steps listed.
+fn import_int8(path: &Path, bytes: &[u8], name: &str, out: &Path, say: &Say, json: bool) -> CliResult<()> {
+    let (file, [input, output]) = tflite::int8::convert(bytes, name).map_err(|m| CliError::invalid(path, m))?;
+    let notes = Notes { inputs: vec![input], outputs: vec![output] };
+    let file = crate::quant::with_notes(&file, &notes.to_bytes()).map_err(|m| CliError::invalid(path, m))?;
+    let loaded = crate::quant::QuantFile::new(&file).map_err(|m| CliError::invalid(path, m))?;
+    let model = loaded.model().map_err(|m| CliError::invalid(path, m))?;
+    crate::model::write_atomically(out, &file)?;
+    let steps = crate::inspect::int8_steps(&model);
+    for s in &steps {
+        say.line(format!("{:<3} {:<16} {:>20} {:>10} MACs", s.index, s.op, format!("{:?}", s.shape), s.work));
+    }
+    say.line(format!(
+        "int8 model: input `{}` {:?}, output `{}` {:?}; {} steps, arena {} bytes: wrote {} ({} bytes)",
+        notes.inputs[0],
+        model.input.dims(),
+        notes.outputs[0],
+        model.output.dims(),
+        steps.len(),
+        model.arena_len(),
+        out.display(),
+        file.len()
+    ));
+    if json {
+        let layers: Vec<_> = steps.iter().map(|s| json!({"op": s.op, "shape": s.shape, "macs": s.work})).collect();
+        println!(
+            "{}",
+            json!({"model": out, "bytes": file.len(), "int8": true, "arena_bytes": model.arena_len(), "layers": layers,
+                   "inputs": [{"name": notes.inputs[0], "shape": model.input.dims()}],
+                   "outputs": [{"name": notes.outputs[0], "shape": model.output.dims()}]})
         );
     }
     Ok(())

@@ -192,3 +192,39 @@ pub fn fully_connected_s8(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::int8::maxpool2d_s8;
+
+    /// The fused convolution and max pool give the two layers' bytes: a 2-channel 7×6 input, 3
+    /// filters of 3×2 with stride 1 and padding, pooled 2×2 with stride 2 and a padded edge.
+    #[test]
+    fn fused_maxpool_is_conv_then_pool() {
+        let p = Conv2dParams { pad_bottom: 0, pad_right: 1, ..Conv2dParams::plain(1, [2, 7, 6], 3, [3, 2], [1, 1], [1, 0]) };
+        let io = Int8Io { input_offset: 5, output_offset: -3, act_min: -100, act_max: 120 };
+        let requant = [Requant::from_real(0.02), Requant::from_real(0.013), Requant::from_real(0.031)];
+        let x: Vec<i8> = (0..2 * 7 * 6).map(|i| ((i * 37 + 11) % 251) as u8 as i8).collect();
+        let w: Vec<i8> = (0..3 * 3 * 2 * 2).map(|i| ((i * 53 + 7) % 255) as u8 as i8).collect();
+        let bias = [300, -2000, 45];
+        let (oh, ow) = (p.out_h(), p.out_w());
+        let mut conv = vec![0i8; oh * ow * 3];
+        conv2d_s8(&p, &io, &requant, &x, &w, Some(&bias), &mut conv);
+        let mut pool = Pool2dParams::plain(1, [3, oh, ow], [2, 2], [2, 2], [0, 0]);
+        (pool.pad_bottom, pool.pad_right) = (1, 1);
+        let (ph, pw) = (pool.out_h(), pool.out_w());
+        let mut want = vec![0i8; ph * pw * 3];
+        maxpool2d_s8(&pool, -90, 127, &conv, &mut want);
+        let mut got = vec![0i8; ph * pw * 3];
+        conv2d_maxpool_s8(&p, &pool, (-90, 127), &io, &requant, &x, &w, Some(&bias), &mut got);
+        assert_eq!(got, want);
+        assert!(want.iter().any(|&v| v != want[0]), "a constant output would prove nothing");
+        // By hand: a 2×2 max with the padding left out; the clamp at −90.
+        let mut p1 = Pool2dParams::plain(1, [1, 2, 3], [2, 2], [2, 2], [0, 0]);
+        p1.pad_right = 1;
+        let mut y = [0i8; 2];
+        maxpool2d_s8(&p1, -90, 127, &[-100, -120, 4, -128, -99, -128], &mut y);
+        assert_eq!(y, [-90, 4]);
+    }
+}
