@@ -3,7 +3,8 @@
 //! firmware to execute (the device never plans), and sizes the static arenas from them, so
 //! RAM is known at link time.
 
-use mote_core::model::{read_model, FirmwarePlans};
+use mote_core::model::{check_quant_model, read_model, FirmwarePlans};
+use mote_core::quant::QuantModel;
 use mote_core::{Graph, Isa};
 use std::path::PathBuf;
 
@@ -65,5 +66,35 @@ fn main() {
         g.trainable_params(),
         plans.bench_arena_len()
     );
-    std::fs::write(out.join("sizes.rs"), sizes).unwrap();
+    std::fs::write(out.join("sizes.rs"), sizes + &int8_model(&out)).unwrap();
+}
+
+/// The int8 model `qinfer` runs (`model/model-int8.mote`, written by `cargo xtask qemu infer
+/// --model`), copied where the binary embeds it, and its arena size; an empty model if none.
+fn int8_model(out: &std::path::Path) -> String {
+    println!("cargo:rerun-if-changed=model/model-int8.mote");
+    let bytes = std::fs::read("model/model-int8.mote").unwrap_or_default();
+    let arena = if bytes.is_empty() {
+        0
+    } else {
+        let parts = check_quant_model(&bytes).unwrap_or_else(|e| panic!("firmware/model/model-int8.mote: {e}"));
+        // The data section is read in place and must be 4-byte aligned: copy it to words.
+        let data = parts.param_bytes;
+        let aligned: Vec<u32> = data
+            .chunks(4)
+            .map(|c| {
+                let mut b = [0u8; 4];
+                b[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(b)
+            })
+            .collect();
+        // SAFETY: the words hold at least `data.len()` initialized bytes.
+        let view = unsafe { std::slice::from_raw_parts(aligned.as_ptr().cast::<u8>(), data.len()) };
+        QuantModel::new(parts.spec_bytes, view).unwrap_or_else(|e| panic!("firmware/model/model-int8.mote: {e}")).arena_len()
+    };
+    std::fs::write(out.join("model-int8.mote"), &bytes).unwrap();
+    format!(
+        "/// The int8 model `qinfer` runs (empty if none was exported).\npub static INT8_MODEL: &crate::model::Aligned<[u8]> = &crate::model::Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/model-int8.mote\")));\n\
+         /// Bytes of the int8 model's arena.\npub const INT8_ARENA: usize = {arena};\n"
+    )
 }

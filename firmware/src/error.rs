@@ -24,6 +24,14 @@ pub enum FirmwareError {
     NonFiniteWeight { index: u32 },
     /// A received model file larger than the heap left for it.
     ModelTooLarge { bytes: usize, heap_free: usize },
+    /// The int8 model does not load or run.
+    Quant(mote_core::quant::QuantError),
+}
+
+impl From<mote_core::quant::QuantError> for FirmwareError {
+    fn from(e: mote_core::quant::QuantError) -> Self {
+        FirmwareError::Quant(e)
+    }
 }
 
 impl From<mote_core::Error> for FirmwareError {

@@ -77,11 +77,18 @@ enum BenchTask {
 
 #[derive(Subcommand)]
 enum QemuTask {
-    /// The test digits on the device, compared with the host's predictions.
+    /// The test digits on the device, compared with the host's predictions; with `--model`,
+    /// any model file (f32 or int8) compared output for output with `mote run`.
     Infer {
         /// End stdout with one JSON object.
         #[arg(long)]
         json: bool,
+        /// The model file to run [the exported f32 model].
+        #[arg(long)]
+        model: Option<String>,
+        /// Inputs for an int8 model [all 2,000 test digits for MNIST inputs, else 10 random].
+        #[arg(long, value_parser = at_least_one)]
+        samples: Option<usize>,
     },
     /// On-device training (from scratch, or fine-tuning the exported model).
     Train {
@@ -171,7 +178,8 @@ pub fn run_with_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Resul
 /// `cargo xtask qemu ...`.
 fn qemu_command(task: QemuTask) -> Result<(), String> {
     let (report, json) = match task {
-        QemuTask::Infer { json } => (qemu::infer(false)?, json),
+        QemuTask::Infer { json, model: None, .. } => (qemu::infer(false)?, json),
+        QemuTask::Infer { json, model: Some(model), samples } => (qemu::infer_model(&model, samples)?, json),
         QemuTask::Train { json, steps, eval, lr, finetune } => {
             // Fine-tuning a converged model wants a smaller step than training from scratch.
             let lr = lr.unwrap_or(if finetune { 3e-4 } else { 3e-3 });
@@ -290,7 +298,7 @@ fn test() -> Result<(), String> {
 /// loss falls, a model sent at run time, hostile files, and the plans against their baselines.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 7] = [
+    let checks: [Check; 8] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -322,6 +330,16 @@ fn qemu_tests() -> Result<(), String> {
         ("hostile model files get typed errors on the 32-bit device", || {
             let refused = qemu::load_hostile(true)?;
             Ok(format!("{refused} files refused by name (huge padding, truncated, corrupted), no panic"))
+        }),
+        ("the int8 model gives mote run's outputs on the device", || {
+            let r = qemu::quantize_and_infer(20)?;
+            match r["outputs_differing_from_host"].as_u64() {
+                Some(0) => Ok(format!(
+                    "{} outputs equal; {} instructions per inference, arena {} bytes",
+                    r["outputs_compared"], r["insns_per_inference"], r["arena_bytes"]
+                )),
+                _ => Err(format!("device and host disagree: {r}")),
+            }
         }),
         ("fused, in-place plans equal their baselines on the device", || {
             let r = qemu::bench(5, true)?;

@@ -425,3 +425,93 @@ pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
     }
     Ok(Value::Object(out))
 }
+
+/// Where `qinfer` finds the int8 model it embeds.
+const INT8_MODEL: &str = "firmware/model/model-int8.mote";
+
+/// `qemu infer --model FILE`: runs `model` on the device. An f32 model is exported and
+/// classifies the test digits ([`infer`]); an int8 model (`MOTQ`) runs in `qinfer` on `samples`
+/// inputs — the MNIST test digits quantized with its input's scale for a 28×28×1 input, seeded
+/// random int8 values otherwise — and every output byte is compared with `mote run` of the
+/// same inputs on the host.
+pub fn infer_model(model: &str, samples: Option<usize>) -> Result<Value, String> {
+    let bytes = std::fs::read(root().join(model)).map_err(|e| format!("{model}: {e}"))?;
+    if !mote_cli::quant::is_quant_file(&bytes) {
+        ensure_tools()?;
+        run(&mote()?, &["export", model, "--out", MODEL])?;
+        return infer(false);
+    }
+    ensure_tools()?;
+    ensure_model(true)?;
+    let file = mote_cli::quant::QuantFile::new(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let m = file.model().map_err(|e| format!("{model}: {e}"))?;
+    let shape: Vec<usize> = m.input.dims().iter().map(|&d| d as usize).collect();
+    let per = m.input.numel();
+    let mnist = shape == [1, 28, 28, 1];
+    let inputs: Vec<i8> = if mnist {
+        let images = read_idx(&root().join("data/mnist/t10k-images-idx3-ubyte"), 3).map_err(|e| format!("{e} (run cargo xtask data)"))?;
+        let n = samples.unwrap_or(images.dims[0]).min(images.dims[0]);
+        let q = m.input.quant;
+        images.data[..n * per]
+            .iter()
+            .map(|&p| (q.zero_point as f32 + (p as f32 / 255.0 / q.scale).round()).clamp(-128.0, 127.0) as i8)
+            .collect()
+    } else {
+        let mut s = 0x2545_f491u32;
+        (0..samples.unwrap_or(10) * per)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as u8 as i8
+            })
+            .collect()
+    };
+    let n = inputs.len() / per;
+    let dir = qemu_dir()?;
+    let mut batch_shape = shape.clone();
+    batch_shape[0] = n;
+    let (x, y) = (dir.join("int8-inputs.npy"), dir.join("int8-host-outputs.npy"));
+    mote_cli::run::write_npy_of(&x, &batch_shape, &inputs).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("int8-inputs.bin"), inputs.iter().map(|&v| v as u8).collect::<Vec<u8>>()).map_err(|e| e.to_string())?;
+    run(&mote()?, &["run", model, "--input", x.to_str().unwrap_or_default(), "--output", y.to_str().unwrap_or_default()])?;
+    let host = match mote_cli::run::parse_npy_of(&std::fs::read(&y).map_err(|e| e.to_string())?, "output", true)? {
+        mote_cli::run::NpyTensor::I8(_, v) => v,
+        mote_cli::run::NpyTensor::F32(_) => return Err("mote run wrote float32 for int8 inputs".into()),
+    };
+    std::fs::copy(root().join(model), root().join(INT8_MODEL)).map_err(|e| format!("{INT8_MODEL}: {e}"))?;
+    build_firmware()?;
+    let result = run_qemu("qinfer", &[], Duration::from_secs(1800))?;
+    let device: Vec<i8> =
+        std::fs::read(dir.join("int8-outputs.bin")).map_err(|e| format!("int8-outputs.bin: {e}"))?.iter().map(|&b| b as i8).collect();
+    if device.len() != host.len() {
+        return Err(format!("the device wrote {} output values, the host {}", device.len(), host.len()));
+    }
+    let differ = device.iter().zip(&host).filter(|(a, b)| a != b).count();
+    let mut out = to_json(&result);
+    out.insert("model".into(), json!(model));
+    out.insert("inputs".into(), json!(if mnist { "MNIST test digits" } else { "seeded random int8" }));
+    out.insert("outputs_compared".into(), json!(host.len()));
+    out.insert("outputs_differing_from_host".into(), json!(differ));
+    if mnist {
+        let labels = read_idx(&root().join("data/mnist/t10k-labels-idx1-ubyte"), 1).map_err(|e| e.to_string())?;
+        let classes = m.output.numel();
+        let correct = device
+            .chunks_exact(classes)
+            .zip(&labels.data)
+            .filter(|(row, &l)| row.iter().enumerate().fold(0, |b, (k, &v)| if v > row[b] { k } else { b }) == l as usize)
+            .count();
+        out.insert("accuracy".into(), json!(correct as f64 / n.max(1) as f64));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Quantizes the exported model (calibrated on 200 training digits) and runs it on `samples`
+/// test digits on the device ([`infer_model`]).
+pub fn quantize_and_infer(samples: usize) -> Result<Value, String> {
+    ensure_model(true)?;
+    let out = "target/host/model-int8.mote";
+    std::fs::create_dir_all(root().join("target/host")).map_err(|e| e.to_string())?;
+    run(&mote()?, &["quantize", MODEL, "--data", "data/mnist", "--out", out, "--calibration", "200"])?;
+    infer_model(out, Some(samples))
+}

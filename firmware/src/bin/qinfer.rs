@@ -1,0 +1,82 @@
+//! Runs the exported int8 model (`model/model-int8.mote`, constants in place from flash, one
+//! static arena of the planned size) on the inputs the host wrote to
+//! `target/qemu/int8-inputs.bin` (the model's input size each, int8), writes every output to
+//! `target/qemu/int8-outputs.bin` for the host to compare bit for bit, and reports
+//! instructions per inference, arena, RAM and flash.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use mote_core::model::check_quant_model;
+use mote_core::quant::QuantModel;
+use mote_firmware::board;
+use mote_firmware::error::FirmwareError;
+use mote_firmware::link::LinkError;
+use mote_firmware::sizes::{INT8_ARENA, INT8_MODEL};
+use semihosting::fs::File;
+use semihosting::io::{Read, Write};
+
+static mut ARENA: [i8; INT8_ARENA] = [0; INT8_ARENA];
+/// The largest input this binary reads (MLPerf Tiny's ResNet-8: 32·32·3).
+const MAX_INPUT: usize = 4096;
+/// The largest output it writes.
+const MAX_OUTPUT: usize = 256;
+
+#[entry]
+fn main() -> ! {
+    board::run_main("qinfer", run)
+}
+
+fn run() -> Result<(), FirmwareError> {
+    let parts = check_quant_model(&INT8_MODEL.0)?;
+    let model = QuantModel::new(parts.spec_bytes, parts.param_bytes)?;
+    // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
+    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let (n_in, n_out) = (model.input.numel(), model.output.numel());
+    if n_in > MAX_INPUT || n_out > MAX_OUTPUT {
+        return Err(FirmwareError::Argument("model input or output larger than qinfer's buffers"));
+    }
+    let mut inputs = File::open(c"target/qemu/int8-inputs.bin").map_err(|_| LinkError::Open("int8-inputs.bin"))?;
+    let mut outputs = File::create(c"target/qemu/int8-outputs.bin").map_err(|_| LinkError::Open("int8-outputs.bin"))?;
+    let mut x = [0u8; MAX_INPUT];
+    let (mut samples, mut insns) = (0u64, 0u64);
+    while read_full(&mut inputs, &mut x[..n_in])? {
+        // SAFETY: u8 and i8 have the same size, alignment and validity.
+        let input = unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<i8>(), n_in) };
+        let start = board::instructions();
+        let y = model.run(arena, input)?;
+        insns += board::instructions() - start;
+        // SAFETY: as above.
+        let bytes = unsafe { core::slice::from_raw_parts(y.as_ptr().cast::<u8>(), y.len()) };
+        outputs.write_all(bytes).map_err(|_| LinkError::Write("int8-outputs.bin"))?;
+        samples += 1;
+    }
+    let ram = board::static_ram_bytes() + board::stack_high_water_bytes();
+    defmt::println!(
+        "result samples={=u64} arena_bytes={=u32} ram_bytes={=u32} static_bytes={=u32} stack_bytes={=u32} flash_bytes={=u32} model_bytes={=u32} insns_per_inference={=u64}",
+        samples,
+        model.arena_len() as u32,
+        ram as u32,
+        board::static_ram_bytes() as u32,
+        board::stack_high_water_bytes() as u32,
+        board::flash_bytes() as u32,
+        INT8_MODEL.0.len() as u32,
+        insns / samples.max(1)
+    );
+    Ok(())
+}
+
+/// Fills `buf` from `file`: `true`, or `false` at the end of the file (a partial sample is an
+/// error).
+fn read_full(file: &mut File, buf: &mut [u8]) -> Result<bool, LinkError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(LinkError::Read("int8-inputs.bin (a partial sample)")),
+            Ok(n) => got += n,
+            Err(_) => return Err(LinkError::Read("int8-inputs.bin")),
+        }
+    }
+    Ok(true)
+}
