@@ -15,7 +15,7 @@ use mote_core::ops::{Op, OpKind, Pointwise, PoolKind};
 use mote_core::quant::{QLayer, QStep, QTensor, Quant};
 use mote_core::{Executor, Mode, NodeId};
 use mote_kernels::reference::int8::{Int8Io, Requant, SoftmaxParams};
-use mote_kernels::{Conv2dParams, Pool2dParams};
+use mote_kernels::Pool2dParams;
 use serde_json::json;
 use std::path::Path;
 
@@ -242,25 +242,10 @@ impl Builder<'_> {
             .map_err(|e| e.to_string())?
             .shape;
         let [out_c, per_in, kh, kw] = [w_shape.dim(0), w_shape.dim(1), w_shape.dim(2), w_shape.dim(3)];
-        let d = x.dims.map(|v| v as usize);
-        let p = Conv2dParams {
-            batch: 1,
-            in_c: d[3],
-            in_h: d[1],
-            in_w: d[2],
-            out_c,
-            kernel_h: kh,
-            kernel_w: kw,
-            stride_h: conv.stride[0],
-            stride_w: conv.stride[1],
-            pad_top: conv.padding[0],
-            pad_left: conv.padding[1],
-            pad_bottom: conv.padding[2],
-            pad_right: conv.padding[3],
-            dilation_h: conv.dilation[0],
-            dilation_w: conv.dilation[1],
-            groups: conv.groups,
-        };
+        let conv_node = self.g.node(node).map_err(|e| e.to_string())?;
+        let x_shape = self.g.shape(conv_node.inputs()[0]).map_err(|e| e.to_string())?;
+        // The same numbers in NHWC: the int8 kernels index their own layout.
+        let p = conv.params(x_shape, w_shape);
         let conv_out = [shape.dim(2), shape.dim(3), out_c];
         let pool = match pool {
             Some(pl) => {

@@ -30,7 +30,8 @@ impl Conv2d {
 const NAME: &str = "conv2d";
 
 impl Conv2d {
-    pub(crate) fn params(&self, x: Shape, w: Shape) -> Conv2dParams {
+    /// The kernel's dimensions for input `x` `[B, C, H, W]` and weight `w`.
+    pub fn params(&self, x: Shape, w: Shape) -> Conv2dParams {
         Conv2dParams {
             batch: x.dim(0),
             in_c: x.dim(1),

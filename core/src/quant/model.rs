@@ -44,7 +44,7 @@ impl<'a> QuantModel<'a> {
     /// Decodes and checks `spec` (every step against its operands and the `data` section)
     /// and plans the arena.
     pub fn new(spec: &'a [u8], data: &'a [u8]) -> Result<QuantModel<'a>, QuantError> {
-        if data.as_ptr() as usize % 4 != 0 {
+        if !(data.as_ptr() as usize).is_multiple_of(4) {
             return Err(QuantError::Misaligned);
         }
         let ((name, input), rest): (Head, _) = postcard::take_from_bytes(spec).map_err(|_| QuantError::Spec { what: "name or input" })?;

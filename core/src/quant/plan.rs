@@ -36,9 +36,9 @@ pub fn plan(lives: &[Life]) -> ArenaPlan {
     let n = lives.len().min(MAX_TENSORS);
     // An owner's life spans the lives of every tensor that shares its bytes.
     let mut span: heapless::Vec<(usize, usize), MAX_TENSORS> = lives[..n].iter().map(|l| (l.first, l.last)).collect();
-    for t in 0..n {
-        let o = lives[t].owner.min(t);
-        span[o] = (span[o].0.min(lives[t].first), span[o].1.max(lives[t].last));
+    for (t, life) in lives[..n].iter().enumerate() {
+        let o = life.owner.min(t);
+        span[o] = (span[o].0.min(life.first), span[o].1.max(life.last));
     }
     let owners = || (0..n).filter(|&t| lives[t].owner >= t);
     let mut order: heapless::Vec<usize, MAX_TENSORS> = owners().collect();
@@ -57,9 +57,8 @@ pub fn plan(lives: &[Life]) -> ArenaPlan {
         len = len.max(at + lives[t].len);
         let _ = placed.push(t);
     }
-    for t in 0..n {
-        let o = lives[t].owner.min(t);
-        offsets[t] = offsets[o];
+    for (t, life) in lives[..n].iter().enumerate() {
+        offsets[t] = offsets[life.owner.min(t)];
     }
     ArenaPlan { offsets, len: len.next_multiple_of(ALIGN) }
 }

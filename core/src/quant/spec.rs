@@ -55,10 +55,10 @@ impl QTensor {
             return Err("tensor rank (1 to 4, batch first and 1)");
         }
         let n = self.dims().iter().try_fold(1usize, |n, &d| if d == 0 { None } else { n.checked_mul(d as usize) });
-        if !n.is_some_and(|n| n <= MAX_TENSOR_VALUES) {
+        if n.is_none_or(|n| n > MAX_TENSOR_VALUES) {
             return Err("tensor dimensions (each ≥ 1, at most 2^24 values)");
         }
-        if !(self.quant.scale.is_finite() && self.quant.scale > 0.0) || !(-128..=127).contains(&self.quant.zero_point) {
+        if !(self.quant.scale.is_finite() && self.quant.scale > 0.0 && (-128..=127).contains(&self.quant.zero_point)) {
             return Err("tensor quantization (scale > 0, zero point in −128..=127)");
         }
         Ok(())
@@ -133,7 +133,7 @@ fn ensure(ok: bool, what: &'static str) -> Result<(), &'static str> {
 /// A blob of exactly `len` bytes inside `data_len`, at a multiple of `align`.
 fn blob(b: &Blob, len: u32, align: u32, data_len: usize, what: &'static str) -> Result<(), &'static str> {
     let end = b.offset.checked_add(b.len).map(|e| e as usize);
-    ensure(b.len == len && b.offset % align == 0 && end.is_some_and(|e| e <= data_len), what)
+    ensure(b.len == len && b.offset.is_multiple_of(align) && end.is_some_and(|e| e <= data_len), what)
 }
 
 /// An input zero point's negation and an output zero point, and a clamp within int8.
