@@ -339,3 +339,63 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     }
     true
 }
+
+/// Whether the int8 kernels of the DSP extension run (`arch::m4_int8`).
+fn dsp_int8() -> bool {
+    cfg!(feature = "dsp") && active() == Isa::Dsp
+}
+
+/// Scratch bytes an int8 convolution or fully connected layer of `p` (groups 1) is planned with:
+/// the DSP kernels' two columns. Planned on every target, so the host reports the device's arena.
+pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
+    if p.groups == 1 {
+        crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c)
+    } else {
+        0
+    }
+}
+
+/// int8 CONV_2D, with a fused max pool when `pool` is given (see `reference::int8::conv2d_s8`
+/// and `conv2d_maxpool_s8`). DSP builds: SMLAD over gathered columns (`arch::m4_int8`), the
+/// same bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8(
+    p: &Conv2dParams,
+    pool: Option<(&Pool2dParams, (i32, i32))>,
+    io: &reference::int8::Int8Io,
+    requant: &[reference::int8::Requant],
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    y: &mut [i8],
+    scratch: &mut [u8],
+) {
+    if dsp_int8() && crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
+        return;
+    }
+    match pool {
+        None => reference::int8::conv2d_s8(p, io, requant, x, w, bias, y),
+        Some((pool, act)) => reference::int8::conv2d_maxpool_s8(p, pool, act, io, requant, x, w, bias, y),
+    }
+}
+
+/// int8 FULLY_CONNECTED (see `reference::int8::fully_connected_s8`). DSP builds: as the
+/// convolution, the same bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8(
+    batch: usize,
+    depth: usize,
+    out: usize,
+    io: &reference::int8::Int8Io,
+    requant: &[reference::int8::Requant],
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    y: &mut [i8],
+    scratch: &mut [u8],
+) {
+    if dsp_int8() && crate::arch::m4_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y, scratch) {
+        return;
+    }
+    reference::int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)
+}

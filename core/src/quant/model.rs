@@ -2,14 +2,14 @@
 //! that decodes one step at a time (the device never holds the whole spec decoded) and calls
 //! its kernel on slices of the arena and of the data section.
 
-use super::plan::{plan, ArenaPlan, Life, MAX_TENSORS};
+use super::plan::{plan, ArenaPlan, Life, MAX_BUFFERS, MAX_TENSORS};
 use super::spec::{Blob, Operand, QLayer, QStep, QTensor, MAX_QUANT_STEPS};
 use super::QuantError;
 use crate::model::Name;
 use core::ops::Range;
-use mote_kernels::reference::int8::{
-    add_s8, avgpool2d_s8, conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, maxpool2d_s8, softmax_s8, Requant,
-};
+use mote_kernels::dispatch::{conv2d_s8, conv2d_s8_scratch_bytes, fully_connected_s8};
+use mote_kernels::reference::int8::{add_s8, avgpool2d_s8, depthwise_conv2d_s8, maxpool2d_s8, softmax_s8, Requant};
+use mote_kernels::Conv2dParams;
 
 /// The bytes of a spec: the name, the input tensor, then the steps (postcard).
 type Head = (Name, QTensor);
@@ -35,6 +35,8 @@ pub struct QuantModel<'a> {
     data: &'a [u8],
     /// Values of each tensor (0: the input, `k + 1`: step `k`'s output).
     numel: heapless::Vec<usize, MAX_TENSORS>,
+    /// Each step's scratch: its buffer in the plan and its bytes.
+    scratch: heapless::Vec<(usize, usize), MAX_QUANT_STEPS>,
     plan: ArenaPlan,
     /// Bytes after the steps (notes the host keeps).
     pub notes: &'a [u8],
@@ -55,7 +57,8 @@ impl<'a> QuantModel<'a> {
         }
         let mut tensors: heapless::Vec<QTensor, MAX_TENSORS> = heapless::Vec::new();
         let mut numel: heapless::Vec<usize, MAX_TENSORS> = heapless::Vec::new();
-        let mut lives: heapless::Vec<Life, MAX_TENSORS> = heapless::Vec::new();
+        let mut lives: heapless::Vec<Life, MAX_BUFFERS> = heapless::Vec::new();
+        let mut scratch_len: heapless::Vec<usize, MAX_QUANT_STEPS> = heapless::Vec::new();
         let full = QuantError::Spec { what: "step count (1 to 64)" };
         tensors.push(input).map_err(|_| full)?;
         numel.push(input.numel()).map_err(|_| full)?;
@@ -66,6 +69,7 @@ impl<'a> QuantModel<'a> {
             cursor = rest;
             let x = *tensors.get(step.input as usize).ok_or(QuantError::Step { step: k, what: "input (an earlier tensor)" })?;
             step.check(&x, &numel, data.len())?;
+            scratch_len.push(scratch_bytes(&step.layer)).map_err(|_| full)?;
             for t in reads(&step) {
                 lives[t].last = k + 1;
             }
@@ -76,9 +80,16 @@ impl<'a> QuantModel<'a> {
             lives.push(Life { len: y.numel(), first: k + 1, last: k + 1, owner }).map_err(|_| full)?;
         }
         lives[step_count].last = step_count + 1;
+        // Each step's scratch lives while the step runs.
+        let mut scratch = heapless::Vec::new();
+        for (k, &len) in scratch_len.iter().enumerate() {
+            let buffer = lives.len();
+            lives.push(Life { len, first: k + 1, last: k + 1, owner: buffer }).map_err(|_| full)?;
+            scratch.push((buffer, len)).map_err(|_| full)?;
+        }
         let output = tensors[step_count];
         let steps = &steps[..steps.len() - cursor.len()];
-        Ok(QuantModel { name, input, output, steps, step_count, data, numel, plan: plan(&lives), notes: cursor })
+        Ok(QuantModel { name, input, output, steps, step_count, data, numel, scratch, plan: plan(&lives), notes: cursor })
     }
 
     /// Bytes of the arena [`QuantModel::run`] needs (every tensor, the input's included).
@@ -140,23 +151,27 @@ impl<'a> QuantModel<'a> {
             _ => None,
         };
         let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
-        let (x, b, y) = split(arena, self.range(step.input as usize), other, self.range(k + 1)).ok_or(bad)?;
+        let (buffer, len) = self.scratch[k];
+        let scratch = self.plan.offsets[buffer]..self.plan.offsets[buffer] + len;
+        let ([x, b], y, scratch) = split(arena, [Some(self.range(step.input as usize)), other], [self.range(k + 1), scratch]).ok_or(bad)?;
+        let x = x.ok_or(bad)?;
+        let scratch = bytes_mut(scratch);
         let blob = |b: &Blob| self.blob(b, k);
         match &step.layer {
             QLayer::Conv { p, io, depthwise, weights, bias, requant, pool } => {
                 let (w, bias, requant) = (i8s(blob(weights)?), bias.map(|b| blob(&b)).transpose()?, requants(blob(requant)?, k)?);
                 let bias = bias.map(|b| i32s(b, k)).transpose()?;
-                match (depthwise, pool) {
-                    (true, _) => depthwise_conv2d_s8(p, io, requant, x, w, bias, y),
-                    (false, None) => conv2d_s8(p, io, requant, x, w, bias, y),
-                    (false, Some((pool, act))) => conv2d_maxpool_s8(p, pool, (act[0], act[1]), io, requant, x, w, bias, y),
+                if *depthwise {
+                    depthwise_conv2d_s8(p, io, requant, x, w, bias, y)
+                } else {
+                    conv2d_s8(p, pool.as_ref().map(|(pool, act)| (pool, (act[0], act[1]))), io, requant, x, w, bias, y, scratch)
                 }
             }
             QLayer::FullyConnected { depth, out, io, weights, bias, requant } => {
                 let (w, requant) = (i8s(blob(weights)?), requants(blob(requant)?, k)?);
                 let bias = bias.map(|b| blob(&b).and_then(|b| i32s(b, k))).transpose()?;
                 let (depth, out) = (*depth as usize, *out as usize);
-                fully_connected_s8(x.len() / depth, depth, out, io, requant, x, w, bias, y)
+                fully_connected_s8(x.len() / depth, depth, out, io, requant, x, w, bias, y, scratch)
             }
             QLayer::AvgPool { p, act } => avgpool2d_s8(p, act[0], act[1], x, y),
             QLayer::MaxPool { p, act } => maxpool2d_s8(p, act[0], act[1], x, y),
@@ -189,30 +204,46 @@ fn reads(step: &QStep) -> impl Iterator<Item = usize> {
     core::iter::once(step.input as usize).chain(other)
 }
 
-/// The arena as `(x, b, y)`: `y` writable, `x` and `b` read-only, or `None` if `y` overlaps
-/// either or any lies outside.
+/// Scratch bytes step `layer` is planned with (the DSP kernels' columns).
+fn scratch_bytes(layer: &QLayer) -> usize {
+    match layer {
+        QLayer::Conv { p, depthwise: false, .. } => conv2d_s8_scratch_bytes(p),
+        QLayer::FullyConnected { depth, .. } => conv2d_s8_scratch_bytes(&Conv2dParams::plain(1, [*depth as usize, 1, 1], 1, [1, 1], [1, 1], [0, 0])),
+        _ => 0,
+    }
+}
+
+/// The arena as `(reads, write, scratch)`: `reads` read-only, the two writes mutable, or `None`
+/// if the writes overlap each other or a read, or any lies outside.
 #[allow(clippy::type_complexity)]
-fn split(arena: &mut [i8], x: Range<usize>, b: Option<Range<usize>>, y: Range<usize>) -> Option<(&[i8], Option<&[i8]>, &mut [i8])> {
-    if y.end > arena.len() {
+fn split(arena: &mut [i8], reads: [Option<Range<usize>>; 2], writes: [Range<usize>; 2]) -> Option<([Option<&[i8]>; 2], &mut [i8], &mut [i8])> {
+    let [y, s] = writes;
+    let swap = s.start < y.start;
+    let (first, second) = if swap { (s, y) } else { (y, s) };
+    if first.end > second.start || second.end > arena.len() || first.start > first.end || second.start > second.end {
         return None;
     }
-    let (head, rest) = arena.split_at_mut(y.start);
-    let (out, tail) = rest.split_at_mut(y.len());
-    let (head, tail): (&[i8], &[i8]) = (head, tail);
+    let (head, rest) = arena.split_at_mut(first.start);
+    let (w1, rest) = rest.split_at_mut(first.len());
+    let (middle, rest) = rest.split_at_mut(second.start - first.end);
+    let (w2, tail) = rest.split_at_mut(second.len());
+    let parts: [(usize, &[i8]); 3] = [(0, head), (first.end, middle), (second.end, tail)];
     let pick = |r: Range<usize>| -> Option<&[i8]> {
-        if r.end <= y.start {
-            head.get(r)
-        } else if r.start >= y.end {
-            tail.get(r.start - y.end..r.end - y.end)
-        } else {
-            None
+        parts.iter().find_map(|&(at, part)| (r.start >= at && r.end <= at + part.len()).then(|| &part[r.start - at..r.end - at]))
+    };
+    let mut out = [None, None];
+    for (o, r) in out.iter_mut().zip(reads) {
+        if let Some(r) = r {
+            *o = Some(pick(r)?);
         }
-    };
-    let b = match b {
-        Some(r) => Some(pick(r)?),
-        None => None,
-    };
-    Some((pick(x)?, b, out))
+    }
+    let (y, s) = if swap { (w2, w1) } else { (w1, w2) };
+    Some((out, y, s))
+}
+
+fn bytes_mut(values: &mut [i8]) -> &mut [u8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity (any bits).
+    unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), values.len()) }
 }
 
 fn i8s(bytes: &[u8]) -> &[i8] {

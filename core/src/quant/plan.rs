@@ -1,6 +1,7 @@
 //! The arena of an int8 model: every tensor gets an offset such that no two tensors alive at
 //! the same step overlap (a tensor lives from the step that makes it to the last step that
-//! reads it; the input from the start, the output to the end). Greedy by size, largest first,
+//! reads it; the input from the start, the output to the end; a step's scratch during that
+//! step). Greedy by size, largest first,
 //! each at the lowest offset free through its whole life — TFLM's greedy planner's rule. A
 //! reshape's output shares its input's bytes.
 
@@ -8,6 +9,8 @@ use super::spec::MAX_QUANT_STEPS;
 
 /// Tensors: the input and one per step.
 pub const MAX_TENSORS: usize = MAX_QUANT_STEPS + 1;
+/// Buffers the planner places: the tensors, and a scratch buffer per step.
+pub const MAX_BUFFERS: usize = MAX_TENSORS + MAX_QUANT_STEPS;
 /// Offsets are multiples of this (word loads of int8 data).
 const ALIGN: usize = 4;
 
@@ -27,24 +30,24 @@ pub struct Life {
 /// Offsets of every tensor in one arena of `len` bytes.
 #[derive(Clone, Debug, Default)]
 pub struct ArenaPlan {
-    pub offsets: heapless::Vec<usize, MAX_TENSORS>,
+    pub offsets: heapless::Vec<usize, MAX_BUFFERS>,
     pub len: usize,
 }
 
 /// Plans `lives` (tensor `t` is `lives[t]`; owners come before the tensors that share them).
 pub fn plan(lives: &[Life]) -> ArenaPlan {
-    let n = lives.len().min(MAX_TENSORS);
+    let n = lives.len().min(MAX_BUFFERS);
     // An owner's life spans the lives of every tensor that shares its bytes.
-    let mut span: heapless::Vec<(usize, usize), MAX_TENSORS> = lives[..n].iter().map(|l| (l.first, l.last)).collect();
+    let mut span: heapless::Vec<(usize, usize), MAX_BUFFERS> = lives[..n].iter().map(|l| (l.first, l.last)).collect();
     for (t, life) in lives[..n].iter().enumerate() {
         let o = life.owner.min(t);
         span[o] = (span[o].0.min(life.first), span[o].1.max(life.last));
     }
     let owners = || (0..n).filter(|&t| lives[t].owner >= t);
-    let mut order: heapless::Vec<usize, MAX_TENSORS> = owners().collect();
+    let mut order: heapless::Vec<usize, MAX_BUFFERS> = owners().collect();
     order.sort_unstable_by(|&a, &b| lives[b].len.cmp(&lives[a].len).then(a.cmp(&b)));
-    let mut offsets: heapless::Vec<usize, MAX_TENSORS> = (0..n).map(|_| 0).collect();
-    let mut placed: heapless::Vec<usize, MAX_TENSORS> = heapless::Vec::new();
+    let mut offsets: heapless::Vec<usize, MAX_BUFFERS> = (0..n).map(|_| 0).collect();
+    let mut placed: heapless::Vec<usize, MAX_BUFFERS> = heapless::Vec::new();
     let mut len = 0;
     for &t in &order {
         let overlaps = |u: usize| span[u].0 <= span[t].1 && span[t].0 <= span[u].1;

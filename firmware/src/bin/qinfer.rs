@@ -16,7 +16,11 @@ use mote_firmware::sizes::{INT8_ARENA, INT8_MODEL};
 use semihosting::fs::File;
 use semihosting::io::{Read, Write};
 
-static mut ARENA: [i8; INT8_ARENA] = [0; INT8_ARENA];
+/// The arena, 4-byte aligned: the planner aligns every buffer's offset to 4 for word loads.
+#[repr(C, align(4))]
+struct Arena([i8; INT8_ARENA]);
+
+static mut ARENA: Arena = Arena([0; INT8_ARENA]);
 /// The largest input this binary reads (MLPerf Tiny's ResNet-8: 32·32·3).
 const MAX_INPUT: usize = 4096;
 /// The largest output it writes.
@@ -31,7 +35,7 @@ fn run() -> Result<(), FirmwareError> {
     let parts = check_quant_model(&INT8_MODEL.0)?;
     let model = QuantModel::new(parts.spec_bytes, parts.param_bytes)?;
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
     let (n_in, n_out) = (model.input.numel(), model.output.numel());
     if n_in > MAX_INPUT || n_out > MAX_OUTPUT {
         return Err(FirmwareError::Argument("model input or output larger than qinfer's buffers"));

@@ -4,5 +4,6 @@
 //! x86-64 (AVX2, AVX-512F) and aarch64 (Neon). Helium has none yet.
 
 pub mod m4;
+pub mod m4_int8;
 #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub mod simd;

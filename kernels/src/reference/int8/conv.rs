@@ -22,7 +22,7 @@ pub struct Int8Io {
 
 impl Int8Io {
     /// `acc` requantized by `r` into an int8 output.
-    fn output(&self, acc: i32, r: Requant) -> i8 {
+    pub(crate) fn output(&self, acc: i32, r: Requant) -> i8 {
         r.apply(acc).saturating_add(self.output_offset).clamp(self.act_min, self.act_max) as i8
     }
 }
@@ -100,7 +100,7 @@ pub fn conv2d_maxpool_s8(
 }
 
 /// The rows and columns of the input a pooling window covers, padding left out.
-pub(super) fn window(p: &Pool2dParams, oy: usize, ox: usize) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
+pub(crate) fn window(p: &Pool2dParams, oy: usize, ox: usize) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
     let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
     let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
     let rows = y0.max(0) as usize..(y0 + p.kernel_h as isize).clamp(0, p.in_h as isize) as usize;
