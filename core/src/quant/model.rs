@@ -152,8 +152,10 @@ impl<'a> QuantModel<'a> {
         };
         let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
         let (buffer, len) = self.scratch[k];
-        let scratch = self.plan.offsets[buffer]..self.plan.offsets[buffer] + len;
-        let ([x, b], y, scratch) = split(arena, [Some(self.range(step.input as usize)), other], [self.range(k + 1), scratch]).ok_or(bad)?;
+        let y_range = self.range(k + 1);
+        // No scratch: an empty range just after the output (an empty buffer's offset is arbitrary).
+        let scratch = if len == 0 { y_range.end..y_range.end } else { self.plan.offsets[buffer]..self.plan.offsets[buffer] + len };
+        let ([x, b], y, scratch) = split(arena, [Some(self.range(step.input as usize)), other], [y_range, scratch]).ok_or(bad)?;
         let x = x.ok_or(bad)?;
         let scratch = bytes_mut(scratch);
         let blob = |b: &Blob| self.blob(b, k);
@@ -208,7 +210,9 @@ fn reads(step: &QStep) -> impl Iterator<Item = usize> {
 fn scratch_bytes(layer: &QLayer) -> usize {
     match layer {
         QLayer::Conv { p, depthwise: false, .. } => conv2d_s8_scratch_bytes(p),
-        QLayer::FullyConnected { depth, .. } => conv2d_s8_scratch_bytes(&Conv2dParams::plain(1, [*depth as usize, 1, 1], 1, [1, 1], [1, 1], [0, 0])),
+        QLayer::FullyConnected { depth, .. } => {
+            conv2d_s8_scratch_bytes(&Conv2dParams::plain(1, [*depth as usize, 1, 1], 1, [1, 1], [1, 1], [0, 0]))
+        }
         _ => 0,
     }
 }
@@ -216,7 +220,11 @@ fn scratch_bytes(layer: &QLayer) -> usize {
 /// The arena as `(reads, write, scratch)`: `reads` read-only, the two writes mutable, or `None`
 /// if the writes overlap each other or a read, or any lies outside.
 #[allow(clippy::type_complexity)]
-fn split(arena: &mut [i8], reads: [Option<Range<usize>>; 2], writes: [Range<usize>; 2]) -> Option<([Option<&[i8]>; 2], &mut [i8], &mut [i8])> {
+fn split(
+    arena: &mut [i8],
+    reads: [Option<Range<usize>>; 2],
+    writes: [Range<usize>; 2],
+) -> Option<([Option<&[i8]>; 2], &mut [i8], &mut [i8])> {
     let [y, s] = writes;
     let swap = s.start < y.start;
     let (first, second) = if swap { (s, y) } else { (y, s) };

@@ -48,8 +48,22 @@ fn run() -> Result<(), FirmwareError> {
         // SAFETY: u8 and i8 have the same size, alignment and validity.
         let input = unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<i8>(), n_in) };
         let start = board::instructions();
-        let y = model.run(arena, input)?;
+        let mut last = start;
+        let mut steps = [0u32; 64];
+        let y = model.run_each(arena, input, |k, _| {
+            let now = board::instructions();
+            if let Some(s) = steps.get_mut(k) {
+                *s = (now - last) as u32;
+            }
+            last = now;
+        })?;
         insns += board::instructions() - start;
+        if samples == 0 {
+            // Where the first inference's instructions go, step by step.
+            for (k, s) in steps[..model.step_count().min(64)].iter().enumerate() {
+                defmt::println!("step {=usize}: {=u32} instructions", k, s);
+            }
+        }
         // SAFETY: as above.
         let bytes = unsafe { core::slice::from_raw_parts(y.as_ptr().cast::<u8>(), y.len()) };
         outputs.write_all(bytes).map_err(|_| LinkError::Write("int8-outputs.bin"))?;
