@@ -331,15 +331,15 @@ fn qemu_tests() -> Result<(), String> {
             let refused = qemu::load_hostile(true)?;
             Ok(format!("{refused} files refused by name (huge padding, truncated, corrupted), no panic"))
         }),
-        ("the int8 model gives mote run's outputs on the device", || {
-            let r = qemu::quantize_and_infer(20)?;
-            match r["outputs_differing_from_host"].as_u64() {
-                Some(0) => Ok(format!(
-                    "{} outputs equal; {} instructions per inference, arena {} bytes",
-                    r["outputs_compared"], r["insns_per_inference"], r["arena_bytes"]
-                )),
-                _ => Err(format!("device and host disagree: {r}")),
+        ("int8 models give mote run's outputs on the device (mnist-cnn, DS-CNN, ResNet-8)", || {
+            let mut said = Vec::new();
+            for r in [qemu::quantize_and_infer(20)?, qemu::import_and_infer("kws_ref_model", 2)?, qemu::import_and_infer("pretrainedResnet_quant", 1)?] {
+                match r["outputs_differing_from_host"].as_u64() {
+                    Some(0) => said.push(format!("{}: {} outputs equal, {} instructions", r["model"], r["outputs_compared"], r["insns_per_inference"])),
+                    _ => return Err(format!("device and host disagree: {r}")),
+                }
             }
+            Ok(said.join("; "))
         }),
         ("fused, in-place plans equal their baselines on the device", || {
             let r = qemu::bench(5, true)?;

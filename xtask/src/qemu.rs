@@ -515,3 +515,13 @@ pub fn quantize_and_infer(samples: usize) -> Result<Value, String> {
     run(&mote()?, &["quantize", MODEL, "--data", "data/mnist", "--out", out, "--calibration", "200"])?;
     infer_model(out, Some(samples))
 }
+
+/// Imports MLPerf Tiny's int8 `model` (`../shared/models/mlperf-tiny/MODEL.tflite`) and runs it
+/// on `samples` random inputs on the device ([`infer_model`]).
+pub fn import_and_infer(model: &str, samples: usize) -> Result<Value, String> {
+    let source = root().join(format!("../shared/models/mlperf-tiny/{model}.tflite"));
+    let out = format!("target/host/{model}.mote");
+    std::fs::create_dir_all(root().join("target/host")).map_err(|e| e.to_string())?;
+    run(&mote()?, &["import", source.to_str().unwrap_or_default(), "--out", &out])?;
+    infer_model(&out, Some(samples))
+}

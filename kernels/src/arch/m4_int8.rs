@@ -1,19 +1,18 @@
 //! int8 convolution (with a fused max pool) and fully connected kernels for the DSP extension
-//! (Cortex-M4/M7/M33/M55: SXTB16 and SMLAD, through `asm!`; plain Rust that computes the same
-//! elsewhere, so the host tests check the logic). For each output pixel the receptive field is
-//! gathered once into a column of i16 values with the input offset added (padding: 0), in the
-//! order SXTB16 unpacks a weight word (`x0, x2, x1, x3` per group of four); each weight word
-//! then feeds two SMLADs per pixel, two channels × two pixels at a time (four accumulators).
-//! A max pool is taken over the raw sums and requantized once per pooled value: requantization
-//! with a multiplier ≥ 0 and a right shift is monotone, so this is the conv-then-pool result
-//! bit for bit (other requantizations take the reference). Integer sums are exact: every
-//! result is the reference's.
+//! (Cortex-M4/M7/M33/M55: SXTB16, SADD16 and SMLAD through `asm!`; plain Rust that computes the
+//! same elsewhere, so the host tests check the logic). The receptive fields of four outputs
+//! (four positions of a row, or the four conv outputs of a 2×2 pool window) are gathered once
+//! into four interleaved columns of i16 values with the input offset added (padding: 0), in
+//! the order SXTB16 unpacks a weight word (`x0, x2 | x1, x3` per group of four values); then
+//! for each output channel one loop (assembly on Arm) loads a weight word, unpacks it, and
+//! feeds eight SMLADs from four LDRDs: 17 instructions per 16 multiply-accumulates. (On a
+//! real M4 an LDRD takes three cycles and SMLAD one.) A max pool is taken over the raw sums and
+//! requantized once per pooled value: requantization with a multiplier ≥ 0 and a right shift
+//! is monotone, so this is the conv-then-pool result bit for bit (other requantizations take
+//! the reference). Integer sums are exact: every result is the reference's.
 
 use crate::reference::int8::{Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
-
-/// The most output channels these kernels take (their sums live on the stack).
-const MAX_CHANNELS: usize = 64;
 
 /// SXTB16: bytes 0 and 2 of `x`, sign-extended into the low and high halves.
 #[inline(always)]
@@ -85,20 +84,25 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     }
 }
 
+/// Outputs computed together: the columns gathered side by side.
+const LANES: usize = 4;
+
 /// i32 words of one column of `k` values: two per group of four, the last group padded with 0.
 pub const fn column_words(k: usize) -> usize {
     k.div_ceil(4) * 2
 }
 
-/// Scratch bytes the convolution needs: two columns.
+/// Scratch bytes the convolution needs: four interleaved columns.
 pub const fn conv_scratch_bytes(k: usize) -> usize {
-    2 * 4 * column_words(k)
+    LANES * 4 * column_words(k)
 }
 
-/// Where value `k` of a column goes among its i16 halves (`x0, x2, x1, x3` per group).
+/// The i16 index of value `k` of lane `lane` in the interleaved columns: per group of four
+/// values, eight words (`even, odd` for each lane); the even word holds values 0 and 2, the odd
+/// word 1 and 3.
 #[inline(always)]
-fn slot(k: usize) -> usize {
-    (k & !3) | [0, 2, 1, 3][k & 3]
+fn slot(k: usize, lane: usize) -> usize {
+    2 * (8 * (k / 4) + 2 * lane + (k & 1)) + ((k >> 1) & 1)
 }
 
 /// Whether these kernels compute `p` with `requant` (one group, sums and requantization as
@@ -106,15 +110,25 @@ fn slot(k: usize) -> usize {
 fn takes(p: &Conv2dParams, requant: &[Requant], scratch: usize, pooled: bool) -> bool {
     let k = p.kernel_h * p.kernel_w * p.in_c;
     let monotone = requant.iter().all(|r| r.multiplier >= 0 && r.shift <= 0);
-    p.groups == 1 && (p.out_c <= MAX_CHANNELS || !pooled) && scratch >= conv_scratch_bytes(k) && (monotone || !pooled)
+    p.groups == 1 && scratch >= conv_scratch_bytes(k) && (monotone || !pooled)
 }
 
-/// The receptive field of output `(b, oy, ox)` with the input offset added, into `col` (its
-/// padding halves are left as they are: 0).
+/// The receptive field of output `(b, oy, ox)` with the input offset added, into lane `lane` of
+/// `cols` (the padding halves of the last group are left as they are: 0). `cols` holds at least
+/// [`column_words`]`(k)` words per lane (checked by the caller).
 #[inline(always)]
-fn gather(p: &Conv2dParams, offset: i32, x: &[i8], b: usize, oy: usize, ox: usize, col: &mut [u32]) {
+#[allow(clippy::too_many_arguments)]
+fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32]) {
     let run = p.kernel_w * p.in_c;
     let offsets = (offset as u16 as u32) * 0x1_0001;
+    let k = p.kernel_h * run;
+    if cols.len() < LANES * column_words(k) || lane >= LANES {
+        return;
+    }
+    let halves = cols.as_mut_ptr().cast::<i16>();
+    // Writes value `k` of the lane: slot(k, lane) < 2 · 8 · ceil(k / 4) ≤ 2 · cols.len().
+    // SAFETY (of each use): `k` < the column's length, checked above for the whole column.
+    let put = |k: usize, v: i32| unsafe { halves.add(slot(k, lane)).write(v as i16) };
     for ky in 0..p.kernel_h {
         let iy = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
         let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
@@ -125,107 +139,160 @@ fn gather(p: &Conv2dParams, offset: i32, x: &[i8], b: usize, oy: usize, ox: usiz
             let start = ((b * p.in_h + iy as usize) * p.in_w + x0 as usize) * p.in_c;
             let values = &x[start..start + run];
             if run.is_multiple_of(4) && k0.is_multiple_of(4) {
-                // Whole groups: a word of four values becomes two column words.
-                let out = &mut col[k0 / 2..k0 / 2 + run / 2];
-                for (four, pair) in values.chunks_exact(4).zip(out.chunks_exact_mut(2)) {
+                // Whole groups: a word of four values becomes the lane's two words of the group.
+                for (g, four) in (k0 / 4..).zip(values.chunks_exact(4)) {
                     let word = u32::from_le_bytes([four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8]);
-                    pair[0] = sadd16(sxtb16(word), offsets);
-                    pair[1] = sadd16(sxtb16_ror8(word), offsets);
+                    cols[8 * g + 2 * lane] = sadd16(sxtb16(word), offsets);
+                    cols[8 * g + 2 * lane + 1] = sadd16(sxtb16_ror8(word), offsets);
                 }
             } else {
-                let col = halves(col);
                 for (j, &v) in values.iter().enumerate() {
-                    col[slot(k0 + j)] = (v as i32 + offset) as i16;
+                    put(k0 + j, v as i32 + offset);
                 }
             }
             continue;
         }
-        let col = halves(col);
         for kx in 0..p.kernel_w {
             let ix = x0 + (kx * p.dilation_w) as isize;
             let inside = row_inside && (0..p.in_w as isize).contains(&ix);
             for ic in 0..p.in_c {
                 let v = if inside { x[((b * p.in_h + iy as usize) * p.in_w + ix as usize) * p.in_c + ic] as i32 + offset } else { 0 };
-                col[slot(k0 + kx * p.in_c + ic)] = v as i16;
+                put(k0 + kx * p.in_c + ic, v);
             }
         }
     }
 }
 
-/// The raw sums (bias included) of every channel of `w` (`sums.len()` rows of `k`) for two
-/// columns, into `sums`.
+/// `io.output(acc, r)` for a requantization with a multiplier ≥ 0 and a right shift (`r.shift
+/// ≤ 0`), in fewer steps: TFLite's `MultiplyByQuantizedMultiplier` (a rounding doubling high
+/// multiply, then a rounding right shift), the zero point added and the clamp applied.
 #[inline(always)]
-fn accumulate(k: usize, cols: [&[u32]; 2], w: &[i8], bias: Option<&[i32]>, sums: &mut [[i32; 2]]) {
-    let (groups, tail) = (k / 4, k % 4);
-    let bias_of = |c: usize| bias.map_or(0, |b| b[c]);
-    let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
-    // The last, partial group of channel `c`'s weights, zero-filled (its column halves are 0).
-    let tail_word = |c: usize| (0..tail).fold(0u32, |v, j| v | (w[c * k + 4 * groups + j] as u8 as u32) << (8 * j));
-    let (col0, col1) = (&cols[0][..2 * k.div_ceil(4)], &cols[1][..2 * k.div_ceil(4)]);
-    let channels = sums.len();
-    let mut c = 0;
-    while c + 2 <= channels {
-        let (mut a00, mut a01, mut a10, mut a11) = (bias_of(c), bias_of(c), bias_of(c + 1), bias_of(c + 1));
-        let (wa, wb) = (&w[c * k..c * k + 4 * groups], &w[(c + 1) * k..(c + 1) * k + 4 * groups]);
-        let mut step = |w0: u32, w1: u32, x0: &[u32], x1: &[u32]| {
-            let (w0e, w0o, w1e, w1o) = (sxtb16(w0), sxtb16_ror8(w0), sxtb16(w1), sxtb16_ror8(w1));
-            a00 = smlad(w0o, x0[1], smlad(w0e, x0[0], a00));
-            a01 = smlad(w0o, x1[1], smlad(w0e, x1[0], a01));
-            a10 = smlad(w1o, x0[1], smlad(w1e, x0[0], a10));
-            a11 = smlad(w1o, x1[1], smlad(w1e, x1[0], a11));
-        };
-        for (((wa, wb), x0), x1) in wa.chunks_exact(4).zip(wb.chunks_exact(4)).zip(col0.chunks_exact(2)).zip(col1.chunks_exact(2)) {
-            step(word(wa), word(wb), x0, x1);
-        }
-        if tail > 0 {
-            step(tail_word(c), tail_word(c + 1), &col0[2 * groups..], &col1[2 * groups..]);
-        }
-        sums[c] = [a00, a01];
-        sums[c + 1] = [a10, a11];
-        c += 2;
-    }
-    if c < channels {
-        let (mut a0, mut a1) = (bias_of(c), bias_of(c));
-        let mut step = |w0: u32, x0: &[u32], x1: &[u32]| {
-            let (we, wo) = (sxtb16(w0), sxtb16_ror8(w0));
-            a0 = smlad(wo, x0[1], smlad(we, x0[0], a0));
-            a1 = smlad(wo, x1[1], smlad(we, x1[0], a1));
-        };
-        for ((wa, x0), x1) in w[c * k..c * k + 4 * groups].chunks_exact(4).zip(col0.chunks_exact(2)).zip(col1.chunks_exact(2)) {
-            step(word(wa), x0, x1);
-        }
-        if tail > 0 {
-            step(tail_word(c), &col0[2 * groups..], &col1[2 * groups..]);
-        }
-        sums[c] = [a0, a1];
+fn requant_down(io: &Int8Io, acc: i32, r: Requant) -> i8 {
+    // round(acc · m / 2^31), ties away from zero; no saturation: m ≥ 0 excludes MIN · MIN.
+    let ab = acc as i64 * r.multiplier as i64;
+    let high = if ab >= 0 { (ab + (1 << 30)) >> 31 } else { -((-ab + (1 << 30) - 1) >> 31) } as i32;
+    let exponent = (-r.shift).clamp(0, 31);
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let threshold = (mask >> 1) + (high < 0) as i32;
+    let shifted = (high >> exponent) + ((high & mask) > threshold) as i32;
+    shifted.saturating_add(io.output_offset).clamp(io.act_min, io.act_max) as i8
+}
+
+/// Requantizes `acc` for channel requantization `r`: the short path when it applies.
+#[inline(always)]
+fn output(io: &Int8Io, acc: i32, r: Requant) -> i8 {
+    if r.multiplier >= 0 && r.shift <= 0 {
+        requant_down(io, acc, r)
+    } else {
+        io.output(acc, r)
     }
 }
 
-/// The two columns in `scratch` (i16 views of the same words), or `None` if it is misaligned.
-fn columns(scratch: &mut [u8], k: usize) -> Option<(&mut [u32], &mut [u32])> {
+/// The sums of one channel's `4 · groups` weights `w` with the four lanes of `cols`, added to
+/// `acc`: per group one weight word, unpacked by SXTB16, eight SMLADs.
+#[inline(always)]
+fn dot4(w: &[i8], cols: &[u32], acc: [i32; LANES]) -> [i32; LANES] {
+    let groups = (w.len() / 4).min(cols.len() / 8);
+    if groups == 0 {
+        return acc;
+    }
+    #[cfg(target_arch = "arm")]
+    {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        // SAFETY: reads `4 · groups` bytes of `w` (LDR, any alignment on v7E-M) and `8 · groups`
+        // words of `cols` (LDRD, word aligned: `cols` is a u32 slice), both within their slices;
+        // registers only otherwise.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {w}, [{pw}], #4",
+                "sxtb16 {we}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "ldrd {x0}, {x1}, [{pc}], #8",
+                "smlad {a0}, {we}, {x0}, {a0}",
+                "smlad {a0}, {w}, {x1}, {a0}",
+                "ldrd {x0}, {x1}, [{pc}], #8",
+                "smlad {a1}, {we}, {x0}, {a1}",
+                "smlad {a1}, {w}, {x1}, {a1}",
+                "ldrd {x0}, {x1}, [{pc}], #8",
+                "smlad {a2}, {we}, {x0}, {a2}",
+                "smlad {a2}, {w}, {x1}, {a2}",
+                "ldrd {x0}, {x1}, [{pc}], #8",
+                "smlad {a3}, {we}, {x0}, {a3}",
+                "smlad {a3}, {w}, {x1}, {a3}",
+                "cmp {pw}, {end}",
+                "bne 2b",
+                pw = inout(reg) w.as_ptr() => _,
+                pc = inout(reg) cols.as_ptr() => _,
+                end = in(reg) w.as_ptr().add(4 * groups),
+                w = out(reg) _,
+                we = out(reg) _,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                options(nostack, readonly),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+    #[cfg(not(target_arch = "arm"))]
+    {
+        let mut acc = acc;
+        for (four, words) in w.chunks_exact(4).zip(cols.chunks_exact(8)).take(groups) {
+            let word = u32::from_le_bytes([four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8]);
+            let (we, wo) = (sxtb16(word), sxtb16_ror8(word));
+            for (a, lane) in acc.iter_mut().zip(words.chunks_exact(2)) {
+                *a = smlad(wo, lane[1], smlad(we, lane[0], *a));
+            }
+        }
+        acc
+    }
+}
+
+/// The raw sums (bias included) of output channel `c` for the four lanes of `cols`.
+#[inline(always)]
+fn channel_sums(k: usize, c: usize, cols: &[u32], w: &[i8], bias: Option<&[i32]>) -> [i32; LANES] {
+    let (groups, tail) = (k / 4, k % 4);
+    let row = &w[c * k..(c + 1) * k];
+    let b = bias.map_or(0, |b| b[c]);
+    let mut acc = dot4(&row[..4 * groups], cols, [b; LANES]);
+    if tail > 0 {
+        // The last, partial group, zero-filled (its column halves are 0).
+        let word = row[4 * groups..].iter().enumerate().fold(0u32, |v, (j, &x)| v | (x as u8 as u32) << (8 * j));
+        let (we, wo) = (sxtb16(word), sxtb16_ror8(word));
+        let last = &cols[8 * groups..8 * groups + 8];
+        for (a, lane) in acc.iter_mut().zip(last.chunks_exact(2)) {
+            *a = smlad(wo, lane[1], smlad(we, lane[0], *a));
+        }
+    }
+    acc
+}
+
+/// The four interleaved columns in `scratch`, zeroed, or `None` if it is misaligned or short.
+fn columns(scratch: &mut [u8], k: usize) -> Option<&mut [u32]> {
     // SAFETY: any bits are a valid u32; `align_to_mut` returns only the aligned middle.
     let (head, words, _) = unsafe { scratch.align_to_mut::<u32>() };
-    let n = column_words(k);
-    if !head.is_empty() || words.len() < 2 * n {
+    let n = LANES * column_words(k);
+    if !head.is_empty() || words.len() < n {
         return None;
     }
-    let (a, b) = words[..2 * n].split_at_mut(n);
     // The last group's padding halves stay 0 (gathering writes only the k values).
-    a.fill(0);
-    b.fill(0);
-    Some((a, b))
+    words[..n].fill(0);
+    Some(&mut words[..n])
 }
 
-/// `col` as i16 halves.
-fn halves(col: &mut [u32]) -> &mut [i16] {
+/// `cols` as i16 halves.
+fn halves(cols: &mut [u32]) -> &mut [i16] {
     // SAFETY: two i16 per u32, any bits valid, i16 alignment ≤ u32's.
-    unsafe { core::slice::from_raw_parts_mut(col.as_mut_ptr().cast::<i16>(), col.len() * 2) }
+    unsafe { core::slice::from_raw_parts_mut(cols.as_mut_ptr().cast::<i16>(), cols.len() * 2) }
 }
 
 /// CONV_2D on int8, optionally followed by a max pool (`pool`, its clamp): see the reference's
 /// `conv2d_s8` and `conv2d_maxpool_s8`. Returns `false`, computing nothing, for what it does
-/// not take (groups, a pool over more than 64 channels or a non-monotone requantization, too
-/// little scratch).
+/// not take (groups, a pool over a non-monotone requantization, too little scratch).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -242,64 +309,54 @@ pub fn conv2d_s8(
     if !takes(p, requant, scratch.len(), pool.is_some()) {
         return false;
     }
-    let Some((col0, col1)) = columns(scratch, k) else { return false };
+    let Some(cols) = columns(scratch, k) else { return false };
     let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
-    let mut sums = [[0i32; 2]; MAX_CHANNELS];
-    // Gathers the columns of two outputs (the same one twice for an odd last one).
-    let gather_pair = |at: [(usize, usize, usize); 2], col0: &mut [u32], col1: &mut [u32]| {
-        gather(p, io.input_offset, x, at[0].0, at[0].1, at[0].2, col0);
-        gather(p, io.input_offset, x, at[1].0, at[1].1, at[1].2, col1);
-    };
     let (oh, ow) = (p.out_h(), p.out_w());
     match pool {
         None => {
             let total = p.batch * oh * ow;
             let position = |i: usize| (i / (oh * ow), i / ow % oh, i % ow);
-            let mut i = 0;
-            while i < total {
-                let second = (i + 1).min(total - 1);
-                gather_pair([position(i), position(second)], col0, col1);
-                let cols = [&*col0, &*col1];
-                // Channels in chunks of the sums' size.
-                for first in (0..p.out_c).step_by(MAX_CHANNELS) {
-                    let n = MAX_CHANNELS.min(p.out_c - first);
-                    accumulate(k, cols, &w[first * k..], bias.map(|b| &b[first..]), &mut sums[..n]);
-                    for (c, s) in (first..).zip(&sums[..n]) {
-                        y[i * p.out_c + c] = io.output(s[0], requant_of(c));
-                        if second != i {
-                            y[second * p.out_c + c] = io.output(s[1], requant_of(c));
-                        }
+            for first in (0..total).step_by(LANES) {
+                // The last outputs repeat the last position in the unused lanes.
+                let lane_at = |lane: usize| (first + lane).min(total - 1);
+                for lane in 0..LANES {
+                    gather(p, io.input_offset, x, position(lane_at(lane)), lane, cols);
+                }
+                let used = LANES.min(total - first);
+                for c in 0..p.out_c {
+                    let sums = channel_sums(k, c, cols, w, bias);
+                    for (lane, &s) in sums[..used].iter().enumerate() {
+                        y[(first + lane) * p.out_c + c] = output(io, s, requant_of(c));
                     }
                 }
-                i += 2;
             }
         }
         Some((pool, act)) => {
             let (ph, pw) = (pool.out_h(), pool.out_w());
-            let mut max = [i32::MIN; MAX_CHANNELS];
             for b in 0..p.batch {
                 for py in 0..ph {
                     for px in 0..pw {
-                        let (rows, cols) = crate::reference::int8::pool_window(pool, py, px);
-                        let (width, count) = (cols.len(), rows.len() * cols.len());
-                        let position = |i: usize| (b, rows.start + i / width, cols.start + i % width);
-                        max[..p.out_c].fill(i32::MIN);
-                        let mut i = 0;
-                        while i < count {
-                            let second = (i + 1).min(count - 1);
-                            gather_pair([position(i), position(second)], col0, col1);
-                            let cols = [&*col0, &*col1];
-                            accumulate(k, cols, w, bias, &mut sums[..p.out_c]);
-                            for (m, s) in max.iter_mut().zip(&sums[..p.out_c]) {
-                                *m = (*m).max(s[0]).max(s[1]);
-                            }
-                            i += 2;
-                        }
+                        let (rows, cols_range) = crate::reference::int8::pool_window(pool, py, px);
+                        let width = cols_range.len();
+                        let count = rows.len() * width;
                         let at = ((b * ph + py) * pw + px) * p.out_c;
-                        for (c, &m) in max[..p.out_c].iter().enumerate() {
+                        if count == 0 {
                             // An all-padding window pools nothing: the clamp's minimum, as the reference.
-                            let v = if count == 0 { act.0 } else { io.output(m, requant_of(c)) as i32 };
-                            y[at + c] = v.clamp(act.0, act.1) as i8;
+                            y[at..at + p.out_c].fill(act.0 as i8);
+                            continue;
+                        }
+                        let position = |i: usize| (b, rows.start + i / width, cols_range.start + i % width);
+                        // Windows of more than four outputs: quads in turn, the maxima kept in `y`
+                        // as the requantized maxima (requantization is monotone: the same bytes).
+                        for first in (0..count).step_by(LANES) {
+                            for lane in 0..LANES {
+                                gather(p, io.input_offset, x, position((first + lane).min(count - 1)), lane, cols);
+                            }
+                            for c in 0..p.out_c {
+                                let m = channel_sums(k, c, cols, w, bias).into_iter().max().unwrap_or(i32::MIN);
+                                let v = (output(io, m, requant_of(c)) as i32).clamp(act.0, act.1) as i8;
+                                y[at + c] = if first == 0 { v } else { y[at + c].max(v) };
+                            }
                         }
                     }
                 }
@@ -309,8 +366,8 @@ pub fn conv2d_s8(
     true
 }
 
-/// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`; rows taken two at a
-/// time as the convolution's pixels. Returns `false` for what it does not take.
+/// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`; rows taken four at a
+/// time as the convolution's outputs. Returns `false` for what it does not take.
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
     batch: usize,
@@ -389,6 +446,29 @@ mod tests {
         }
     }
 
+    /// The short requantization equals TFLite's on sums across the i32 range, for multipliers
+    /// and right shifts across theirs.
+    #[test]
+    fn short_requantization_is_tflites() {
+        let io = Int8Io { input_offset: 0, output_offset: -7, act_min: -128, act_max: 127 };
+        let mut s = 0x1234_5678u32;
+        for i in 0..200_000u32 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let acc = match i % 4 {
+                0 => s as i32,
+                1 => (s as i32) >> 12,
+                2 => (s as i32) >> 20,
+                _ => [i32::MIN, i32::MAX, 0, -1, 1][(s % 5) as usize],
+            };
+            let r = Requant { multiplier: (s.rotate_left(7) >> 1) as i32 | (1 << 30), shift: -(((s >> 3) % 33) as i32) };
+            assert_eq!(requant_down(&io, acc, r), io.output(acc, r), "{acc} {r:?}");
+            let zero = Requant { multiplier: 0, shift: r.shift };
+            assert_eq!(requant_down(&io, acc, zero), io.output(acc, zero));
+        }
+    }
+
     /// Fully connected with more than 64 outputs and an odd depth, no bias.
     #[test]
     fn fully_connected_equals_the_reference() {
@@ -399,7 +479,7 @@ mod tests {
         let mut want = vec![0i8; batch * out];
         reference_fc(batch, depth, out, &io, &rq, &x, &w, None, &mut want);
         let mut got = vec![0i8; batch * out];
-        let mut scratch = vec![0u32; column_words(depth) * 2];
+        let mut scratch = vec![0u32; conv_scratch_bytes(depth) / 4];
         // SAFETY: u32 memory viewed as bytes.
         let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
         assert!(fully_connected_s8(batch, depth, out, &io, &rq, &x, &w, None, &mut got, scratch));
