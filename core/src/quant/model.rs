@@ -9,7 +9,6 @@ use crate::model::Name;
 use core::ops::Range;
 use mote_kernels::dispatch::{conv2d_s8, conv2d_s8_scratch_bytes, fully_connected_s8};
 use mote_kernels::reference::int8::{add_s8, avgpool2d_s8, depthwise_conv2d_s8, maxpool2d_s8, softmax_s8, Requant};
-use mote_kernels::Conv2dParams;
 
 /// The bytes of a spec: the name, the input tensor, then the steps (postcard).
 type Head = (Name, QTensor);
@@ -210,9 +209,6 @@ fn reads(step: &QStep) -> impl Iterator<Item = usize> {
 fn scratch_bytes(layer: &QLayer) -> usize {
     match layer {
         QLayer::Conv { p, depthwise: false, .. } => conv2d_s8_scratch_bytes(p),
-        QLayer::FullyConnected { depth, .. } => {
-            conv2d_s8_scratch_bytes(&Conv2dParams::plain(1, [*depth as usize, 1, 1], 1, [1, 1], [1, 1], [0, 0]))
-        }
         _ => 0,
     }
 }

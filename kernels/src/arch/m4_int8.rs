@@ -284,12 +284,6 @@ fn columns(scratch: &mut [u8], k: usize) -> Option<&mut [u32]> {
     Some(&mut words[..n])
 }
 
-/// `cols` as i16 halves.
-fn halves(cols: &mut [u32]) -> &mut [i16] {
-    // SAFETY: two i16 per u32, any bits valid, i16 alignment ≤ u32's.
-    unsafe { core::slice::from_raw_parts_mut(cols.as_mut_ptr().cast::<i16>(), cols.len() * 2) }
-}
-
 /// CONV_2D on int8, optionally followed by a max pool (`pool`, its clamp): see the reference's
 /// `conv2d_s8` and `conv2d_maxpool_s8`. Returns `false`, computing nothing, for what it does
 /// not take (groups, a pool over a non-monotone requantization, too little scratch).
@@ -366,8 +360,9 @@ pub fn conv2d_s8(
     true
 }
 
-/// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`; rows taken four at a
-/// time as the convolution's outputs. Returns `false` for what it does not take.
+/// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`. No scratch: each input
+/// word is unpacked once (SXTB16, SADD16 of the offset) and feeds four output channels (two
+/// SMLADs each). Returns `false` for what it does not take (a multiplier < 0 or a left shift).
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
     batch: usize,
@@ -379,10 +374,57 @@ pub fn fully_connected_s8(
     w: &[i8],
     bias: Option<&[i32]>,
     y: &mut [i8],
-    scratch: &mut [u8],
+    _scratch: &mut [u8],
 ) -> bool {
-    let p = Conv2dParams::plain(batch, [depth, 1, 1], out, [1, 1], [1, 1], [0, 0]);
-    conv2d_s8(&p, None, io, requant, x, w, bias, y, scratch)
+    let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
+    if x.len() < batch * depth || w.len() < out * depth || y.len() < batch * out || depth == 0 {
+        return false;
+    }
+    let offsets = (io.input_offset as u16 as u32) * 0x1_0001;
+    let groups = depth / 4;
+    let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+    let bias_of = |c: usize| bias.map_or(0, |b| b[c]);
+    let full = 4 * groups;
+    // Channel `c`'s sum over the values after the whole groups.
+    let tail = |c: usize, row: &[i8], acc: i32| {
+        w[c * depth + full..(c + 1) * depth].iter().zip(&row[full..]).fold(acc, |a, (&wv, &xv)| a.wrapping_add(wv as i32 * (xv as i32 + io.input_offset)))
+    };
+    for (row, ys) in x.chunks_exact(depth).zip(y.chunks_exact_mut(out)).take(batch) {
+        let xs = &row[..full];
+        let mut c = 0;
+        while c + 4 <= out {
+            let rows: [&[i8]; 4] = core::array::from_fn(|j| &w[(c + j) * depth..(c + j) * depth + full]);
+            let mut acc: [i32; 4] = core::array::from_fn(|j| bias_of(c + j));
+            for ((((xw, w0), w1), w2), w3) in xs
+                .chunks_exact(4)
+                .zip(rows[0].chunks_exact(4))
+                .zip(rows[1].chunks_exact(4))
+                .zip(rows[2].chunks_exact(4))
+                .zip(rows[3].chunks_exact(4))
+            {
+                let xw = word(xw);
+                let (xe, xo) = (sadd16(sxtb16(xw), offsets), sadd16(sxtb16_ror8(xw), offsets));
+                for (a, ww) in acc.iter_mut().zip([w0, w1, w2, w3]) {
+                    let ww = word(ww);
+                    *a = smlad(sxtb16_ror8(ww), xo, smlad(sxtb16(ww), xe, *a));
+                }
+            }
+            for (j, &a) in acc.iter().enumerate() {
+                ys[c + j] = output(io, tail(c + j, row, a), requant_of(c + j));
+            }
+            c += 4;
+        }
+        for c in c..out {
+            let mut a = bias_of(c);
+            for (xw, ww) in xs.chunks_exact(4).zip(w[c * depth..c * depth + full].chunks_exact(4)) {
+                let (xw, ww) = (word(xw), word(ww));
+                let (xe, xo) = (sadd16(sxtb16(xw), offsets), sadd16(sxtb16_ror8(xw), offsets));
+                a = smlad(sxtb16_ror8(ww), xo, smlad(sxtb16(ww), xe, a));
+            }
+            ys[c] = output(io, tail(c, row, a), requant_of(c));
+        }
+    }
+    true
 }
 
 #[cfg(test)]
