@@ -118,7 +118,7 @@ fn takes(p: &Conv2dParams, requant: &[Requant], scratch: usize, pooled: bool) ->
 /// [`column_words`]`(k)` words per lane (checked by the caller).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32]) {
+fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32], table: &[u16]) {
     let run = p.kernel_w * p.in_c;
     let offsets = (offset as u16 as u32) * 0x1_0001;
     let k = p.kernel_h * run;
@@ -126,6 +126,26 @@ fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, u
         return;
     }
     let halves = cols.as_mut_ptr().cast::<i16>();
+    let (iy0, x0) = ((oy * p.stride_h) as isize - p.pad_top as isize, (ox * p.stride_w) as isize - p.pad_left as isize);
+    let interior = iy0 >= 0
+        && iy0 as usize + (p.kernel_h - 1) * p.dilation_h < p.in_h
+        && x0 >= 0
+        && x0 as usize + p.kernel_w <= p.in_w
+        && p.dilation_w == 1;
+    if interior && table.len() == k {
+        // Every kernel row inside the input, slots from the table (lane 0's; a lane is 4 halves on).
+        let row_step = p.dilation_h * p.in_w * p.in_c;
+        let start = ((b * p.in_h + iy0 as usize) * p.in_w + x0 as usize) * p.in_c;
+        if let Some(field) = x.get(start..start + (p.kernel_h - 1) * row_step + run) {
+            for (rows, slots) in field.chunks(row_step).zip(table.chunks_exact(run)) {
+                for (&v, &at) in rows[..run].iter().zip(slots) {
+                    // SAFETY: table entries are slots of values < k, inside the columns (checked above).
+                    unsafe { halves.add(at as usize + 4 * lane).write((v as i32 + offset) as i16) };
+                }
+            }
+            return;
+        }
+    }
     // Writes value `k` of the lane: slot(k, lane) < 2 · 8 · ceil(k / 4) ≤ 2 · cols.len().
     // SAFETY (of each use): `k` < the column's length, checked above for the whole column.
     let put = |k: usize, v: i32| unsafe { halves.add(slot(k, lane)).write(v as i16) };
@@ -186,6 +206,21 @@ fn output(io: &Int8Io, acc: i32, r: Requant) -> i8 {
     } else {
         io.output(acc, r)
     }
+}
+
+/// Longest column whose slots [`conv2d_s8`] tabulates (kernel rows gathered value by value).
+const TABLE: usize = 64;
+
+/// The slots of lane 0 for values `0..k`, if `k` ≤ [`TABLE`] and rows are not whole groups.
+fn slot_table(p: &Conv2dParams, table: &mut [u16; TABLE]) -> usize {
+    let (run, k) = (p.kernel_w * p.in_c, p.kernel_h * p.kernel_w * p.in_c);
+    if k > TABLE || run.is_multiple_of(4) {
+        return 0;
+    }
+    for (j, t) in table[..k].iter_mut().enumerate() {
+        *t = slot(j, 0) as u16;
+    }
+    k
 }
 
 /// The sums of one channel's `4 · groups` weights `w` with the four lanes of `cols`, added to
@@ -304,6 +339,9 @@ pub fn conv2d_s8(
         return false;
     }
     let Some(cols) = columns(scratch, k) else { return false };
+    let mut slots = [0u16; TABLE];
+    let n = slot_table(p, &mut slots);
+    let table = &slots[..n];
     let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
     let (oh, ow) = (p.out_h(), p.out_w());
     match pool {
@@ -314,7 +352,7 @@ pub fn conv2d_s8(
                 // The last outputs repeat the last position in the unused lanes.
                 let lane_at = |lane: usize| (first + lane).min(total - 1);
                 for lane in 0..LANES {
-                    gather(p, io.input_offset, x, position(lane_at(lane)), lane, cols);
+                    gather(p, io.input_offset, x, position(lane_at(lane)), lane, cols, table);
                 }
                 let used = LANES.min(total - first);
                 for c in 0..p.out_c {
@@ -344,7 +382,7 @@ pub fn conv2d_s8(
                         // as the requantized maxima (requantization is monotone: the same bytes).
                         for first in (0..count).step_by(LANES) {
                             for lane in 0..LANES {
-                                gather(p, io.input_offset, x, position((first + lane).min(count - 1)), lane, cols);
+                                gather(p, io.input_offset, x, position((first + lane).min(count - 1)), lane, cols, table);
                             }
                             for c in 0..p.out_c {
                                 let m = channel_sums(k, c, cols, w, bias).into_iter().max().unwrap_or(i32::MIN);
