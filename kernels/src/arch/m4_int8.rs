@@ -118,7 +118,7 @@ fn takes(p: &Conv2dParams, requant: &[Requant], scratch: usize, pooled: bool) ->
 /// [`column_words`]`(k)` words per lane (checked by the caller).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32], table: &[u16]) {
+fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32], table: &[(u32, u16)]) {
     let run = p.kernel_w * p.in_c;
     let offsets = (offset as u16 as u32) * 0x1_0001;
     let k = p.kernel_h * run;
@@ -133,15 +133,15 @@ fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, u
         && x0 as usize + p.kernel_w <= p.in_w
         && p.dilation_w == 1;
     if interior && table.len() == k {
-        // Every kernel row inside the input, slots from the table (lane 0's; a lane is 4 halves on).
-        let row_step = p.dilation_h * p.in_w * p.in_c;
+        // Every kernel row inside the input: each value's input offset and slot from the table
+        // (lane 0's slot; a lane is 4 halves on).
         let start = ((b * p.in_h + iy0 as usize) * p.in_w + x0 as usize) * p.in_c;
-        if let Some(field) = x.get(start..start + (p.kernel_h - 1) * row_step + run) {
-            for (rows, slots) in field.chunks(row_step).zip(table.chunks_exact(run)) {
-                for (&v, &at) in rows[..run].iter().zip(slots) {
-                    // SAFETY: table entries are slots of values < k, inside the columns (checked above).
-                    unsafe { halves.add(at as usize + 4 * lane).write((v as i32 + offset) as i16) };
-                }
+        let span = (p.kernel_h - 1) * p.dilation_h * p.in_w * p.in_c + run;
+        if let Some(field) = x.get(start..start + span) {
+            for &(at, slot) in table {
+                let v = field.get(at as usize).map_or(0, |&v| v as i32 + offset);
+                // SAFETY: table slots are those of values < k, inside the columns (checked above).
+                unsafe { halves.add(slot as usize + 4 * lane).write(v as i16) };
             }
             return;
         }
@@ -188,9 +188,11 @@ fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, u
 /// multiply, then a rounding right shift), the zero point added and the clamp applied.
 #[inline(always)]
 fn requant_down(io: &Int8Io, acc: i32, r: Requant) -> i8 {
-    // round(acc · m / 2^31), ties away from zero; no saturation: m ≥ 0 excludes MIN · MIN.
-    let ab = acc as i64 * r.multiplier as i64;
-    let high = if ab >= 0 { (ab + (1 << 30)) >> 31 } else { -((-ab + (1 << 30) - 1) >> 31) } as i32;
+    // round(acc · m / 2^31), ties away from zero, as gemmlowp computes it: (ab + nudge) / 2^31
+    // truncated, nudge 2^30 or 1 − 2^30 by sign. For a negative numerator, truncation is
+    // floor((n + 2^31 − 1) / 2^31), and 1 − 2^30 + 2^31 − 1 = 2^30: one floor for both signs.
+    // No saturation: m ≥ 0 excludes MIN · MIN.
+    let high = ((acc as i64 * r.multiplier as i64 + (1 << 30)) >> 31) as i32;
     let exponent = (-r.shift).clamp(0, 31);
     let mask = ((1i64 << exponent) - 1) as i32;
     let threshold = (mask >> 1) + (high < 0) as i32;
@@ -211,14 +213,16 @@ fn output(io: &Int8Io, acc: i32, r: Requant) -> i8 {
 /// Longest column whose slots [`conv2d_s8`] tabulates (kernel rows gathered value by value).
 const TABLE: usize = 64;
 
-/// The slots of lane 0 for values `0..k`, if `k` ≤ [`TABLE`] and rows are not whole groups.
-fn slot_table(p: &Conv2dParams, table: &mut [u16; TABLE]) -> usize {
+/// For values `0..k` of an interior output, the input offset from its first value and lane 0's
+/// slot, if `k` ≤ [`TABLE`] and rows are not whole groups.
+fn slot_table(p: &Conv2dParams, table: &mut [(u32, u16); TABLE]) -> usize {
     let (run, k) = (p.kernel_w * p.in_c, p.kernel_h * p.kernel_w * p.in_c);
-    if k > TABLE || run.is_multiple_of(4) {
+    let row_step = p.dilation_h * p.in_w * p.in_c;
+    if k > TABLE || run.is_multiple_of(4) || (p.kernel_h * row_step) > u32::MAX as usize {
         return 0;
     }
     for (j, t) in table[..k].iter_mut().enumerate() {
-        *t = slot(j, 0) as u16;
+        *t = (((j / run) * row_step + j % run) as u32, slot(j, 0) as u16);
     }
     k
 }
@@ -287,13 +291,13 @@ fn dot4(w: &[i8], cols: &[u32], acc: [i32; LANES]) -> [i32; LANES] {
     }
 }
 
-/// The raw sums (bias included) of output channel `c` for the four lanes of `cols`.
+/// The raw sums (`bias` included) of one output channel (its weights `row`) for the four lanes
+/// of `cols`.
 #[inline(always)]
-fn channel_sums(k: usize, c: usize, cols: &[u32], w: &[i8], bias: Option<&[i32]>) -> [i32; LANES] {
+fn channel_sums(row: &[i8], cols: &[u32], bias: i32) -> [i32; LANES] {
+    let k = row.len();
     let (groups, tail) = (k / 4, k % 4);
-    let row = &w[c * k..(c + 1) * k];
-    let b = bias.map_or(0, |b| b[c]);
-    let mut acc = dot4(&row[..4 * groups], cols, [b; LANES]);
+    let mut acc = dot4(&row[..4 * groups], cols, [bias; LANES]);
     if tail > 0 {
         // The last, partial group, zero-filled (its column halves are 0).
         let word = row[4 * groups..].iter().enumerate().fold(0u32, |v, (j, &x)| v | (x as u8 as u32) << (8 * j));
@@ -339,7 +343,7 @@ pub fn conv2d_s8(
         return false;
     }
     let Some(cols) = columns(scratch, k) else { return false };
-    let mut slots = [0u16; TABLE];
+    let mut slots = [(0u32, 0u16); TABLE];
     let n = slot_table(p, &mut slots);
     let table = &slots[..n];
     let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
@@ -355,10 +359,11 @@ pub fn conv2d_s8(
                     gather(p, io.input_offset, x, position(lane_at(lane)), lane, cols, table);
                 }
                 let used = LANES.min(total - first);
-                for c in 0..p.out_c {
-                    let sums = channel_sums(k, c, cols, w, bias);
+                for (c, row) in w.chunks_exact(k).take(p.out_c).enumerate() {
+                    let sums = channel_sums(row, cols, bias.map_or(0, |b| b[c]));
+                    let r = requant_of(c);
                     for (lane, &s) in sums[..used].iter().enumerate() {
-                        y[(first + lane) * p.out_c + c] = output(io, s, requant_of(c));
+                        y[(first + lane) * p.out_c + c] = output(io, s, r);
                     }
                 }
             }
@@ -384,10 +389,11 @@ pub fn conv2d_s8(
                             for lane in 0..LANES {
                                 gather(p, io.input_offset, x, position((first + lane).min(count - 1)), lane, cols, table);
                             }
-                            for c in 0..p.out_c {
-                                let m = channel_sums(k, c, cols, w, bias).into_iter().max().unwrap_or(i32::MIN);
+                            let outs = &mut y[at..at + p.out_c];
+                            for (c, (row, o)) in w.chunks_exact(k).zip(outs.iter_mut()).enumerate() {
+                                let m = channel_sums(row, cols, bias.map_or(0, |b| b[c])).into_iter().max().unwrap_or(i32::MIN);
                                 let v = (output(io, m, requant_of(c)) as i32).clamp(act.0, act.1) as i8;
-                                y[at + c] = if first == 0 { v } else { y[at + c].max(v) };
+                                *o = if first == 0 { v } else { (*o).max(v) };
                             }
                         }
                     }
