@@ -333,9 +333,16 @@ fn qemu_tests() -> Result<(), String> {
         }),
         ("int8 models give mote run's outputs on the device (mnist-cnn, DS-CNN, ResNet-8)", || {
             let mut said = Vec::new();
-            for r in [qemu::quantize_and_infer(20)?, qemu::import_and_infer("kws_ref_model", 2)?, qemu::import_and_infer("pretrainedResnet_quant", 1)?] {
+            for r in [
+                qemu::quantize_and_infer(20)?,
+                qemu::import_and_infer("kws_ref_model", 2)?,
+                qemu::import_and_infer("pretrainedResnet_quant", 1)?,
+            ] {
                 match r["outputs_differing_from_host"].as_u64() {
-                    Some(0) => said.push(format!("{}: {} outputs equal, {} instructions", r["model"], r["outputs_compared"], r["insns_per_inference"])),
+                    Some(0) => said.push(format!(
+                        "{}: {} outputs equal, {} instructions",
+                        r["model"], r["outputs_compared"], r["insns_per_inference"]
+                    )),
                     _ => return Err(format!("device and host disagree: {r}")),
                 }
             }

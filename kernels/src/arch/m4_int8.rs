@@ -118,7 +118,15 @@ fn takes(p: &Conv2dParams, requant: &[Requant], scratch: usize, pooled: bool) ->
 /// [`column_words`]`(k)` words per lane (checked by the caller).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, usize), lane: usize, cols: &mut [u32], table: &[(u32, u16)]) {
+fn gather(
+    p: &Conv2dParams,
+    offset: i32,
+    x: &[i8],
+    (b, oy, ox): (usize, usize, usize),
+    lane: usize,
+    cols: &mut [u32],
+    table: &[(u32, u16)],
+) {
     let run = p.kernel_w * p.in_c;
     let offsets = (offset as u16 as u32) * 0x1_0001;
     let k = p.kernel_h * run;
@@ -147,8 +155,10 @@ fn gather(p: &Conv2dParams, offset: i32, x: &[i8], (b, oy, ox): (usize, usize, u
         }
     }
     // Writes value `k` of the lane: slot(k, lane) < 2 · 8 · ceil(k / 4) ≤ 2 · cols.len().
-    // SAFETY (of each use): `k` < the column's length, checked above for the whole column.
-    let put = |k: usize, v: i32| unsafe { halves.add(slot(k, lane)).write(v as i16) };
+    let put = |k: usize, v: i32| {
+        // SAFETY: every caller passes `k` below the column's length, checked above.
+        unsafe { halves.add(slot(k, lane)).write(v as i16) }
+    };
     for ky in 0..p.kernel_h {
         let iy = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
         let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
@@ -431,7 +441,10 @@ pub fn fully_connected_s8(
     let full = 4 * groups;
     // Channel `c`'s sum over the values after the whole groups.
     let tail = |c: usize, row: &[i8], acc: i32| {
-        w[c * depth + full..(c + 1) * depth].iter().zip(&row[full..]).fold(acc, |a, (&wv, &xv)| a.wrapping_add(wv as i32 * (xv as i32 + io.input_offset)))
+        w[c * depth + full..(c + 1) * depth]
+            .iter()
+            .zip(&row[full..])
+            .fold(acc, |a, (&wv, &xv)| a.wrapping_add(wv as i32 * (xv as i32 + io.input_offset)))
     };
     for (row, ys) in x.chunks_exact(depth).zip(y.chunks_exact_mut(out)).take(batch) {
         let xs = &row[..full];
