@@ -423,6 +423,16 @@ pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
     if out["same_logits"] != json!(true) || out["same_weights"] != json!(true) {
         return Err(format!("the plans and their baselines disagree on the device: {}", Value::Object(out)));
     }
+    if !quick_model {
+        // The same model quantized to int8, beside the f32 figures.
+        let int8 = quantize_and_infer(steps)?;
+        if int8["outputs_differing_from_host"] != json!(0) {
+            return Err(format!("the int8 model disagrees with the host on the device: {int8}"));
+        }
+        for key in ["insns_per_inference", "arena_bytes", "ram_bytes", "flash_bytes"] {
+            out.insert(format!("int8_{key}"), int8[key].clone());
+        }
+    }
     Ok(Value::Object(out))
 }
 
