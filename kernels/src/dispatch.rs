@@ -399,3 +399,51 @@ pub fn fully_connected_s8(
     }
     reference::int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)
 }
+
+/// Scratch bytes a layer computed in place needs (see [`conv2d_s8_in_place`]).
+pub fn conv2d_s8_in_place_scratch_bytes(p: &Conv2dParams, depthwise: bool) -> usize {
+    if depthwise {
+        reference::int8::depthwise_in_place_scratch(p)
+    } else {
+        reference::int8::pointwise_in_place_scratch(p).max(conv2d_s8_scratch_bytes(p))
+    }
+}
+
+/// Whether [`conv2d_s8_in_place`] computes `p` (pointwise, or depthwise at stride 1 with its
+/// input's shape).
+pub fn conv2d_s8_in_place_takes(p: &Conv2dParams, depthwise: bool) -> bool {
+    if depthwise {
+        reference::int8::depthwise_in_place(p)
+    } else {
+        reference::int8::pointwise_in_place(p)
+    }
+}
+
+/// A pointwise or depthwise int8 convolution computed in its input's bytes `xy` (see
+/// `reference::int8::pointwise_conv2d_s8_in_place` and `depthwise_conv2d_s8_in_place`). DSP
+/// builds: the pointwise one through the columns (`arch::m4_int8`), the same bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8_in_place(
+    p: &Conv2dParams,
+    depthwise: bool,
+    io: &reference::int8::Int8Io,
+    requant: &[reference::int8::Requant],
+    xy: &mut [i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    scratch: &mut [u8],
+) {
+    if depthwise {
+        return reference::int8::depthwise_conv2d_s8_in_place(p, io, requant, xy, w, bias, signed(scratch));
+    }
+    if dsp_int8() && crate::arch::m4_int8::pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch) {
+        return;
+    }
+    reference::int8::pointwise_conv2d_s8_in_place(p, io, requant, xy, w, bias, signed(scratch))
+}
+
+/// Bytes as i8.
+fn signed(bytes: &mut [u8]) -> &mut [i8] {
+    // SAFETY: u8 and i8 have the same size, alignment and validity.
+    unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<i8>(), bytes.len()) }
+}

@@ -7,7 +7,9 @@ use super::spec::{Blob, Operand, QLayer, QStep, QTensor, MAX_QUANT_STEPS};
 use super::QuantError;
 use crate::model::Name;
 use core::ops::Range;
-use mote_kernels::dispatch::{conv2d_s8, conv2d_s8_scratch_bytes, fully_connected_s8};
+use mote_kernels::dispatch::{
+    conv2d_s8, conv2d_s8_in_place, conv2d_s8_in_place_scratch_bytes, conv2d_s8_in_place_takes, conv2d_s8_scratch_bytes, fully_connected_s8,
+};
 use mote_kernels::reference::int8::{add_s8, avgpool2d_s8, depthwise_conv2d_s8, maxpool2d_s8, softmax_s8, Requant};
 
 /// The bytes of a spec: the name, the input tensor, then the steps (postcard).
@@ -36,6 +38,8 @@ pub struct QuantModel<'a> {
     numel: heapless::Vec<usize, MAX_TENSORS>,
     /// Each step's scratch: its buffer in the plan and its bytes.
     scratch: heapless::Vec<(usize, usize), MAX_QUANT_STEPS>,
+    /// Whether each step runs in its input's bytes.
+    in_place: heapless::Vec<bool, MAX_QUANT_STEPS>,
     plan: ArenaPlan,
     /// Bytes after the steps (notes the host keeps).
     pub notes: &'a [u8],
@@ -58,6 +62,8 @@ impl<'a> QuantModel<'a> {
         let mut numel: heapless::Vec<usize, MAX_TENSORS> = heapless::Vec::new();
         let mut lives: heapless::Vec<Life, MAX_BUFFERS> = heapless::Vec::new();
         let mut scratch_len: heapless::Vec<usize, MAX_QUANT_STEPS> = heapless::Vec::new();
+        // Per step: the scratch it needs if it runs in place, when it can.
+        let mut candidates: heapless::Vec<Option<(usize, usize)>, MAX_QUANT_STEPS> = heapless::Vec::new();
         let full = QuantError::Spec { what: "step count (1 to 64)" };
         tensors.push(input).map_err(|_| full)?;
         numel.push(input.numel()).map_err(|_| full)?;
@@ -69,6 +75,7 @@ impl<'a> QuantModel<'a> {
             let x = *tensors.get(step.input as usize).ok_or(QuantError::Step { step: k, what: "input (an earlier tensor)" })?;
             step.check(&x, &numel, data.len())?;
             scratch_len.push(scratch_bytes(&step.layer)).map_err(|_| full)?;
+            candidates.push(in_place_candidate(&step.layer).map(|len| (step.input as usize, len))).map_err(|_| full)?;
             for t in reads(&step) {
                 lives[t].last = k + 1;
             }
@@ -79,6 +86,20 @@ impl<'a> QuantModel<'a> {
             lives.push(Life { len: y.numel(), first: k + 1, last: k + 1, owner }).map_err(|_| full)?;
         }
         lives[step_count].last = step_count + 1;
+        // A step that can run in place does when nothing after it reads its input (nor a tensor
+        // sharing the input's bytes): its output takes the input's bytes.
+        let mut in_place: heapless::Vec<bool, MAX_QUANT_STEPS> = heapless::Vec::new();
+        for (k, candidate) in candidates.iter().enumerate() {
+            let free = candidate.filter(|&(input, _)| {
+                let owner = lives[input].owner;
+                lives.iter().filter(|l| l.owner == owner).all(|l| l.last <= k + 1)
+            });
+            if let Some((input, len)) = free {
+                lives[k + 1].owner = lives[input].owner;
+                scratch_len[k] = len;
+            }
+            in_place.push(free.is_some()).map_err(|_| full)?;
+        }
         // Each step's scratch lives while the step runs.
         let mut scratch = heapless::Vec::new();
         for (k, &len) in scratch_len.iter().enumerate() {
@@ -88,7 +109,7 @@ impl<'a> QuantModel<'a> {
         }
         let output = tensors[step_count];
         let steps = &steps[..steps.len() - cursor.len()];
-        Ok(QuantModel { name, input, output, steps, step_count, data, numel, scratch, plan: plan(&lives), notes: cursor })
+        Ok(QuantModel { name, input, output, steps, step_count, data, numel, scratch, in_place, plan: plan(&lives), notes: cursor })
     }
 
     /// Bytes of the arena [`QuantModel::run`] needs (every tensor, the input's included).
@@ -150,6 +171,9 @@ impl<'a> QuantModel<'a> {
             _ => None,
         };
         let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
+        if self.in_place[k] {
+            return self.run_in_place(k, step, arena);
+        }
         let (buffer, len) = self.scratch[k];
         let y_range = self.range(k + 1);
         // No scratch: an empty range just after the output (an empty buffer's offset is arbitrary).
@@ -189,6 +213,23 @@ impl<'a> QuantModel<'a> {
         Ok(())
     }
 
+    /// Step `k`, a pointwise or depthwise convolution, in its input's bytes.
+    fn run_in_place(&self, k: usize, step: &QStep, arena: &mut [i8]) -> Result<(), QuantError> {
+        let QLayer::Conv { p, io, depthwise, weights, bias, requant, pool: None } = &step.layer else {
+            return Err(QuantError::Step { step: k, what: "in-place step" });
+        };
+        let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
+        let (buffer, len) = self.scratch[k];
+        let scratch = self.plan.offsets[buffer]..self.plan.offsets[buffer] + len;
+        // The input's bytes, which the output (no larger) takes over.
+        let xy = self.range(step.input as usize);
+        let (_, xy, scratch) = split(arena, [None, None], [xy, scratch]).ok_or(bad)?;
+        let (w, requant) = (i8s(self.blob(weights, k)?), requants(self.blob(requant, k)?, k)?);
+        let bias = bias.map(|b| self.blob(&b, k).and_then(|b| i32s(b, k))).transpose()?;
+        conv2d_s8_in_place(p, *depthwise, io, requant, xy, w, bias, bytes_mut(scratch));
+        Ok(())
+    }
+
     /// The bytes of `b` (checked when the model was loaded; checked again, never trusted).
     fn blob(&self, b: &Blob, step: usize) -> Result<&'a [u8], QuantError> {
         let start = b.offset as usize;
@@ -203,6 +244,16 @@ fn reads(step: &QStep) -> impl Iterator<Item = usize> {
         _ => None,
     };
     core::iter::once(step.input as usize).chain(other)
+}
+
+/// The scratch step `layer` needs when it runs in place, if it can.
+fn in_place_candidate(layer: &QLayer) -> Option<usize> {
+    match layer {
+        QLayer::Conv { p, depthwise, pool: None, .. } if conv2d_s8_in_place_takes(p, *depthwise) => {
+            Some(conv2d_s8_in_place_scratch_bytes(p, *depthwise))
+        }
+        _ => None,
+    }
 }
 
 /// Scratch bytes step `layer` is planned with (the DSP kernels' columns).

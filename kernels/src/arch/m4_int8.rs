@@ -414,6 +414,43 @@ pub fn conv2d_s8(
     true
 }
 
+/// A 1×1 CONV_2D in place (see the reference's `pointwise_conv2d_s8_in_place`): four pixels
+/// gathered into the columns, then their outputs written over their inputs (`out_c ≤ in_c`:
+/// never over a pixel not yet gathered). Returns `false` for what it does not take.
+#[allow(clippy::too_many_arguments)]
+pub fn pointwise_s8_in_place(
+    p: &Conv2dParams,
+    io: &Int8Io,
+    requant: &[Requant],
+    xy: &mut [i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    scratch: &mut [u8],
+) -> bool {
+    let k = p.in_c;
+    if !crate::reference::int8::pointwise_in_place(p) || !takes(p, requant, scratch.len(), false) {
+        return false;
+    }
+    let Some(cols) = columns(scratch, k) else { return false };
+    let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
+    let total = p.batch * p.in_h * p.in_w;
+    let position = |i: usize| (i / (p.in_h * p.in_w), i / p.in_w % p.in_h, i % p.in_w);
+    for first in (0..total).step_by(LANES) {
+        for lane in 0..LANES {
+            gather(p, io.input_offset, xy, position((first + lane).min(total - 1)), lane, cols, &[]);
+        }
+        let used = LANES.min(total - first);
+        for (c, row) in w.chunks_exact(k).take(p.out_c).enumerate() {
+            let sums = channel_sums(row, cols, bias.map_or(0, |b| b[c]));
+            let r = requant_of(c);
+            for (lane, &s) in sums[..used].iter().enumerate() {
+                xy[(first + lane) * p.out_c + c] = output(io, s, r);
+            }
+        }
+    }
+    true
+}
+
 /// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`. No scratch: each input
 /// word is unpacked once (SXTB16, SADD16 of the offset) and feeds four output channels (two
 /// SMLADs each). Returns `false` for what it does not take (a multiplier < 0 or a left shift).
@@ -565,6 +602,25 @@ mod tests {
             assert_eq!(requant_down(&io, acc, r), io.output(acc, r), "{acc} {r:?}");
             let zero = Requant { multiplier: 0, shift: r.shift };
             assert_eq!(requant_down(&io, acc, zero), io.output(acc, zero));
+        }
+    }
+
+    /// The in-place pointwise convolution equals the out-of-place reference.
+    #[test]
+    fn pointwise_in_place_equals_the_reference() {
+        let io = Int8Io { input_offset: 9, output_offset: 3, act_min: -128, act_max: 127 };
+        for (in_c, out_c) in [(64, 64), (12, 9)] {
+            let p = Conv2dParams::plain(1, [in_c, 5, 3], out_c, [1, 1], [1, 1], [0, 0]);
+            let (x, w) = (bytes(15 * in_c, 5), bytes(out_c * in_c, 6));
+            let rq = requants(out_c);
+            let mut want = vec![0i8; 15 * out_c];
+            reference_conv(&p, &io, &rq, &x, &w, None, &mut want);
+            let mut xy = x.clone();
+            let mut scratch = vec![0u32; conv_scratch_bytes(in_c) / 4];
+            // SAFETY: u32 memory viewed as bytes.
+            let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
+            assert!(pointwise_s8_in_place(&p, &io, &rq, &mut xy, &w, None, scratch));
+            assert_eq!(&xy[..want.len()], &want[..]);
         }
     }
 
