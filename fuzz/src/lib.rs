@@ -121,6 +121,34 @@ pub fn tflite(data: &[u8]) {
     }
 }
 
+/// int8 model files (`MOTQ`): checked and loaded (every step checked, the arena planned) as
+/// they are, then with their CRC recomputed so that mutations reach the spec and the data, and
+/// run where the work is small.
+pub fn quant_model(data: &[u8]) {
+    let _ = mote_cli::quant::QuantFile::new(data);
+    let mut fixed = data.to_vec();
+    if fixed.len() >= mote_core::model::HEADER_LEN {
+        let crc = crc32(&fixed[mote_core::model::HEADER_LEN..]);
+        fixed[16..20].copy_from_slice(&crc.to_le_bytes());
+    }
+    let Ok(file) = mote_cli::quant::QuantFile::new(&fixed) else { return };
+    let Ok(model) = file.model() else { return };
+    if model.work() <= 20_000_000 {
+        let _ = file.run(&vec![0; model.input.numel()]);
+    }
+}
+
+/// CRC-32 (ISO-HDLC), bit by bit: the model file's checksum.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |mut c, &b| {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+        c
+    })
+}
+
 fn imported(format: mote_cli::import::Format, data: &[u8]) {
     let Ok(m) = mote_cli::import::convert(format, data, "fuzz") else { return };
     let mut g = G::new();

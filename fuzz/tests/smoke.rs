@@ -113,3 +113,14 @@ fn tflite_int8() {
     assert!(mote_cli::import::tflite::int8::Int8Model::new(&model).is_ok());
     smoke(mote_fuzz::tflite, &[model], 2000);
 }
+
+/// int8 model files: the KWS model converted to one (`mote import`'s conversion), and
+/// mutations of it (the target recomputes the CRC so they reach the spec and the data).
+#[test]
+fn quant_model() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/kws_ref_model.tflite");
+    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (file, _) = mote_cli::import::tflite::int8::convert(&model, "kws").unwrap();
+    assert!(mote_cli::quant::QuantFile::new(&file).is_ok());
+    smoke(mote_fuzz::quant_model, &[file], 3000);
+}

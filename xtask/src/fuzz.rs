@@ -6,7 +6,8 @@ use crate::{root, run};
 use std::process::Command;
 
 /// The fuzz targets (`fuzz/fuzz_targets/*.rs`).
-pub const TARGETS: &[&str] = &["model_bytes", "plan_bytes", "graph_bytes", "spec_toml", "idx", "image", "npy", "onnx", "tflite"];
+pub const TARGETS: &[&str] =
+    &["model_bytes", "plan_bytes", "graph_bytes", "spec_toml", "idx", "image", "npy", "onnx", "tflite", "quant_model"];
 
 /// Installs nightly and cargo-fuzz if missing, then runs `runs` executions of each target;
 /// returns (target, executions) as libFuzzer reported them.
