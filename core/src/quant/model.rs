@@ -149,7 +149,7 @@ impl<'a> QuantModel<'a> {
     }
 
     /// [`QuantModel::run`], calling `each(k, output)` with step `k`'s output once it is made.
-    pub fn run_each<'b>(&self, arena: &'b mut [i8], input: &[i8], mut each: impl FnMut(usize, &[i8])) -> Result<&'b [i8], QuantError> {
+    pub fn run_each<'b>(&self, arena: &'b mut [i8], input: &[i8], each: impl FnMut(usize, &[i8])) -> Result<&'b [i8], QuantError> {
         if arena.len() < self.plan.len {
             return Err(QuantError::ArenaTooSmall { needed: self.plan.len, got: arena.len() });
         }
@@ -157,6 +157,23 @@ impl<'a> QuantModel<'a> {
             return Err(QuantError::InputLength { needed: self.numel[0], got: input.len() });
         }
         arena[self.range(0)].copy_from_slice(input);
+        self.run_loaded_each(arena, each)
+    }
+
+    /// Where the input goes in `arena`, for a reader that fills it in place (then
+    /// [`QuantModel::run_loaded_each`]).
+    pub fn input_mut<'b>(&self, arena: &'b mut [i8]) -> Result<&'b mut [i8], QuantError> {
+        if arena.len() < self.plan.len {
+            return Err(QuantError::ArenaTooSmall { needed: self.plan.len, got: arena.len() });
+        }
+        Ok(&mut arena[self.range(0)])
+    }
+
+    /// [`QuantModel::run_each`] with the input already in `arena` ([`QuantModel::input_mut`]).
+    pub fn run_loaded_each<'b>(&self, arena: &'b mut [i8], mut each: impl FnMut(usize, &[i8])) -> Result<&'b [i8], QuantError> {
+        if arena.len() < self.plan.len {
+            return Err(QuantError::ArenaTooSmall { needed: self.plan.len, got: arena.len() });
+        }
         for (k, step) in self.steps().enumerate() {
             self.run_step(k, &step, arena)?;
             each(k, &arena[self.range(k + 1)]);

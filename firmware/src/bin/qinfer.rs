@@ -21,10 +21,6 @@ use semihosting::io::{Read, Write};
 struct Arena([i8; INT8_ARENA]);
 
 static mut ARENA: Arena = Arena([0; INT8_ARENA]);
-/// The largest input this binary reads (MLPerf Tiny's ResNet-8: 32·32·3).
-const MAX_INPUT: usize = 4096;
-/// The largest output it writes.
-const MAX_OUTPUT: usize = 256;
 
 #[entry]
 fn main() -> ! {
@@ -34,23 +30,18 @@ fn main() -> ! {
 fn run() -> Result<(), FirmwareError> {
     let parts = check_quant_model(&INT8_MODEL.0)?;
     let model = QuantModel::new(parts.spec_bytes, parts.param_bytes)?;
+    defmt::println!("stack after loading: {=u32} bytes", board::stack_high_water_bytes() as u32);
     // SAFETY: the only reference to ARENA, taken once in the single-threaded main.
     let arena = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
-    let (n_in, n_out) = (model.input.numel(), model.output.numel());
-    if n_in > MAX_INPUT || n_out > MAX_OUTPUT {
-        return Err(FirmwareError::Argument("model input or output larger than qinfer's buffers"));
-    }
     let mut inputs = File::open(c"target/qemu/int8-inputs.bin").map_err(|_| LinkError::Open("int8-inputs.bin"))?;
     let mut outputs = File::create(c"target/qemu/int8-outputs.bin").map_err(|_| LinkError::Open("int8-outputs.bin"))?;
-    let mut x = [0u8; MAX_INPUT];
     let (mut samples, mut insns) = (0u64, 0u64);
-    while read_full(&mut inputs, &mut x[..n_in])? {
-        // SAFETY: u8 and i8 have the same size, alignment and validity.
-        let input = unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<i8>(), n_in) };
+    // Each sample is read straight into the arena's input tensor.
+    while read_full(&mut inputs, unsigned(model.input_mut(arena)?))? {
         let start = board::instructions();
         let mut last = start;
         let mut steps = [0u32; 64];
-        let y = model.run_each(arena, input, |k, _| {
+        let y = model.run_loaded_each(arena, |k, _| {
             let now = board::instructions();
             if let Some(s) = steps.get_mut(k) {
                 *s = (now - last) as u32;
@@ -82,6 +73,12 @@ fn run() -> Result<(), FirmwareError> {
         insns / samples.max(1)
     );
     Ok(())
+}
+
+/// Bytes as u8 (the file's).
+fn unsigned(values: &mut [i8]) -> &mut [u8] {
+    // SAFETY: u8 and i8 have the same size, alignment and validity.
+    unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), values.len()) }
 }
 
 /// Fills `buf` from `file`: `true`, or `false` at the end of the file (a partial sample is an
