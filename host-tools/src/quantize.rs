@@ -10,7 +10,7 @@ use crate::error::{CliError, CliResult};
 use crate::model::{build, load_model_with_notes, CliGraph, CliPlan};
 use crate::quant::{quant_file, DataBuilder, QuantFile};
 use crate::say::Say;
-use mote_core::model::{BuiltModel, ModelSpec};
+use mote_core::model::{check_quant_model, BuiltModel, ModelSpec};
 use mote_core::ops::{Op, OpKind, Pointwise, PoolKind};
 use mote_core::quant::{QLayer, QStep, QTensor, Quant};
 use mote_core::{Executor, Mode, NodeId};
@@ -61,11 +61,11 @@ pub fn quantize(path: &Path, spec: &ModelSpec, params: &[f32], samples: &[&[f32]
                 let used = 1 + act.is_some() as usize;
                 (q.linear(&current, layers[i], act, ranges.layers[i + used - 1]).map_err(bad)?, used)
             }
+            // int8 average pooling leaves the padding out of the count, as TFLite does.
             Op::Pool2d(p) if p.kind == PoolKind::Max || p.padding == [0; 4] || !p.count_padding => {
-                let (kind, _) = (p.kind, ());
                 let pool_p = pool_params(&current, p.kernel, p.stride, p.padding).map_err(bad)?;
                 let output = QTensor { dims: dims4(&[pool_p.out_h(), pool_p.out_w(), pool_p.channels]), ..current };
-                let layer = if kind == PoolKind::Max {
+                let layer = if p.kind == PoolKind::Max {
                     QLayer::MaxPool { p: pool_p, act: [-128, 127] }
                 } else {
                     QLayer::AvgPool { p: pool_p, act: [-128, 127] }
@@ -334,11 +334,13 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, calibration: usize, json:
     let bytes = std::fs::read(model_path).map_err(CliError::io(model_path))?;
     let (spec, params, notes) = load_model_with_notes(model_path, &bytes)?;
     let train = load_split(data, "train")?;
-    let classes = build(model_path, &spec, 1)?.0.shape(build(model_path, &spec, 1)?.1.output)?.last();
+    let (g, built) = build(model_path, &spec, 1)?;
+    let classes = g.shape(built.output)?.last();
     crate::checks::data_fits_model(model_path, &spec.input, classes, &train)?;
     let q = quantize(model_path, &spec, &params, &spread(&train, calibration), &notes.to_bytes())?;
     let file = QuantFile::new(&q.file).map_err(|m| CliError::invalid(out, m))?;
     let model = file.model().map_err(|m| CliError::invalid(out, m))?;
+    let data_bytes = check_quant_model(&q.file).map_err(|source| CliError::Model { path: out.into(), source })?.param_bytes.len();
     crate::model::write_atomically(out, &q.file)?;
     say.line(format!(
         "{}: {} int8 steps calibrated on {} samples, arena {} bytes, {} data bytes: wrote {} ({} bytes)",
@@ -346,7 +348,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, calibration: usize, json:
         q.steps,
         q.calibration,
         model.arena_len(),
-        q.file.len() - model.notes.len(),
+        data_bytes,
         out.display(),
         q.file.len()
     ));

@@ -11,8 +11,14 @@
 //! is monotone, so this is the conv-then-pool result bit for bit (other requantizations take
 //! the reference). Integer sums are exact: every result is the reference's.
 
-use crate::reference::int8::{Int8Io, Requant};
+use crate::reference::int8::{channel_requant, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
+
+/// The first four values of `b` as one little-endian word.
+#[inline(always)]
+fn word(b: &[i8]) -> u32 {
+    u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
+}
 
 /// SXTB16: bytes 0 and 2 of `x`, sign-extended into the low and high halves.
 #[inline(always)]
@@ -171,7 +177,7 @@ fn gather(
             if run.is_multiple_of(4) && k0.is_multiple_of(4) {
                 // Whole groups: a word of four values becomes the lane's two words of the group.
                 for (g, four) in (k0 / 4..).zip(values.chunks_exact(4)) {
-                    let word = u32::from_le_bytes([four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8]);
+                    let word = word(four);
                     cols[8 * g + 2 * lane] = sadd16(sxtb16(word), offsets);
                     cols[8 * g + 2 * lane + 1] = sadd16(sxtb16_ror8(word), offsets);
                 }
@@ -291,7 +297,7 @@ fn dot4(w: &[i8], cols: &[u32], acc: [i32; LANES]) -> [i32; LANES] {
     {
         let mut acc = acc;
         for (four, words) in w.chunks_exact(4).zip(cols.chunks_exact(8)).take(groups) {
-            let word = u32::from_le_bytes([four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8]);
+            let word = word(four);
             let (we, wo) = (sxtb16(word), sxtb16_ror8(word));
             for (a, lane) in acc.iter_mut().zip(words.chunks_exact(2)) {
                 *a = smlad(wo, lane[1], smlad(we, lane[0], *a));
@@ -356,7 +362,7 @@ pub fn conv2d_s8(
     let mut slots = [(0u32, 0u16); TABLE];
     let n = slot_table(p, &mut slots);
     let table = &slots[..n];
-    let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
+    let requant_of = |c: usize| channel_requant(requant, c);
     let (oh, ow) = (p.out_h(), p.out_w());
     match pool {
         None => {
@@ -432,7 +438,7 @@ pub fn pointwise_s8_in_place(
         return false;
     }
     let Some(cols) = columns(scratch, k) else { return false };
-    let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
+    let requant_of = |c: usize| channel_requant(requant, c);
     let total = p.batch * p.in_h * p.in_w;
     let position = |i: usize| (i / (p.in_h * p.in_w), i / p.in_w % p.in_h, i % p.in_w);
     for first in (0..total).step_by(LANES) {
@@ -467,13 +473,12 @@ pub fn fully_connected_s8(
     y: &mut [i8],
     _scratch: &mut [u8],
 ) -> bool {
-    let requant_of = |c: usize| requant.get(c).or(requant.first()).copied().unwrap_or_default();
+    let requant_of = |c: usize| channel_requant(requant, c);
     if x.len() < batch * depth || w.len() < out * depth || y.len() < batch * out || depth == 0 {
         return false;
     }
     let offsets = (io.input_offset as u16 as u32) * 0x1_0001;
     let groups = depth / 4;
-    let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
     let bias_of = |c: usize| bias.map_or(0, |b| b[c]);
     let full = 4 * groups;
     // Channel `c`'s sum over the values after the whole groups.

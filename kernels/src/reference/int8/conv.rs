@@ -28,7 +28,7 @@ impl Int8Io {
 }
 
 /// The requantization of output channel `c`: per channel, or one for all.
-fn channel(requant: &[Requant], c: usize) -> Requant {
+pub(crate) fn channel(requant: &[Requant], c: usize) -> Requant {
     requant.get(c).or(requant.first()).copied().unwrap_or_default()
 }
 

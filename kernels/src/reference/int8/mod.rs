@@ -8,7 +8,7 @@ pub mod fixed;
 mod in_place;
 mod softmax;
 
-pub(crate) use conv::window as pool_window;
+pub(crate) use conv::{channel as channel_requant, window as pool_window};
 pub use conv::{conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, Int8Io};
 pub use elementwise::{add_s8, avgpool2d_s8, maxpool2d_s8, AddParams};
 pub use fixed::{activation_range, Activation, Requant};
