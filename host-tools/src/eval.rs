@@ -39,18 +39,21 @@ pub fn predict_classes(g: &CliGraph, built: &BuiltModel, params: &[f32], split: 
 pub fn predict_classes_int8(file: &QuantFile, split: &Split) -> Result<Vec<usize>, String> {
     let model = file.model()?;
     let mut arena = vec![0i8; model.arena_len()];
-    let q = model.input.quant;
     let mut input = vec![0i8; model.input.numel()];
     let mut out = Vec::with_capacity(split.len());
     for i in 0..split.len() {
         for (o, &v) in input.iter_mut().zip(split.image(i)) {
-            *o = (q.zero_point as f32 + (v / q.scale).round()).clamp(-128.0, 127.0) as i8;
+            *o = model.input.quant.quantize(v);
         }
         let y = model.run(&mut arena, &input).map_err(|e| e.to_string())?;
-        let best = y.iter().enumerate().fold(0, |b, (k, &v)| if v > y[b] { k } else { b });
-        out.push(best);
+        out.push(argmax_i8(y));
     }
     Ok(out)
+}
+
+/// The index of the largest of `values` (the first of equal ones).
+pub fn argmax_i8(values: &[i8]) -> usize {
+    values.iter().enumerate().fold(0, |best, (k, &v)| if v > values[best] { k } else { best })
 }
 
 /// Accuracy, per-class accuracy and confusion matrix (`[true][predicted]`).

@@ -217,7 +217,7 @@ impl Builder<'_> {
     fn io(input: &QTensor, output: &QTensor, act: Option<(f32, f32)>) -> Int8Io {
         let z = output.quant.zero_point;
         let (lo, hi) = act.map_or((-128, 127), |(lo, hi)| {
-            let q = |v: f32| if v.is_finite() { (z as f32 + (v / output.quant.scale).round()).clamp(-128.0, 127.0) as i32 } else { 127 };
+            let q = |v: f32| if v.is_finite() { output.quant.quantize(v) as i32 } else { 127 };
             (q(lo).max(-128), q(hi))
         });
         Int8Io { input_offset: -input.quant.zero_point, output_offset: z, act_min: lo, act_max: hi }

@@ -257,7 +257,7 @@ fn run_int8(model_path: &Path, bytes: &[u8], inputs: &[PathBuf], output: &Path, 
     let (qi, qo) = (model.input.quant, model.output.quant);
     let values: Vec<i8> = match &tensor {
         NpyTensor::I8(_, v) => v.clone(),
-        NpyTensor::F32(t) => t.values.iter().map(|&v| (qi.zero_point as f32 + (v / qi.scale).round()).clamp(-128.0, 127.0) as i8).collect(),
+        NpyTensor::F32(t) => t.values.iter().map(|&v| qi.quantize(v)).collect(),
     };
     let mut arena = vec![0i8; model.arena_len()];
     let mut out = Vec::new();
@@ -269,7 +269,7 @@ fn run_int8(model_path: &Path, bytes: &[u8], inputs: &[PathBuf], output: &Path, 
     match tensor {
         NpyTensor::I8(..) => write_npy_of(output, &out_shape, &out)?,
         NpyTensor::F32(_) => {
-            let real: Vec<f32> = out.iter().map(|&q| qo.scale * (q as i32 - qo.zero_point) as f32).collect();
+            let real: Vec<f32> = out.iter().map(|&q| qo.dequantize(q)).collect();
             write_npy_of(output, &out_shape, &real)?
         }
     }

@@ -461,11 +461,7 @@ pub fn infer_model(model: &str, samples: Option<usize>) -> Result<Value, String>
     let inputs: Vec<i8> = if mnist {
         let images = read_idx(&root().join("data/mnist/t10k-images-idx3-ubyte"), 3).map_err(|e| format!("{e} (run cargo xtask data)"))?;
         let n = samples.unwrap_or(images.dims[0]).min(images.dims[0]);
-        let q = m.input.quant;
-        images.data[..n * per]
-            .iter()
-            .map(|&p| (q.zero_point as f32 + (p as f32 / 255.0 / q.scale).round()).clamp(-128.0, 127.0) as i8)
-            .collect()
+        images.data[..n * per].iter().map(|&p| m.input.quant.quantize(p as f32 / 255.0)).collect()
     } else {
         let mut s = 0x2545_f491u32;
         (0..samples.unwrap_or(10) * per)
@@ -506,11 +502,8 @@ pub fn infer_model(model: &str, samples: Option<usize>) -> Result<Value, String>
     if mnist {
         let labels = read_idx(&root().join("data/mnist/t10k-labels-idx1-ubyte"), 1).map_err(|e| e.to_string())?;
         let classes = m.output.numel();
-        let correct = device
-            .chunks_exact(classes)
-            .zip(&labels.data)
-            .filter(|(row, &l)| row.iter().enumerate().fold(0, |b, (k, &v)| if v > row[b] { k } else { b }) == l as usize)
-            .count();
+        let correct =
+            device.chunks_exact(classes).zip(&labels.data).filter(|(row, &l)| mote_cli::eval::argmax_i8(row) == l as usize).count();
         out.insert("accuracy".into(), json!(correct as f64 / n.max(1) as f64));
     }
     Ok(Value::Object(out))

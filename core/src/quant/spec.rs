@@ -31,6 +31,17 @@ pub struct Quant {
     pub zero_point: i32,
 }
 
+impl Quant {
+    /// The int8 value nearest `real` (ties away from zero), saturated.
+    pub fn quantize(&self, real: f32) -> i8 {
+        (self.zero_point as f32 + libm::roundf(real / self.scale)).clamp(-128.0, 127.0) as i8
+    }
+    /// The real value of `q`.
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.scale * (q as i32 - self.zero_point) as f32
+    }
+}
+
 /// An int8 tensor: its dimensions (the first is the batch, 1) and quantization.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QTensor {
