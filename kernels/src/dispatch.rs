@@ -346,18 +346,20 @@ fn dsp_int8() -> bool {
 }
 
 /// Scratch bytes an int8 convolution or fully connected layer of `p` (groups 1) is planned with:
-/// the DSP kernels' two columns. Planned on every target, so the host reports the device's arena.
+/// the DSP kernels' four columns, or a row of sums for a one-channel input. Planned on every target, so the host reports the device's arena.
 pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
     if p.groups == 1 {
-        crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c)
+        let columns = crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c);
+        columns.max(crate::arch::m4_int8_one_channel::scratch_bytes(p))
     } else {
         0
     }
 }
 
 /// int8 CONV_2D, with a fused max pool when `pool` is given (see `reference::int8::conv2d_s8`
-/// and `conv2d_maxpool_s8`). DSP builds: SMLAD over gathered columns (`arch::m4_int8`), the
-/// same bytes.
+/// and `conv2d_maxpool_s8`). DSP builds: a one-channel 3×3 input read in place
+/// (`arch::m4_int8_one_channel`), else SMLAD over gathered columns (`arch::m4_int8`); the same
+/// bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -370,7 +372,10 @@ pub fn conv2d_s8(
     y: &mut [i8],
     scratch: &mut [u8],
 ) {
-    if dsp_int8() && crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
+    if dsp_int8()
+        && (crate::arch::m4_int8_one_channel::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch)
+            || crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch))
+    {
         return;
     }
     match pool {

@@ -11,84 +11,10 @@
 //! is monotone, so this is the conv-then-pool result bit for bit (other requantizations take
 //! the reference). Integer sums are exact: every result is the reference's.
 
+use super::dsp::{sadd16, smlad, sxtb16, sxtb16_ror8, word};
+use super::requant_down::output;
 use crate::reference::int8::{channel_requant, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
-
-/// The first four values of `b` as one little-endian word.
-#[inline(always)]
-fn word(b: &[i8]) -> u32 {
-    u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
-}
-
-/// SXTB16: bytes 0 and 2 of `x`, sign-extended into the low and high halves.
-#[inline(always)]
-fn sxtb16(x: u32) -> u32 {
-    #[cfg(target_arch = "arm")]
-    {
-        let r: u32;
-        // SAFETY: a register-only DSP instruction (the `dsp` feature is built only for cores with it).
-        unsafe { core::arch::asm!("sxtb16 {0}, {1}", out(reg) r, in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-        r
-    }
-    #[cfg(not(target_arch = "arm"))]
-    {
-        (x as u8 as i8 as i16 as u16 as u32) | ((((x >> 16) as u8 as i8 as i16) as u16 as u32) << 16)
-    }
-}
-
-/// SXTB16 of `x` rotated right by 8: bytes 1 and 3.
-#[inline(always)]
-fn sxtb16_ror8(x: u32) -> u32 {
-    #[cfg(target_arch = "arm")]
-    {
-        let r: u32;
-        // SAFETY: as `sxtb16`.
-        unsafe { core::arch::asm!("sxtb16 {0}, {1}, ror #8", out(reg) r, in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-        r
-    }
-    #[cfg(not(target_arch = "arm"))]
-    {
-        sxtb16(x.rotate_right(8))
-    }
-}
-
-/// SADD16: the i16 halves of `a` and `b` added (wrapping, as the instruction).
-#[inline(always)]
-fn sadd16(a: u32, b: u32) -> u32 {
-    #[cfg(target_arch = "arm")]
-    {
-        let r: u32;
-        // SAFETY: a register-only DSP instruction; it sets the GE flags, which nothing reads.
-        unsafe { core::arch::asm!("sadd16 {0}, {1}, {2}", out(reg) r, in(reg) a, in(reg) b, options(pure, nomem, nostack)) };
-        r
-    }
-    #[cfg(not(target_arch = "arm"))]
-    {
-        let lo = (a as u16).wrapping_add(b as u16) as u32;
-        let hi = ((a >> 16) as u16).wrapping_add((b >> 16) as u16) as u32;
-        lo | hi << 16
-    }
-}
-
-/// SMLAD: `acc + lo(a)·lo(b) + hi(a)·hi(b)` on i16 halves (wrapping, as the instruction).
-#[inline(always)]
-fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    #[cfg(target_arch = "arm")]
-    {
-        let r: i32;
-        // SAFETY: a register-only DSP instruction; it may set the Q flag, which nothing reads.
-        unsafe {
-            core::arch::asm!("smlad {0}, {1}, {2}, {3}", out(reg) r, in(reg) a, in(reg) b, in(reg) acc, options(pure, nomem, nostack))
-        };
-        r
-    }
-    #[cfg(not(target_arch = "arm"))]
-    {
-        let lo = |v: u32| v as u16 as i16 as i32;
-        let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
-        acc.wrapping_add(lo(a) * lo(b)).wrapping_add(hi(a) * hi(b))
-    }
-}
 
 /// Outputs computed together: the columns gathered side by side.
 const LANES: usize = 4;
@@ -196,33 +122,6 @@ fn gather(
                 put(k0 + kx * p.in_c + ic, v);
             }
         }
-    }
-}
-
-/// `io.output(acc, r)` for a requantization with a multiplier ≥ 0 and a right shift (`r.shift
-/// ≤ 0`), in fewer steps: TFLite's `MultiplyByQuantizedMultiplier` (a rounding doubling high
-/// multiply, then a rounding right shift), the zero point added and the clamp applied.
-#[inline(always)]
-fn requant_down(io: &Int8Io, acc: i32, r: Requant) -> i8 {
-    // round(acc · m / 2^31), ties away from zero, as gemmlowp computes it: (ab + nudge) / 2^31
-    // truncated, nudge 2^30 or 1 − 2^30 by sign. For a negative numerator, truncation is
-    // floor((n + 2^31 − 1) / 2^31), and 1 − 2^30 + 2^31 − 1 = 2^30: one floor for both signs.
-    // No saturation: m ≥ 0 excludes MIN · MIN.
-    let high = ((acc as i64 * r.multiplier as i64 + (1 << 30)) >> 31) as i32;
-    let exponent = (-r.shift).clamp(0, 31);
-    let mask = ((1i64 << exponent) - 1) as i32;
-    let threshold = (mask >> 1) + (high < 0) as i32;
-    let shifted = (high >> exponent) + ((high & mask) > threshold) as i32;
-    shifted.saturating_add(io.output_offset).clamp(io.act_min, io.act_max) as i8
-}
-
-/// Requantizes `acc` for channel requantization `r`: the short path when it applies.
-#[inline(always)]
-fn output(io: &Int8Io, acc: i32, r: Requant) -> i8 {
-    if r.multiplier >= 0 && r.shift <= 0 {
-        requant_down(io, acc, r)
-    } else {
-        io.output(acc, r)
     }
 }
 
@@ -584,29 +483,6 @@ mod tests {
             assert_eq!(got, want, "case {n}, pooled");
             // Misaligned or short scratch: refused, nothing computed.
             assert!(!conv2d_s8(&p, None, &io, &rq, &x, &w, Some(&bias), &mut got, &mut scratch[1..]));
-        }
-    }
-
-    /// The short requantization equals TFLite's on sums across the i32 range, for multipliers
-    /// and right shifts across theirs.
-    #[test]
-    fn short_requantization_is_tflites() {
-        let io = Int8Io { input_offset: 0, output_offset: -7, act_min: -128, act_max: 127 };
-        let mut s = 0x1234_5678u32;
-        for i in 0..200_000u32 {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            let acc = match i % 4 {
-                0 => s as i32,
-                1 => (s as i32) >> 12,
-                2 => (s as i32) >> 20,
-                _ => [i32::MIN, i32::MAX, 0, -1, 1][(s % 5) as usize],
-            };
-            let r = Requant { multiplier: (s.rotate_left(7) >> 1) as i32 | (1 << 30), shift: -(((s >> 3) % 33) as i32) };
-            assert_eq!(requant_down(&io, acc, r), io.output(acc, r), "{acc} {r:?}");
-            let zero = Requant { multiplier: 0, shift: r.shift };
-            assert_eq!(requant_down(&io, acc, zero), io.output(acc, zero));
         }
     }
 
