@@ -36,6 +36,8 @@ pub fn int8_steps(model: &QuantModel) -> Vec<StepRow> {
             QLayer::Add { .. } => "add",
             QLayer::Softmax { .. } => "softmax",
             QLayer::Reshape => "reshape",
+            QLayer::Residual(block) if block.shortcut.is_some() => "residual+conv",
+            QLayer::Residual(_) => "residual",
         };
         let work = step.work(numel[step.input as usize], step.output.numel());
         numel.push(step.output.numel());
@@ -62,7 +64,8 @@ fn run_int8(path: &Path, bytes: &[u8], json: bool) -> CliResult<()> {
     for r in &rows {
         say.line(format!("{:<5} {:<16} {:<20} {:>12}", r.index, r.op, format!("{:?}", r.shape), r.work));
     }
-    let macs: u64 = rows.iter().filter(|r| r.op.contains("conv") || r.op == "fully_connected").map(|r| r.work).sum();
+    let macs: u64 =
+        rows.iter().filter(|r| r.op.contains("conv") || r.op.starts_with("residual") || r.op == "fully_connected").map(|r| r.work).sum();
     say.line(format!("total MACs: {macs}"));
     say.line(format!("arena: {} bytes (every tensor, the input's included)", model.arena_len()));
     say.line(format!("flash for the model file: {} bytes", bytes.len()));

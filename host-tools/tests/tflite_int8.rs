@@ -20,11 +20,14 @@ fn input_values(k: u32, n: usize) -> Vec<i8> {
         .collect()
 }
 
-/// MLPerf Tiny's `model`, ready to run.
+/// MLPerf Tiny's `model`, ready to run (residual blocks fused, as `mote import` converts it).
 fn runner(model: &str) -> Int8Model {
+    Int8Model::new(&source(model)).unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+fn source(model: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Int8Model::new(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"))
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A golden file of `fixtures/tflite/int8/`: its rows, its columns and its values.
@@ -58,30 +61,34 @@ fn fnv1a(values: &[i8]) -> u32 {
     values.iter().fold(0x811c_9dc5, |h, &v| (h ^ v as u8 as u32).wrapping_mul(0x0100_0193))
 }
 
-/// Every operator's output on the first samples against TFLM's hashes; returns the layers
-/// compared, or panics naming the first operator that differs.
-fn compare_layers(model: &str) -> usize {
-    let runner = runner(model);
+/// Every step's output on the first samples against TFLM's hash of the operator output it
+/// makes (one step per operator, or residual blocks fused); returns the outputs compared, or
+/// panics naming the first operator that differs.
+fn compare_layers(model: &str, fused: bool) -> usize {
+    let runner = if fused { runner(model) } else { Int8Model::unfused(&source(model)).unwrap() };
     let (samples, ops, want) = golden::<u32>(&format!("{model}.tflm-layers.npy"));
     let n = runner.input_shape().iter().product();
     let mut compared = 0;
     for k in 0..samples {
         let mut got = Vec::new();
         runner.run_layers(&input_values(k as u32, n), |_, out| got.push(fnv1a(out))).unwrap();
-        assert_eq!(got.len(), ops, "{model}: operator count");
-        for (op, (g, w)) in got.iter().zip(&want[k * ops..(k + 1) * ops]).enumerate() {
-            assert_eq!(g, w, "{model}, sample {k}: operator {op}'s output differs from TFLM's");
+        assert_eq!(got.len(), runner.operators.len(), "{model}: step count");
+        for (&op, g) in runner.operators.iter().zip(&got) {
+            assert_eq!(*g, want[k * ops + op], "{model}, sample {k}: operator {op}'s output differs from TFLM's");
             compared += 1;
         }
     }
-    println!("{model}: {compared} layer outputs ({samples} samples × {ops} operators) equal TFLM's");
+    println!("{model}: {compared} step outputs ({samples} samples × {} steps, fused: {fused}) equal TFLM's", runner.operators.len());
     compared
 }
 
 #[test]
 fn every_layer_matches_tflm() {
-    assert_eq!(compare_layers("kws_ref_model"), 5 * 13);
-    assert_eq!(compare_layers("pretrainedResnet_quant"), 5 * 16);
+    assert_eq!(compare_layers("kws_ref_model", false), 5 * 13);
+    assert_eq!(compare_layers("pretrainedResnet_quant", false), 5 * 16);
+    // Fused: the stem, three residual blocks (operators 3, 7 and 11: their ADDs), then the head.
+    assert_eq!(runner("pretrainedResnet_quant").operators, [0, 3, 7, 11, 12, 13, 14, 15]);
+    assert_eq!(compare_layers("pretrainedResnet_quant", true), 5 * 8);
 }
 
 #[test]

@@ -5,10 +5,12 @@
 
 mod model;
 mod plan;
+mod residual;
 mod spec;
 
 pub use model::{quant_spec_len, write_quant_spec, QuantModel};
 pub use plan::{ArenaPlan, Life, MAX_TENSORS};
+pub use residual::{row_conv, BlockTensors, ConvData, QConv, Residual};
 pub use spec::{Blob, Operand, QLayer, QStep, QTensor, Quant, MAX_QUANT_STEPS, MAX_TENSOR_VALUES};
 
 use core::fmt;

@@ -3,6 +3,7 @@
 //! its kernel on slices of the arena and of the data section.
 
 use super::plan::{plan, ArenaPlan, Life, MAX_BUFFERS, MAX_TENSORS};
+use super::residual::{BlockTensors, ConvData, QConv, Residual};
 use super::spec::{Blob, Operand, QLayer, QStep, QTensor, MAX_QUANT_STEPS};
 use super::QuantError;
 use crate::model::Name;
@@ -226,21 +227,41 @@ impl<'a> QuantModel<'a> {
             }
             QLayer::Softmax { p, depth } => softmax_s8(p, *depth as usize, x, y),
             QLayer::Reshape => {}
+            QLayer::Residual(block) => {
+                if !block.run(BlockTensors::Apart(x, y), self.block_data(block, k)?, scratch) {
+                    return Err(QuantError::Step { step: k, what: "residual block operands" });
+                }
+            }
         }
         Ok(())
     }
 
-    /// Step `k`, a pointwise or depthwise convolution, in its input's bytes.
-    fn run_in_place(&self, k: usize, step: &QStep, arena: &mut [i8]) -> Result<(), QuantError> {
-        let QLayer::Conv { p, io, depthwise, weights, bias, requant, pool: None } = &step.layer else {
-            return Err(QuantError::Step { step: k, what: "in-place step" });
+    /// The constants of a residual block's convolutions.
+    fn block_data(&self, block: &Residual, k: usize) -> Result<[Option<ConvData<'a>>; 3], QuantError> {
+        let data = |c: &QConv| -> Result<ConvData<'a>, QuantError> {
+            let bias = c.bias.map(|b| self.blob(&b, k).and_then(|b| i32s(b, k))).transpose()?;
+            Ok(ConvData { weights: i8s(self.blob(&c.weights, k)?), bias, requant: requants(self.blob(&c.requant, k)?, k)? })
         };
+        Ok([Some(data(&block.a)?), Some(data(&block.b)?), block.shortcut.as_ref().map(data).transpose()?])
+    }
+
+    /// Step `k`, a pointwise or depthwise convolution or a residual block, in its input's bytes.
+    fn run_in_place(&self, k: usize, step: &QStep, arena: &mut [i8]) -> Result<(), QuantError> {
         let bad = QuantError::Step { step: k, what: "arena plan (overlapping operands)" };
         let (buffer, len) = self.scratch[k];
         let scratch = self.plan.offsets[buffer]..self.plan.offsets[buffer] + len;
         // The input's bytes, which the output (no larger) takes over.
         let xy = self.range(step.input as usize);
         let (_, xy, scratch) = split(arena, [None, None], [xy, scratch]).ok_or(bad)?;
+        if let QLayer::Residual(block) = &step.layer {
+            return match block.run(BlockTensors::Shared(xy), self.block_data(block, k)?, bytes_mut(scratch)) {
+                true => Ok(()),
+                false => Err(QuantError::Step { step: k, what: "residual block operands" }),
+            };
+        }
+        let QLayer::Conv { p, io, depthwise, weights, bias, requant, pool: None } = &step.layer else {
+            return Err(QuantError::Step { step: k, what: "in-place step" });
+        };
         let (w, requant) = (i8s(self.blob(weights, k)?), requants(self.blob(requant, k)?, k)?);
         let bias = bias.map(|b| self.blob(&b, k).and_then(|b| i32s(b, k))).transpose()?;
         conv2d_s8_in_place(p, *depthwise, io, requant, xy, w, bias, bytes_mut(scratch));
@@ -269,14 +290,16 @@ fn in_place_candidate(layer: &QLayer) -> Option<usize> {
         QLayer::Conv { p, depthwise, pool: None, .. } if conv2d_s8_in_place_takes(p, *depthwise) => {
             Some(conv2d_s8_in_place_scratch_bytes(p, *depthwise))
         }
+        QLayer::Residual(block) if block.in_place_ok() => Some(block.scratch_bytes()),
         _ => None,
     }
 }
 
-/// Scratch bytes step `layer` is planned with (the DSP kernels' columns).
+/// Scratch bytes step `layer` is planned with (the DSP kernels' columns, a residual block's rows).
 fn scratch_bytes(layer: &QLayer) -> usize {
     match layer {
         QLayer::Conv { p, depthwise: false, .. } => conv2d_s8_scratch_bytes(p),
+        QLayer::Residual(block) => block.scratch_bytes(),
         _ => 0,
     }
 }

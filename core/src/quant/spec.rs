@@ -4,6 +4,7 @@
 //! read in place. Decoding a step never trusts it: [`QStep::check`] validates every size a
 //! kernel relies on before it runs.
 
+use super::residual::{QConv, Residual};
 use super::QuantError;
 use mote_kernels::reference::int8::{AddParams, Int8Io, SoftmaxParams};
 use mote_kernels::{Conv2dParams, Pool2dParams};
@@ -90,6 +91,9 @@ pub enum Operand {
 }
 
 /// What a step computes.
+// A residual block holds three convolutions (about 400 bytes on a 32-bit core); steps are
+// decoded one at a time, never stored in bulk, so the size is paid once on the stack.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum QLayer {
     /// CONV_2D (groups allowed; `w` `[out_c, kh, kw, in_c / groups]`) or DEPTHWISE_CONV_2D
@@ -117,6 +121,8 @@ pub enum QLayer {
     Softmax { p: SoftmaxParams, depth: u32 },
     /// The same values, other dimensions (the output shares the input's bytes).
     Reshape,
+    /// A residual block (two convolutions, a shortcut, an ADD) computed row by row.
+    Residual(Residual),
 }
 
 /// One operator: its kernel and settings, the tensor it reads, the tensor it makes.
@@ -191,7 +197,7 @@ impl QStep {
     }
 
     /// Multiply-accumulates of a convolution or fully connected layer (a fused pool's
-    /// convolution counted whole), else one per output value (per window value for pooling);
+    /// convolution counted whole) or of a residual block's convolutions, else one per output value (per window value for pooling);
     /// `x_len` and `y_len` are the input's and output's sizes.
     pub fn work(&self, x_len: usize, y_len: usize) -> u64 {
         let n = match &self.layer {
@@ -201,6 +207,12 @@ impl QStep {
                 conv_out * taps
             }
             QLayer::FullyConnected { depth, out, .. } => x_len / (*depth as usize).max(1) * *depth as usize * *out as usize,
+            QLayer::Residual(block) => {
+                let convs = [Some(&block.a), Some(&block.b), block.shortcut.as_ref()].into_iter().flatten();
+                convs
+                    .map(|c| c.p.out_h() * c.p.out_w() * c.p.out_c * c.p.kernel_h * c.p.kernel_w * c.p.in_c / c.p.groups.max(1))
+                    .sum::<usize>()
+            }
             QLayer::AvgPool { p, .. } | QLayer::MaxPool { p, .. } => y_len * p.kernel_h * p.kernel_w,
             _ => y_len,
         };
@@ -214,45 +226,24 @@ impl QStep {
         match &self.layer {
             QLayer::Conv { p, io, depthwise, weights, bias, requant, pool } => {
                 let (Some(xd), Some(yd)) = (x.hwc(), y.hwc()) else { return Err("conv tensors are 4-D") };
-                geometry_ok(
-                    &[
-                        p.kernel_h,
-                        p.kernel_w,
-                        p.stride_h,
-                        p.stride_w,
-                        p.dilation_h,
-                        p.dilation_w,
-                        p.pad_top,
-                        p.pad_left,
-                        p.pad_bottom,
-                        p.pad_right,
-                    ],
-                    "conv geometry",
+                let conv = QConv { p: *p, io: *io, weights: *weights, bias: *bias, requant: *requant };
+                ensure(conv_check(&conv, *depthwise, pool.as_ref(), xd, data_len)? == yd, "conv output dimensions")
+            }
+            QLayer::Residual(block) => {
+                let (Some(xd), Some(yd)) = (x.hwc(), y.hwc()) else { return Err("residual block tensors are 4-D") };
+                let a = conv_check(&block.a, false, None, xd, data_len)?;
+                ensure(
+                    a.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_some_and(|n| n <= MAX_TENSOR_VALUES),
+                    "residual block's first convolution output too large",
                 )?;
-                ensure(p.batch == 1 && [p.in_h, p.in_w, p.in_c] == xd, "conv input dimensions")?;
-                ensure(p.kernel_h >= 1 && p.kernel_w >= 1 && p.groups >= 1 && p.out_c >= 1, "conv kernel and groups (≥ 1)")?;
-                ensure(!(*depthwise && pool.is_some()), "conv pool (not fused into a depthwise conv)")?;
-                let per_tap = if *depthwise {
-                    ensure(p.groups == 1 && p.out_c % p.in_c == 0, "depthwise channels (out a multiple of in)")?;
-                    1
-                } else {
-                    ensure(p.in_c % p.groups == 0 && p.out_c % p.groups == 0, "conv groups (dividing both channel counts)")?;
-                    p.in_c / p.groups
+                ensure(conv_check(&block.b, false, None, a, data_len)? == yd, "residual block output dimensions")?;
+                let shortcut = match &block.shortcut {
+                    Some(s) => conv_check(s, false, None, xd, data_len)?,
+                    None => xd,
                 };
-                let oh = out_len(p.in_h, [p.pad_top, p.pad_bottom], p.kernel_h, p.stride_h, p.dilation_h);
-                let ow = out_len(p.in_w, [p.pad_left, p.pad_right], p.kernel_w, p.stride_w, p.dilation_w);
-                let (Some(oh), Some(ow)) = (oh, ow) else { return Err("conv window (within the padded input)") };
-                let out = match pool {
-                    None => [oh, ow],
-                    Some((pool, act)) => pool_ok(pool, [oh, ow, p.out_c], *act)?,
-                };
-                ensure([out[0], out[1], p.out_c] == yd, "conv output dimensions")?;
-                let taps = p.kernel_h * p.kernel_w;
-                let w_len = if *depthwise { taps * p.out_c } else { p.out_c * taps * per_tap };
-                ensure(w_len <= MAX_TENSOR_VALUES, "conv weights too large")?;
-                blob(weights, bytes(w_len, 1), 1, data_len, "conv weights")?;
-                constants(bias.as_ref(), requant, p.out_c, data_len)?;
-                io_ok(io)
+                ensure(shortcut == yd, "residual block shortcut dimensions")?;
+                ensure(block.rows_ok(), "residual block padding (a window wholly in the padding)")?;
+                add_ok(&block.add)
             }
             QLayer::FullyConnected { depth, out, io, weights, bias, requant } => {
                 let (depth, out) = (*depth as usize, *out as usize);
@@ -275,11 +266,7 @@ impl QStep {
                     }
                     Operand::Const(b) => blob(b, bytes(x_len, 1), 1, data_len, "add constant")?,
                 }
-                ensure(
-                    [p.input1_offset, p.input2_offset].iter().all(|o| (-127..=128).contains(o)) && (-128..=127).contains(&p.output_offset),
-                    "add zero points",
-                )?;
-                act_ok([p.act_min, p.act_max])
+                add_ok(p)
             }
             QLayer::Softmax { p, depth } => {
                 ensure(*depth >= 1 && x_len % *depth as usize == 0 && y_len == x_len, "softmax sizes")?;
@@ -289,6 +276,55 @@ impl QStep {
             QLayer::Reshape => ensure(y_len == x_len, "reshape keeps the number of values"),
         }
     }
+}
+
+/// Checks convolution `c` (depthwise, with a fused `pool`) on an input of dimensions `xd`
+/// against a data section of `data_len` bytes; returns its output's dimensions.
+fn conv_check(
+    c: &QConv,
+    depthwise: bool,
+    pool: Option<&(Pool2dParams, [i32; 2])>,
+    xd: [usize; 3],
+    data_len: usize,
+) -> Result<[usize; 3], &'static str> {
+    let QConv { p, io, weights, bias, requant } = c;
+    geometry_ok(
+        &[p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right],
+        "conv geometry",
+    )?;
+    ensure(p.batch == 1 && [p.in_h, p.in_w, p.in_c] == xd, "conv input dimensions")?;
+    ensure(p.kernel_h >= 1 && p.kernel_w >= 1 && p.groups >= 1 && p.out_c >= 1, "conv kernel and groups (≥ 1)")?;
+    ensure(!(depthwise && pool.is_some()), "conv pool (not fused into a depthwise conv)")?;
+    let per_tap = if depthwise {
+        ensure(p.groups == 1 && p.out_c % p.in_c == 0, "depthwise channels (out a multiple of in)")?;
+        1
+    } else {
+        ensure(p.in_c % p.groups == 0 && p.out_c % p.groups == 0, "conv groups (dividing both channel counts)")?;
+        p.in_c / p.groups
+    };
+    let oh = out_len(p.in_h, [p.pad_top, p.pad_bottom], p.kernel_h, p.stride_h, p.dilation_h);
+    let ow = out_len(p.in_w, [p.pad_left, p.pad_right], p.kernel_w, p.stride_w, p.dilation_w);
+    let (Some(oh), Some(ow)) = (oh, ow) else { return Err("conv window (within the padded input)") };
+    let out = match pool {
+        None => [oh, ow],
+        Some((pool, act)) => pool_ok(pool, [oh, ow, p.out_c], *act)?,
+    };
+    let taps = p.kernel_h * p.kernel_w;
+    let w_len = if depthwise { taps * p.out_c } else { p.out_c * taps * per_tap };
+    ensure(w_len <= MAX_TENSOR_VALUES, "conv weights too large")?;
+    blob(weights, bytes(w_len, 1), 1, data_len, "conv weights")?;
+    constants(bias.as_ref(), requant, p.out_c, data_len)?;
+    io_ok(io)?;
+    Ok([out[0], out[1], p.out_c])
+}
+
+/// An ADD's zero points and clamp.
+fn add_ok(p: &AddParams) -> Result<(), &'static str> {
+    ensure(
+        [p.input1_offset, p.input2_offset].iter().all(|o| (-127..=128).contains(o)) && (-128..=127).contains(&p.output_offset),
+        "add zero points",
+    )?;
+    act_ok([p.act_min, p.act_max])
 }
 
 /// A bias of `channels` i32s (if any) and a requantization table of one or `channels` pairs.
