@@ -124,3 +124,23 @@ fn quant_model() {
     assert!(mote_cli::quant::QuantFile::new(&file).is_ok());
     smoke(mote_fuzz::quant_model, &[file], 3000);
 }
+
+/// ResNet-8 converted with its residual blocks fused, mutated in its spec only (the steps: the
+/// blocks' convolutions, shortcuts and ADDs), each mutation's CRC recomputed by the target.
+#[test]
+fn quant_model_residual_blocks() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/pretrainedResnet_quant.tflite");
+    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (file, _) = mote_cli::import::tflite::int8::convert(&model, "resnet").unwrap();
+    let loaded = mote_cli::quant::QuantFile::new(&file).unwrap();
+    assert!(loaded.model().unwrap().steps().any(|s| matches!(s.layer, mote_core::quant::QLayer::Residual(_))));
+    // The spec follows the data section; mutate only there.
+    let spec_at = file.len() - mote_core::model::check_quant_model(&file).unwrap().spec_bytes.len();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for _ in 0..200 {
+        let mut data = file.clone();
+        let at = spec_at + rng.below(file.len() - spec_at);
+        data[at] = rng.next() as u8;
+        mote_fuzz::quant_model(&data);
+    }
+}
