@@ -31,7 +31,13 @@ fn main() {
     let mut g = Graph::<NODES>::new();
     let built = view.spec.build(&mut g, 1).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
     // The kernels the firmware runs (its cargo features): scratch sizes depend on them.
-    let isa = if std::env::var_os("CARGO_FEATURE_DSP").is_some() { Isa::Dsp } else { Isa::Reference };
+    let isa = if std::env::var_os("CARGO_FEATURE_MVE").is_some() {
+        Isa::Mve
+    } else if std::env::var_os("CARGO_FEATURE_DSP").is_some() {
+        Isa::Dsp
+    } else {
+        Isa::Reference
+    };
     let plans = FirmwarePlans::new(&g, &built, isa).unwrap_or_else(|e| panic!("firmware/model/model.mote: {e}"));
     let FirmwarePlans { infer, train, infer_ref, train_ref } = &plans;
     for (plan, file) in [(infer, "infer.plan"), (train, "train.plan"), (infer_ref, "infer_ref.plan"), (train_ref, "train_ref.plan")] {

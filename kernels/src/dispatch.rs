@@ -39,9 +39,10 @@ pub enum Isa {
     Reference = 0,
     /// x86-64 with AVX2 and FMA.
     Avx2Fma = 1,
-    /// Armv7E-M / Armv8-M with the DSP extension (Cortex-M4, M7, M33): no kernel of its own yet.
+    /// Armv7E-M / Armv8-M with the DSP extension (Cortex-M4, M7, M33).
     Dsp = 2,
-    /// Armv8.1-M with Helium (Cortex-M55, M85): no kernel of its own yet.
+    /// Armv8.1-M with Helium (Cortex-M55, M85): its int8 kernels, and the DSP extension's
+    /// (which Helium cores have) where Helium has none.
     Mve = 3,
     /// x86-64 with AVX-512F besides AVX2 and FMA: the host kernels 16 lanes wide.
     Avx512 = 4,
@@ -155,7 +156,7 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
         // SAFETY: `host_width` is only `Some` after `select` found the width's features.
         return unsafe { simd::gemm_f32(width, t, m, n, k, a, b, c, accumulate) };
     }
-    if cfg!(feature = "dsp") && active() == Isa::Dsp {
+    if dsp_kernels() {
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
     }
     reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
@@ -265,7 +266,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
 /// assembly is Cortex-M only) compiles to vector code over the blocks' columns. Bit for bit the
 /// reference's either way.
 fn blocked_convolution() -> bool {
-    (cfg!(feature = "dsp") && active() == Isa::Dsp) || host_width().is_some()
+    dsp_kernels() || host_width().is_some()
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (x86 SIMD: one
@@ -340,17 +341,24 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     true
 }
 
-/// Whether the int8 kernels of the DSP extension run (`arch::m4_int8`).
-fn dsp_int8() -> bool {
-    cfg!(feature = "dsp") && active() == Isa::Dsp
+/// Whether the DSP extension's kernels run (`arch::m4`, `arch::m4_int8`): on DSP builds, and on
+/// Helium builds where Helium has no kernel of its own (every Helium core has the extension).
+fn dsp_kernels() -> bool {
+    cfg!(feature = "dsp") && matches!(active(), Isa::Dsp | Isa::Mve)
+}
+
+/// Whether Helium's kernels run (`arch::mve_int8`).
+fn mve_kernels() -> bool {
+    cfg!(feature = "mve") && active() == Isa::Mve
 }
 
 /// Scratch bytes an int8 convolution or fully connected layer of `p` (groups 1) is planned with:
-/// the DSP kernels' four columns, or a row of sums for a one-channel input. Planned on every target, so the host reports the device's arena.
+/// the DSP kernels' four columns, a row of sums for a one-channel input, or Helium's column and
+/// per-channel sums, whichever is largest. Planned on every target, so the host reports the device's arena.
 pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
     if p.groups == 1 {
         let columns = crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c);
-        columns.max(crate::arch::m4_int8_one_channel::scratch_bytes(p))
+        columns.max(crate::arch::m4_int8_one_channel::scratch_bytes(p)).max(crate::arch::mve_int8::conv_scratch_bytes(p))
     } else {
         0
     }
@@ -358,8 +366,9 @@ pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
 
 /// int8 CONV_2D, with a fused max pool when `pool` is given (see `reference::int8::conv2d_s8`
 /// and `conv2d_maxpool_s8`). DSP builds: a one-channel 3×3 input read in place
-/// (`arch::m4_int8_one_channel`), else SMLAD over gathered columns (`arch::m4_int8`); the same
-/// bytes.
+/// (`arch::m4_int8_one_channel`), else SMLAD over gathered columns (`arch::m4_int8`); Helium
+/// builds: the one-channel kernel, else VMLADAVA over gathered columns (`arch::mve_int8`); the
+/// same bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -372,10 +381,13 @@ pub fn conv2d_s8(
     y: &mut [i8],
     scratch: &mut [u8],
 ) {
-    if dsp_int8()
-        && (crate::arch::m4_int8_one_channel::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch)
-            || crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch))
-    {
+    if dsp_kernels() && crate::arch::m4_int8_one_channel::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
+        return;
+    }
+    if mve_kernels() && crate::arch::mve_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
+        return;
+    }
+    if dsp_kernels() && crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
         return;
     }
     match pool {
@@ -384,8 +396,8 @@ pub fn conv2d_s8(
     }
 }
 
-/// int8 FULLY_CONNECTED (see `reference::int8::fully_connected_s8`). DSP builds: as the
-/// convolution, the same bytes.
+/// int8 FULLY_CONNECTED (see `reference::int8::fully_connected_s8`). DSP and Helium builds: as
+/// the convolution, the same bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
     batch: usize,
@@ -399,7 +411,10 @@ pub fn fully_connected_s8(
     y: &mut [i8],
     scratch: &mut [u8],
 ) {
-    if dsp_int8() && crate::arch::m4_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y, scratch) {
+    if mve_kernels() && crate::arch::mve_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y) {
+        return;
+    }
+    if dsp_kernels() && crate::arch::m4_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y, scratch) {
         return;
     }
     reference::int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)
@@ -441,7 +456,7 @@ pub fn conv2d_s8_in_place(
     if depthwise {
         return reference::int8::depthwise_conv2d_s8_in_place(p, io, requant, xy, w, bias, signed(scratch));
     }
-    if dsp_int8() && crate::arch::m4_int8::pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch) {
+    if dsp_kernels() && crate::arch::m4_int8::pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch) {
         return;
     }
     reference::int8::pointwise_conv2d_s8_in_place(p, io, requant, xy, w, bias, signed(scratch))

@@ -387,7 +387,7 @@ fn lint() -> Result<(), String> {
     // The firmware's own .cargo/config.toml (target, linker scripts) applies from its folder.
     for cpu in [qemu::Cpu::M4, qemu::Cpu::M55] {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["clippy", "--release", "--target", cpu.target(), "--", "-D", "warnings"])
+            .args(["clippy", "--release", "--target", cpu.target(), "--features", cpu.features(), "--", "-D", "warnings"])
             .current_dir(&firmware)
             .status()
             .map_err(|e| e.to_string())?;

@@ -28,6 +28,13 @@ impl Cpu {
             Cpu::M55 => "thumbv8m.main-none-eabihf",
         }
     }
+    /// The firmware's cargo features beyond the default (the DSP extension).
+    pub fn features(self) -> &'static str {
+        match self {
+            Cpu::M4 => "dsp",
+            Cpu::M55 => "mve",
+        }
+    }
     fn machine(self) -> [&'static str; 4] {
         match self {
             Cpu::M4 => ["-machine", "mps2-an386", "-cpu", "cortex-m4"],
@@ -137,10 +144,10 @@ pub fn train_and_export(quick: bool) -> Result<Value, String> {
 
 /// Builds the firmware (its own workspace) for the selected core.
 pub fn build_firmware() -> Result<(), String> {
-    let target = cpu().target();
-    eprintln!("$ (cd firmware && cargo build --release --target {target})");
+    let (target, features) = (cpu().target(), cpu().features());
+    eprintln!("$ (cd firmware && cargo build --release --target {target} --features {features})");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--target", target])
+        .args(["build", "--release", "--quiet", "--target", target, "--features", features])
         .current_dir(root().join("firmware"))
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
