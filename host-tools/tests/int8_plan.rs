@@ -56,8 +56,12 @@ fn in_place_only_when_the_input_is_free() {
         let file = QuantFile::new(&bytes).unwrap();
         let arena = file.model().unwrap().arena_len();
         assert_eq!(file.run(&x).unwrap(), want, "add: {add}");
-        // Tensors of 96 bytes; the DSP columns are 4 lanes × 8 words × 4 bytes = 128.
-        let (tensor, scratch) = (PIXELS * C, 128);
+        // Tensors of 96 bytes; the scratch the kernels ask for (the largest of the DSP columns,
+        // 4 lanes × 8 words × 4 bytes = 128, and Helium's and Neon's column and per-channel sums,
+        // 16 + 8 · 16 = 144).
+        let p = Conv2dParams::plain(1, [C, 2, 3], C, [1, 1], [1, 1], [0, 0]);
+        let (tensor, scratch) = (PIXELS * C, mote_kernels::dispatch::conv2d_s8_in_place_scratch_bytes(&p, false));
+        assert_eq!(scratch, 144);
         if add {
             // Not in place: the input, the conv's output and its scratch alive together (in
             // place, the most ever alive would be 3 × 96 = 288 at the addition).

@@ -347,7 +347,8 @@ fn dsp_kernels() -> bool {
     cfg!(feature = "dsp") && matches!(active(), Isa::Dsp | Isa::Mve)
 }
 
-/// Whether Helium's kernels run (`arch::mve_int8`).
+/// Whether Helium's kernels run (`arch::int8_columns` with `arch::mve_int8`).
+#[cfg(all(target_arch = "arm", feature = "mve"))]
 fn mve_kernels() -> bool {
     cfg!(feature = "mve") && active() == Isa::Mve
 }
@@ -358,7 +359,7 @@ fn mve_kernels() -> bool {
 pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
     if p.groups == 1 {
         let columns = crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c);
-        columns.max(crate::arch::m4_int8_one_channel::scratch_bytes(p)).max(crate::arch::mve_int8::conv_scratch_bytes(p))
+        columns.max(crate::arch::m4_int8_one_channel::scratch_bytes(p)).max(crate::arch::int8_columns::conv_scratch_bytes(p))
     } else {
         0
     }
@@ -367,8 +368,9 @@ pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
 /// int8 CONV_2D, with a fused max pool when `pool` is given (see `reference::int8::conv2d_s8`
 /// and `conv2d_maxpool_s8`). DSP builds: a one-channel 3×3 input read in place
 /// (`arch::m4_int8_one_channel`), else SMLAD over gathered columns (`arch::m4_int8`); Helium
-/// builds: the one-channel kernel, else VMLADAVA over gathered columns (`arch::mve_int8`); the
-/// same bytes.
+/// builds: the one-channel kernel, else VMLADAVA over gathered columns (`arch::int8_columns`
+/// with `arch::mve_int8`); aarch64 with Neon: the columns with SDOT where the CPU has it, else
+/// SMULL (`arch::neon_int8`); the same bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -384,11 +386,24 @@ pub fn conv2d_s8(
     if dsp_kernels() && crate::arch::m4_int8_one_channel::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
         return;
     }
-    if mve_kernels() && crate::arch::mve_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && crate::arch::int8_columns::conv2d_s8::<crate::arch::mve_int8::Helium>(p, pool, io, requant, x, w, bias, y, scratch)
+    {
         return;
     }
     if dsp_kernels() && crate::arch::m4_int8::conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch) {
         return;
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    if active() == Isa::Neon {
+        use crate::arch::{int8_columns::conv2d_s8 as columns, neon_int8};
+        let done = match neon_int8::sdot_runs_here() {
+            true => columns::<neon_int8::Sdot>(p, pool, io, requant, x, w, bias, y, scratch),
+            false => columns::<neon_int8::Smull>(p, pool, io, requant, x, w, bias, y, scratch),
+        };
+        if done {
+            return;
+        }
     }
     match pool {
         None => reference::int8::conv2d_s8(p, io, requant, x, w, bias, y),
@@ -396,7 +411,7 @@ pub fn conv2d_s8(
     }
 }
 
-/// int8 FULLY_CONNECTED (see `reference::int8::fully_connected_s8`). DSP and Helium builds: as
+/// int8 FULLY_CONNECTED (see `reference::int8::fully_connected_s8`). DSP, Helium and Neon: as
 /// the convolution, the same bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
@@ -411,13 +426,46 @@ pub fn fully_connected_s8(
     y: &mut [i8],
     scratch: &mut [u8],
 ) {
-    if mve_kernels() && crate::arch::mve_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels()
+        && crate::arch::int8_columns::fully_connected_s8::<crate::arch::mve_int8::Helium>(batch, depth, out, io, requant, x, w, bias, y)
+    {
         return;
     }
     if dsp_kernels() && crate::arch::m4_int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y, scratch) {
         return;
     }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    if active() == Isa::Neon {
+        use crate::arch::{int8_columns::fully_connected_s8 as columns, neon_int8};
+        let done = match neon_int8::sdot_runs_here() {
+            true => columns::<neon_int8::Sdot>(batch, depth, out, io, requant, x, w, bias, y),
+            false => columns::<neon_int8::Smull>(batch, depth, out, io, requant, x, w, bias, y),
+        };
+        if done {
+            return;
+        }
+    }
     reference::int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)
+}
+
+/// int8 DEPTHWISE_CONV_2D (see `reference::int8::depthwise_conv2d_s8`). Every instruction set
+/// but the reference: four channels at a time over the taps each pixel has
+/// (`arch::depthwise_s8`); the same bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_s8(
+    p: &Conv2dParams,
+    io: &reference::int8::Int8Io,
+    requant: &[reference::int8::Requant],
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    y: &mut [i8],
+) {
+    if active() != Isa::Reference && crate::arch::depthwise_s8::depthwise_conv2d_s8(p, io, requant, x, w, bias, y) {
+        return;
+    }
+    reference::int8::depthwise_conv2d_s8(p, io, requant, x, w, bias, y)
 }
 
 /// Scratch bytes a layer computed in place needs (see [`conv2d_s8_in_place`]).
@@ -440,8 +488,10 @@ pub fn conv2d_s8_in_place_takes(p: &Conv2dParams, depthwise: bool) -> bool {
 }
 
 /// A pointwise or depthwise int8 convolution computed in its input's bytes `xy` (see
-/// `reference::int8::pointwise_conv2d_s8_in_place` and `depthwise_conv2d_s8_in_place`). DSP
-/// builds: the pointwise one through the columns (`arch::m4_int8`), the same bytes.
+/// `reference::int8::pointwise_conv2d_s8_in_place` and `depthwise_conv2d_s8_in_place`). The
+/// pointwise one through the columns: Helium's and Neon's (`arch::int8_columns`) or the DSP
+/// extension's (`arch::m4_int8`); the depthwise one's rows by [`depthwise_conv2d_s8`]; the same
+/// bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8_in_place(
     p: &Conv2dParams,
@@ -454,7 +504,25 @@ pub fn conv2d_s8_in_place(
     scratch: &mut [u8],
 ) {
     if depthwise {
-        return reference::int8::depthwise_conv2d_s8_in_place(p, io, requant, xy, w, bias, signed(scratch));
+        let rows = |sub: &Conv2dParams, x: &[i8], y: &mut [i8]| depthwise_conv2d_s8(sub, io, requant, x, w, bias, y);
+        return reference::int8::depthwise_in_place_with(rows, p, xy, signed(scratch));
+    }
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels()
+        && crate::arch::int8_columns::pointwise_s8_in_place::<crate::arch::mve_int8::Helium>(p, io, requant, xy, w, bias, scratch)
+    {
+        return;
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    if active() == Isa::Neon {
+        use crate::arch::{int8_columns::pointwise_s8_in_place as columns, neon_int8};
+        let done = match neon_int8::sdot_runs_here() {
+            true => columns::<neon_int8::Sdot>(p, io, requant, xy, w, bias, scratch),
+            false => columns::<neon_int8::Smull>(p, io, requant, xy, w, bias, scratch),
+        };
+        if done {
+            return;
+        }
     }
     if dsp_kernels() && crate::arch::m4_int8::pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch) {
         return;

@@ -81,5 +81,57 @@ pub fn test() -> Result<(), String> {
             return Err(format!("aarch64 {model}: Neon training reached {neon_accuracy}, the reference kernels {reference_accuracy}"));
         }
     }
+    int8(&cli, &out)
+}
+
+/// int8 under emulation: MLPerf Tiny's models imported (on the host) and run by the aarch64 CLI
+/// on 8 seeded random inputs with the reference kernels and with Neon's (SDOT where the
+/// emulated CPU has it, else SMULL): the same bytes out, and the time of each.
+fn int8(cli: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
+    for model in ["kws_ref_model", "pretrainedResnet_quant"] {
+        let source = root().join(format!("../shared/models/mlperf-tiny/{model}.tflite"));
+        let file = out.join(format!("{model}.mote"));
+        crate::run(&crate::qemu::mote()?, &["import", &source.to_string_lossy(), "--out", &file.to_string_lossy()])?;
+        let loaded = mote_cli::quant::QuantFile::new(&std::fs::read(&file).map_err(|e| e.to_string())?)?;
+        let input = loaded.model()?.input;
+        let mut shape: Vec<usize> = input.dims().iter().map(|&d| d as usize).collect();
+        shape[0] = 8;
+        let mut s = 0x9e37_79b9u32;
+        let values: Vec<i8> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as u8 as i8
+            })
+            .collect();
+        let x = out.join(format!("{model}-inputs.npy"));
+        mote_cli::run::write_npy_of(&x, &shape, &values).map_err(|e| e.to_string())?;
+        let mut results = Vec::new();
+        for kernels in ["reference", "neon"] {
+            let y = out.join(format!("{model}-{kernels}.npy"));
+            let start = std::time::Instant::now();
+            let status = Command::new("qemu-aarch64")
+                .args(["-L", "/usr/aarch64-linux-gnu"])
+                .arg(cli)
+                .args(["run", &file.to_string_lossy(), "--input", &x.to_string_lossy(), "--output", &y.to_string_lossy()])
+                .env("MOTE_KERNELS", if kernels == "neon" { "auto" } else { kernels })
+                .current_dir(root())
+                .status()
+                .map_err(|e| format!("cannot start qemu-aarch64: {e}"))?;
+            if !status.success() {
+                return Err(format!("mote run {model} under qemu-aarch64 ({kernels}) failed"));
+            }
+            results.push((std::fs::read(&y).map_err(|e| e.to_string())?, start.elapsed().as_secs_f64()));
+        }
+        let [(reference, reference_seconds), (neon, neon_seconds)] = &results[..] else { unreachable!() };
+        if reference != neon {
+            return Err(format!("aarch64 int8 {model}: Neon's outputs differ from the reference kernels'"));
+        }
+        println!(
+            "aarch64 int8 {model}: 8 inputs under qemu-aarch64, the same bytes; reference {reference_seconds:.2} s, Neon {neon_seconds:.2} s ({:.1}× in emulation)",
+            reference_seconds / neon_seconds
+        );
+    }
     Ok(())
 }

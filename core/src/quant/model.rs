@@ -9,9 +9,10 @@ use super::QuantError;
 use crate::model::Name;
 use core::ops::Range;
 use mote_kernels::dispatch::{
-    conv2d_s8, conv2d_s8_in_place, conv2d_s8_in_place_scratch_bytes, conv2d_s8_in_place_takes, conv2d_s8_scratch_bytes, fully_connected_s8,
+    conv2d_s8, conv2d_s8_in_place, conv2d_s8_in_place_scratch_bytes, conv2d_s8_in_place_takes, conv2d_s8_scratch_bytes,
+    depthwise_conv2d_s8, fully_connected_s8,
 };
-use mote_kernels::reference::int8::{add_s8, avgpool2d_s8, depthwise_conv2d_s8, maxpool2d_s8, softmax_s8, Requant};
+use mote_kernels::reference::int8::{add_s8, avgpool2d_s8, maxpool2d_s8, softmax_s8, Requant};
 
 /// The bytes of a spec: the name, the input tensor, then the steps (postcard).
 type Head = (Name, QTensor);

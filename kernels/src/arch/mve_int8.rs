@@ -1,37 +1,28 @@
-//! int8 convolution (with a fused max pool) and fully connected kernels for Helium (Armv8.1-M
-//! MVE: Cortex-M55, M85). Per output position the receptive field is gathered once as raw
-//! input bytes (the padding as the input's zero point), then a tail-predicated low-overhead
-//! loop (DLSTP/LETP) computes four output channels at a time: per 16 values one VLDRB of the
-//! column, and per channel one VLDRB of weights and one VMLADAVA (16 multiply-accumulates into
-//! a scalar): 9 instructions and a loop end per 64 MACs. The input offset is folded into the
-//! bias (`Σ w·(x + offset) = Σ w·x + offset·Σ w`, wrapping i32 arithmetic: the reference's sums
-//! bit for bit), the channels' weight sums computed once per call by VADDVA. A pooled window
-//! keeps each channel's largest raw sum and requantizes once (monotone requantization, as in
-//! `m4_int8`). On a real M55 each of these vector instructions takes two beats, overlapping a
-//! load with a multiply when they alternate, as here. Elsewhere the same loops run in plain
-//! Rust, so the host tests check the data layout.
+//! Helium (Armv8.1-M MVE: Cortex-M55, M85) dot products for the int8 column kernels
+//! (`int8_columns`): tail-predicated low-overhead loops (DLSTP/LETP) — per 16 values one VLDRB
+//! of the column, and per output channel one VLDRB of weights and one VMLADAVA (16
+//! multiply-accumulates into a scalar): 9 instructions and a loop end per 64 MACs for four
+//! channels; the weight sums by VADDVA, the gathered runs copied by VLDRB/VSTRB. Lanes past the
+//! end are neither loaded nor accumulated. On a real M55 each vector instruction takes two
+//! beats, overlapping a load with a multiply when they alternate, as here.
 
-use super::requant_down::{output, RequantDown};
-use crate::reference::int8::{channel_requant, pool_window, Int8Io, Requant};
-use crate::reference::{Conv2dParams, Pool2dParams};
+use super::int8_columns::Dot;
 
-/// The sums `acc[j] + Σ col·w[j]` over `col.len()` values, for the four weight rows of
-/// `quad` (`4 · col.len()` values) at once. Not inlined: its callers stay small enough to
-/// keep their state in registers.
-#[inline(never)]
-fn dot4(col: &[i8], quad: &[i8], acc: &[i32]) -> [i32; 4] {
-    let n = col.len();
-    let acc: [i32; 4] = core::array::from_fn(|j| acc.get(j).copied().unwrap_or(0));
-    if n == 0 || quad.len() < 4 * n {
-        return acc;
-    }
-    let w: [&[i8]; 4] = core::array::from_fn(|j| &quad[j * n..]);
-    #[cfg(all(target_arch = "arm", feature = "mve"))]
-    {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
+/// Helium's [`Dot`].
+pub struct Helium;
+
+impl Dot for Helium {
+    /// Not inlined: its callers stay small enough to keep their state in registers.
+    #[inline(never)]
+    fn dot4(col: &[i8], quad: &[i8], acc: &[i32]) -> [i32; 4] {
+        let n = col.len();
+        let [mut a0, mut a1, mut a2, mut a3]: [i32; 4] = core::array::from_fn(|j| acc.get(j).copied().unwrap_or(0));
+        if n == 0 || quad.len() < 4 * n {
+            return [a0, a1, a2, a3];
+        }
+        let w: [&[i8]; 4] = core::array::from_fn(|j| &quad[j * n..]);
         // SAFETY: tail-predicated loads of `n` bytes from `col` and from each row (each at least
-        // `n` long, checked); lanes past `n` are neither loaded nor accumulated. q0 and q1
-        // (d0–d3) and lr are declared clobbered.
+        // `n` long, checked); q0 and q1 (d0–d3) and lr are declared clobbered.
         unsafe {
             core::arch::asm!(
                 "dlstp.8 lr, {n}",
@@ -67,22 +58,13 @@ fn dot4(col: &[i8], quad: &[i8], acc: &[i32]) -> [i32; 4] {
         }
         [a0, a1, a2, a3]
     }
-    #[cfg(not(all(target_arch = "arm", feature = "mve")))]
-    {
-        core::array::from_fn(|j| col.iter().zip(w[j]).fold(acc[j], |a, (&x, &v)| a.wrapping_add(x as i32 * v as i32)))
-    }
-}
 
-/// `acc + Σ col·w` over `col.len()` values.
-#[inline(always)]
-fn dot1(col: &[i8], w: &[i8], acc: i32) -> i32 {
-    let n = col.len();
-    if n == 0 || w.len() < n {
-        return acc;
-    }
-    #[cfg(all(target_arch = "arm", feature = "mve"))]
-    {
+    fn dot1(col: &[i8], w: &[i8], acc: i32) -> i32 {
+        let n = col.len();
         let mut a = acc;
+        if n == 0 || w.len() < n {
+            return a;
+        }
         // SAFETY: as `dot4`, one weight row.
         unsafe {
             core::arch::asm!(
@@ -106,20 +88,12 @@ fn dot1(col: &[i8], w: &[i8], acc: i32) -> i32 {
         }
         a
     }
-    #[cfg(not(all(target_arch = "arm", feature = "mve")))]
-    {
-        col.iter().zip(w).fold(acc, |a, (&x, &v)| a.wrapping_add(x as i32 * v as i32))
-    }
-}
 
-/// The sum of `w`'s values.
-fn sum(w: &[i8]) -> i32 {
-    if w.is_empty() {
-        return 0;
-    }
-    #[cfg(all(target_arch = "arm", feature = "mve"))]
-    {
+    fn sum(w: &[i8]) -> i32 {
         let mut a = 0i32;
+        if w.is_empty() {
+            return a;
+        }
         // SAFETY: tail-predicated loads of `w.len()` bytes of `w`; q0 (d0, d1) and lr clobbered.
         unsafe {
             core::arch::asm!(
@@ -139,22 +113,14 @@ fn sum(w: &[i8]) -> i32 {
         }
         a
     }
-    #[cfg(not(all(target_arch = "arm", feature = "mve")))]
-    {
-        w.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32))
-    }
-}
 
-/// `dst.copy_from_slice(src)` for the short runs a column gathers, by a tail-predicated vector
-/// loop (the library's `memcpy` copies such unaligned runs a byte at a time).
-#[inline(always)]
-fn copy(src: &[i8], dst: &mut [i8]) {
-    if src.len() != dst.len() || src.is_empty() {
-        dst.copy_from_slice(src);
-        return;
-    }
-    #[cfg(all(target_arch = "arm", feature = "mve"))]
-    {
+    /// The library's `memcpy` copies such short unaligned runs a byte at a time.
+    #[inline(always)]
+    fn copy(src: &[i8], dst: &mut [i8]) {
+        if src.len() != dst.len() || src.is_empty() {
+            dst.copy_from_slice(src);
+            return;
+        }
         // SAFETY: tail-predicated loads and stores of `src.len()` bytes, the length of both
         // slices (checked); q0 (d0, d1) and lr clobbered.
         unsafe {
@@ -173,264 +139,5 @@ fn copy(src: &[i8], dst: &mut [i8]) {
                 options(nostack),
             );
         }
-    }
-    #[cfg(not(all(target_arch = "arm", feature = "mve")))]
-    dst.copy_from_slice(src);
-}
-
-/// The raw sums `Σ w·x` of every output channel (`folded.len()` of them) for the column
-/// `col`, each plus `folded[c]`, given to `keep(c, sum)`.
-#[inline(always)]
-fn channel_sums(col: &[i8], w: &[i8], folded: &[i32], mut keep: impl FnMut(usize, i32)) {
-    let k = col.len();
-    let quads = folded.len() / 4;
-    for q in 0..quads {
-        let sums = dot4(col, &w[4 * q * k..4 * (q + 1) * k], &folded[4 * q..4 * q + 4]);
-        for (j, s) in sums.into_iter().enumerate() {
-            keep(4 * q + j, s);
-        }
-    }
-    for c in 4 * quads..folded.len() {
-        keep(c, dot1(col, &w[c * k..(c + 1) * k], folded[c]));
-    }
-}
-
-/// The receptive field of output `(oy, ox)` of image `x` as raw bytes, padding as `zero`.
-fn gather(p: &Conv2dParams, x: &[i8], (oy, ox): (usize, usize), zero: i8, col: &mut [i8]) {
-    let run = p.kernel_w * p.in_c;
-    for ky in 0..p.kernel_h {
-        let row = &mut col[ky * run..(ky + 1) * run];
-        let iy = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
-        if !(0..p.in_h as isize).contains(&iy) {
-            row.fill(zero);
-            continue;
-        }
-        let line = &x[iy as usize * p.in_w * p.in_c..(iy as usize + 1) * p.in_w * p.in_c];
-        let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
-        if p.dilation_w == 1 && x0 >= 0 && x0 as usize + p.kernel_w <= p.in_w {
-            copy(&line[x0 as usize * p.in_c..x0 as usize * p.in_c + run], row);
-            continue;
-        }
-        for (kx, values) in row.chunks_exact_mut(p.in_c).enumerate() {
-            let ix = x0 + (kx * p.dilation_w) as isize;
-            match (0..p.in_w as isize).contains(&ix) {
-                true => values.copy_from_slice(&line[ix as usize * p.in_c..(ix as usize + 1) * p.in_c]),
-                false => values.fill(zero),
-            }
-        }
-    }
-}
-
-/// Scratch bytes [`conv2d_s8`] needs: the column (rounded to 16 bytes), the folded biases and a
-/// pooled window's maxima.
-pub fn conv_scratch_bytes(p: &Conv2dParams) -> usize {
-    if p.groups == 1 {
-        (p.kernel_h * p.kernel_w * p.in_c).next_multiple_of(16) + 8 * p.out_c
-    } else {
-        0
-    }
-}
-
-/// Splits `scratch` into the column (`k` bytes), the folded biases and the window maxima
-/// (`channels` each), or `None` if it is short or misaligned.
-#[allow(clippy::type_complexity)]
-fn split(scratch: &mut [u8], k: usize, channels: usize) -> Option<(&mut [i8], &mut [i32], &mut [i32])> {
-    let (col, rest) = scratch.split_at_mut_checked(k.next_multiple_of(16))?;
-    // SAFETY: any bits are a valid i32; `align_to_mut` returns only the aligned middle.
-    let (head, words, _) = unsafe { rest.align_to_mut::<i32>() };
-    if !head.is_empty() || words.len() < 2 * channels {
-        return None;
-    }
-    let (folded, maxima) = words.split_at_mut(channels);
-    // SAFETY: i8 and u8 have the same size, alignment and validity (any bits).
-    let col = unsafe { core::slice::from_raw_parts_mut(col.as_mut_ptr().cast::<i8>(), k) };
-    Some((col, folded, &mut maxima[..channels]))
-}
-
-/// Each channel's bias plus `offset · Σ w`, into `folded`.
-fn fold_biases(w: &[i8], k: usize, bias: Option<&[i32]>, offset: i32, folded: &mut [i32]) {
-    for (c, f) in folded.iter_mut().enumerate() {
-        *f = bias.map_or(0, |b| b[c]).wrapping_add(offset.wrapping_mul(sum(&w[c * k..(c + 1) * k])));
-    }
-}
-
-/// CONV_2D on int8, optionally followed by a max pool (`pool`, its clamp): see the reference's
-/// `conv2d_s8` and `conv2d_maxpool_s8`. Returns `false`, computing nothing, for what it does
-/// not take (groups, a pool over a non-monotone requantization, short or misaligned scratch,
-/// short operands).
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_s8(
-    p: &Conv2dParams,
-    pool: Option<(&Pool2dParams, (i32, i32))>,
-    io: &Int8Io,
-    requant: &[Requant],
-    x: &[i8],
-    w: &[i8],
-    bias: Option<&[i32]>,
-    y: &mut [i8],
-    scratch: &mut [u8],
-) -> bool {
-    let k = p.kernel_h * p.kernel_w * p.in_c;
-    let monotone = requant.iter().all(|r| r.multiplier >= 0 && r.shift <= 0);
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let out_len = pool.map_or(oh * ow, |(pool, _)| pool.out_h() * pool.out_w()) * p.batch * p.out_c;
-    if p.groups != 1
-        || k == 0
-        || (pool.is_some() && !monotone)
-        || x.len() < p.batch * p.in_h * p.in_w * p.in_c
-        || w.len() < k * p.out_c
-        || y.len() < out_len
-        || bias.is_some_and(|b| b.len() < p.out_c)
-    {
-        return false;
-    }
-    let Some((col, folded, maxima)) = split(scratch, k, p.out_c) else { return false };
-    fold_biases(w, k, bias, io.input_offset, folded);
-    let zero = (-io.input_offset) as i8;
-    let image_len = p.in_h * p.in_w * p.in_c;
-    for (b, image) in x.chunks_exact(image_len).take(p.batch).enumerate() {
-        match pool {
-            None => {
-                for (i, out) in y[b * oh * ow * p.out_c..].chunks_exact_mut(p.out_c).take(oh * ow).enumerate() {
-                    gather(p, image, (i / ow, i % ow), zero, col);
-                    channel_sums(col, w, folded, |c, s| out[c] = output(io, s, channel_requant(requant, c)));
-                }
-            }
-            Some((pool, act)) => {
-                let (ph, pw) = (pool.out_h(), pool.out_w());
-                for (i, out) in y[b * ph * pw * p.out_c..].chunks_exact_mut(p.out_c).take(ph * pw).enumerate() {
-                    let (rows, cols) = pool_window(pool, i / pw, i % pw);
-                    if rows.is_empty() || cols.is_empty() {
-                        // An all-padding window pools nothing: the clamp's minimum, as the reference.
-                        out.fill(act.0 as i8);
-                        continue;
-                    }
-                    maxima.fill(i32::MIN);
-                    for cy in rows {
-                        for cx in cols.clone() {
-                            gather(p, image, (cy, cx), zero, col);
-                            channel_sums(col, w, folded, |c, s| maxima[c] = maxima[c].max(s));
-                        }
-                    }
-                    for (c, (o, &m)) in out.iter_mut().zip(maxima.iter()).enumerate() {
-                        let r = channel_requant(requant, c);
-                        *o = match RequantDown::new(io, r, act) {
-                            Some(q) => q.apply(m),
-                            None => (output(io, m, r) as i32).clamp(act.0, act.1) as i8,
-                        };
-                    }
-                }
-            }
-        }
-    }
-    true
-}
-
-/// FULLY_CONNECTED on int8: see the reference's `fully_connected_s8`. No scratch: each input row
-/// is the column; the weight sums are taken per row of outputs. Returns `false` for short
-/// operands.
-#[allow(clippy::too_many_arguments)]
-pub fn fully_connected_s8(
-    batch: usize,
-    depth: usize,
-    out: usize,
-    io: &Int8Io,
-    requant: &[Requant],
-    x: &[i8],
-    w: &[i8],
-    bias: Option<&[i32]>,
-    y: &mut [i8],
-) -> bool {
-    if depth == 0 || x.len() < batch * depth || w.len() < out * depth || y.len() < batch * out || bias.is_some_and(|b| b.len() < out) {
-        return false;
-    }
-    for (row, ys) in x.chunks_exact(depth).zip(y.chunks_exact_mut(out)).take(batch) {
-        let folded = |c: usize| bias.map_or(0, |b| b[c]).wrapping_add(io.input_offset.wrapping_mul(sum(&w[c * depth..(c + 1) * depth])));
-        let mut c = 0;
-        while c + 4 <= out {
-            let acc: [i32; 4] = core::array::from_fn(|j| folded(c + j));
-            let sums = dot4(row, &w[c * depth..(c + 4) * depth], &acc);
-            for (j, s) in sums.into_iter().enumerate() {
-                ys[c + j] = output(io, s, channel_requant(requant, c + j));
-            }
-            c += 4;
-        }
-        for c in c..out {
-            ys[c] = output(io, dot1(row, &w[c * depth..(c + 1) * depth], folded(c)), channel_requant(requant, c));
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8 as reference_conv, fully_connected_s8 as reference_fc};
-
-    fn bytes(n: usize, seed: usize) -> Vec<i8> {
-        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 251) as u8 as i8).collect()
-    }
-
-    /// Odd shapes against the reference, byte for byte: channel counts with and without a
-    /// remainder of four, K across 16-byte tails, stride, padding on each side (filled with
-    /// the zero point), dilation, pooled with padding.
-    #[test]
-    fn conv_and_pool_equal_the_reference() {
-        let io = Int8Io { input_offset: 17, output_offset: -5, act_min: -128, act_max: 127 };
-        let cases = [
-            (1, 7, 9, 8, 3, 3, 1, [0, 0, 0, 0], 1),
-            (8, 6, 5, 16, 3, 3, 1, [0, 0, 0, 0], 1),
-            (3, 8, 7, 5, 3, 2, 2, [1, 0, 1, 1], 1),
-            (2, 9, 9, 3, 2, 3, 1, [2, 1, 0, 1], 2),
-            (17, 4, 6, 7, 1, 1, 1, [0, 0, 0, 0], 1),
-            (33, 3, 4, 9, 1, 1, 1, [0, 0, 0, 0], 1),
-        ];
-        for (n, &(in_c, in_h, in_w, out_c, kh, kw, stride, pad, dil)) in cases.iter().enumerate() {
-            let p = Conv2dParams {
-                pad_top: pad[0],
-                pad_left: pad[1],
-                pad_bottom: pad[2],
-                pad_right: pad[3],
-                dilation_h: dil,
-                dilation_w: dil,
-                ..Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, [kh, kw], [stride, stride], [0, 0])
-            };
-            let (x, w) = (bytes(2 * in_h * in_w * in_c, n), bytes(out_c * kh * kw * in_c, n + 9));
-            let bias: Vec<i32> = (0..out_c).map(|c| c as i32 * 977 - 3000).collect();
-            let rq: Vec<Requant> = (0..out_c).map(|c| Requant::from_real(0.004 + 0.0013 * c as f64)).collect();
-            let mut scratch = vec![0u32; conv_scratch_bytes(&p) / 4 + 1];
-            // SAFETY: u32 memory viewed as bytes.
-            let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
-            let (oh, ow) = (p.out_h(), p.out_w());
-            let mut want = vec![0i8; 2 * oh * ow * out_c];
-            reference_conv(&p, &io, &rq, &x, &w, Some(&bias), &mut want);
-            let mut got = vec![0i8; want.len()];
-            assert!(conv2d_s8(&p, None, &io, &rq, &x, &w, Some(&bias), &mut got, scratch));
-            assert_eq!(got, want, "case {n}");
-            assert!(want.iter().any(|&v| v != want[0]), "case {n}: a constant output would prove nothing");
-            let mut pool = Pool2dParams::plain(2, [out_c, oh, ow], [2, 2], [2, 2], [0, 0]);
-            (pool.pad_bottom, pool.pad_right) = (1, 1);
-            let mut want = vec![0i8; 2 * pool.out_h() * pool.out_w() * out_c];
-            conv2d_maxpool_s8(&p, &pool, (-100, 120), &io, &rq, &x, &w, Some(&bias), &mut want);
-            let mut got = vec![0i8; want.len()];
-            assert!(conv2d_s8(&p, Some((&pool, (-100, 120))), &io, &rq, &x, &w, Some(&bias), &mut got, scratch));
-            assert_eq!(got, want, "case {n}, pooled");
-            assert!(!conv2d_s8(&p, None, &io, &rq, &x, &w, Some(&bias), &mut got, &mut scratch[1..]), "misaligned scratch");
-        }
-    }
-
-    /// Fully connected: an odd depth past a 16-byte tail, outputs not a multiple of four.
-    #[test]
-    fn fully_connected_equals_the_reference() {
-        let io = Int8Io { input_offset: -3, output_offset: 9, act_min: -128, act_max: 127 };
-        let (batch, depth, out) = (3, 37, 70);
-        let (x, w) = (bytes(batch * depth, 1), bytes(out * depth, 2));
-        let rq = [Requant::from_real(0.004)];
-        let bias: Vec<i32> = (0..out as i32).map(|c| c * 31 - 900).collect();
-        let mut want = vec![0i8; batch * out];
-        reference_fc(batch, depth, out, &io, &rq, &x, &w, Some(&bias), &mut want);
-        let mut got = vec![0i8; batch * out];
-        assert!(fully_connected_s8(batch, depth, out, &io, &rq, &x, &w, Some(&bias), &mut got));
-        assert_eq!(got, want);
     }
 }

@@ -78,6 +78,13 @@ pub fn depthwise_conv2d_s8_in_place(
     bias: Option<&[i32]>,
     scratch: &mut [i8],
 ) {
+    let rows = |sub: &Conv2dParams, x: &[i8], y: &mut [i8]| depthwise_conv2d_s8(sub, io, requant, x, w, bias, y);
+    depthwise_in_place_with(rows, p, xy, scratch)
+}
+
+/// [`depthwise_conv2d_s8_in_place`] computing each output row by `row_conv(sub, x, y)`, the
+/// out-of-place kernel (or an instruction set's version of it) on a one-row problem.
+pub fn depthwise_in_place_with(row_conv: impl Fn(&Conv2dParams, &[i8], &mut [i8]), p: &Conv2dParams, xy: &mut [i8], scratch: &mut [i8]) {
     let row = p.in_w * p.in_c;
     let kept_rows = p.pad_top;
     let (kept, rest) = scratch.split_at_mut(kept_rows * row);
@@ -100,7 +107,7 @@ pub fn depthwise_conv2d_s8_in_place(
                 pad_bottom: (first + p.kernel_h as isize - r1 as isize) as usize,
                 ..*p
             };
-            depthwise_conv2d_s8(&sub, io, requant, &window[..(r1 - r0) * row], w, bias, out_row);
+            row_conv(&sub, &window[..(r1 - r0) * row], out_row);
             if kept_rows > 0 {
                 kept[(y % kept_rows) * row..][..row].copy_from_slice(&image[y * row..(y + 1) * row]);
             }

@@ -13,7 +13,7 @@ pub use conv::{conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connecte
 pub use elementwise::{add_s8, avgpool2d_s8, maxpool2d_s8, AddParams};
 pub use fixed::{activation_range, Activation, Requant};
 pub use in_place::{
-    depthwise_conv2d_s8_in_place, depthwise_in_place, depthwise_in_place_scratch, pointwise_conv2d_s8_in_place, pointwise_in_place,
-    pointwise_in_place_scratch,
+    depthwise_conv2d_s8_in_place, depthwise_in_place, depthwise_in_place_scratch, depthwise_in_place_with, pointwise_conv2d_s8_in_place,
+    pointwise_in_place, pointwise_in_place_scratch,
 };
 pub use softmax::{softmax_s8, SoftmaxParams};
