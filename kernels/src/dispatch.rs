@@ -341,6 +341,18 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     true
 }
 
+/// `arch::int8_columns::$kernel(args)` with Neon's dot product for this CPU: SDOT where it has
+/// the extension, else SMULL (`arch::neon_int8`); whether it computed.
+#[cfg(all(feature = "std", target_arch = "aarch64"))]
+macro_rules! neon_columns {
+    ($kernel:ident($($arg:expr),*)) => {
+        match crate::arch::neon_int8::sdot_runs_here() {
+            true => crate::arch::int8_columns::$kernel::<crate::arch::neon_int8::Sdot>($($arg),*),
+            false => crate::arch::int8_columns::$kernel::<crate::arch::neon_int8::Smull>($($arg),*),
+        }
+    };
+}
+
 /// Whether the DSP extension's kernels run (`arch::m4`, `arch::m4_int8`): on DSP builds, and on
 /// Helium builds where Helium has no kernel of its own (every Helium core has the extension).
 fn dsp_kernels() -> bool {
@@ -395,15 +407,8 @@ pub fn conv2d_s8(
         return;
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
-    if active() == Isa::Neon {
-        use crate::arch::{int8_columns::conv2d_s8 as columns, neon_int8};
-        let done = match neon_int8::sdot_runs_here() {
-            true => columns::<neon_int8::Sdot>(p, pool, io, requant, x, w, bias, y, scratch),
-            false => columns::<neon_int8::Smull>(p, pool, io, requant, x, w, bias, y, scratch),
-        };
-        if done {
-            return;
-        }
+    if active() == Isa::Neon && neon_columns!(conv2d_s8(p, pool, io, requant, x, w, bias, y, scratch)) {
+        return;
     }
     match pool {
         None => reference::int8::conv2d_s8(p, io, requant, x, w, bias, y),
@@ -436,15 +441,8 @@ pub fn fully_connected_s8(
         return;
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
-    if active() == Isa::Neon {
-        use crate::arch::{int8_columns::fully_connected_s8 as columns, neon_int8};
-        let done = match neon_int8::sdot_runs_here() {
-            true => columns::<neon_int8::Sdot>(batch, depth, out, io, requant, x, w, bias, y),
-            false => columns::<neon_int8::Smull>(batch, depth, out, io, requant, x, w, bias, y),
-        };
-        if done {
-            return;
-        }
+    if active() == Isa::Neon && neon_columns!(fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)) {
+        return;
     }
     reference::int8::fully_connected_s8(batch, depth, out, io, requant, x, w, bias, y)
 }
@@ -514,15 +512,8 @@ pub fn conv2d_s8_in_place(
         return;
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
-    if active() == Isa::Neon {
-        use crate::arch::{int8_columns::pointwise_s8_in_place as columns, neon_int8};
-        let done = match neon_int8::sdot_runs_here() {
-            true => columns::<neon_int8::Sdot>(p, io, requant, xy, w, bias, scratch),
-            false => columns::<neon_int8::Smull>(p, io, requant, xy, w, bias, scratch),
-        };
-        if done {
-            return;
-        }
+    if active() == Isa::Neon && neon_columns!(pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch)) {
+        return;
     }
     if dsp_kernels() && crate::arch::m4_int8::pointwise_s8_in_place(p, io, requant, xy, w, bias, scratch) {
         return;

@@ -115,11 +115,8 @@ pub fn depthwise_conv2d_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::int8_checks::{bytes, requants};
     use crate::reference::int8::depthwise_conv2d_s8 as reference;
-
-    fn bytes(n: usize, seed: usize) -> Vec<i8> {
-        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 251) as u8 as i8).collect()
-    }
 
     /// Against the reference on odd channel counts (tails of 1 to 3), padding on each side,
     /// stride, dilation, a batch of two.
@@ -146,7 +143,7 @@ mod tests {
             };
             let (x, wt) = (bytes(2 * h * w_ * c, n), bytes(k * k * c, n + 3));
             let bias: Vec<i32> = (0..c as i32).map(|i| i * 131 - 2000).collect();
-            let rq: Vec<Requant> = (0..c).map(|i| Requant::from_real(0.003 + 0.0007 * i as f64)).collect();
+            let rq = requants(c);
             let mut want = vec![0i8; 2 * p.out_h() * p.out_w() * c];
             reference(&p, &io, &rq, &x, &wt, Some(&bias), &mut want);
             let mut got = vec![0i8; want.len()];

@@ -428,97 +428,22 @@ pub fn fully_connected_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8 as reference_conv, fully_connected_s8 as reference_fc};
+    use crate::arch::int8_checks::{self, Scratch};
 
-    fn bytes(n: usize, seed: usize) -> Vec<i8> {
-        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 251) as u8 as i8).collect()
-    }
-
-    fn requants(n: usize) -> Vec<Requant> {
-        (0..n).map(|c| Requant::from_real(0.004 + 0.0013 * c as f64)).collect()
-    }
-
-    /// Odd shapes against the reference, byte for byte: K with a tail of 0 to 3 values, odd
-    /// channel and pixel counts, stride, padding on each side, dilation, pooled with padding.
     #[test]
     fn conv_and_pool_equal_the_reference() {
-        let io = Int8Io { input_offset: 17, output_offset: -5, act_min: -128, act_max: 127 };
-        let cases = [
-            // (in_c, in_h, in_w, out_c, kh, kw, stride, pad [t, l, b, r], dilation)
-            (1, 7, 9, 8, 3, 3, 1, [0, 0, 0, 0], 1),
-            (8, 6, 5, 16, 3, 3, 1, [0, 0, 0, 0], 1),
-            (3, 8, 7, 5, 3, 2, 2, [1, 0, 1, 1], 1),
-            (2, 9, 9, 3, 2, 3, 1, [2, 1, 0, 1], 2),
-            (5, 4, 6, 7, 1, 1, 1, [0, 0, 0, 0], 1),
-            (7, 3, 4, 9, 1, 1, 1, [0, 0, 0, 0], 1),
-        ];
-        for (n, &(in_c, in_h, in_w, out_c, kh, kw, stride, pad, dil)) in cases.iter().enumerate() {
-            let p = Conv2dParams {
-                pad_top: pad[0],
-                pad_left: pad[1],
-                pad_bottom: pad[2],
-                pad_right: pad[3],
-                dilation_h: dil,
-                dilation_w: dil,
-                ..Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, [kh, kw], [stride, stride], [0, 0])
-            };
-            let (x, w) = (bytes(2 * in_h * in_w * in_c, n), bytes(out_c * kh * kw * in_c, n + 9));
-            let bias: Vec<i32> = (0..out_c).map(|c| c as i32 * 977 - 3000).collect();
-            let rq = requants(out_c);
-            let mut scratch = vec![0u8; conv_scratch_bytes(kh * kw * in_c) + 4];
-            let (oh, ow) = (p.out_h(), p.out_w());
-            let mut want = vec![0i8; 2 * oh * ow * out_c];
-            reference_conv(&p, &io, &rq, &x, &w, Some(&bias), &mut want);
-            let mut got = vec![0i8; want.len()];
-            assert!(conv2d_s8(&p, None, &io, &rq, &x, &w, Some(&bias), &mut got, &mut scratch[..]));
-            assert_eq!(got, want, "case {n}");
-            assert!(want.iter().any(|&v| v != want[0]), "case {n}: a constant output would prove nothing");
-            // Pooled 2×2, stride 2, one padded column and row at the end.
-            let mut pool = Pool2dParams::plain(2, [out_c, oh, ow], [2, 2], [2, 2], [0, 0]);
-            (pool.pad_bottom, pool.pad_right) = (1, 1);
-            let mut want = vec![0i8; 2 * pool.out_h() * pool.out_w() * out_c];
-            conv2d_maxpool_s8(&p, &pool, (-100, 120), &io, &rq, &x, &w, Some(&bias), &mut want);
-            let mut got = vec![0i8; want.len()];
-            assert!(conv2d_s8(&p, Some((&pool, (-100, 120))), &io, &rq, &x, &w, Some(&bias), &mut got, &mut scratch[..]));
-            assert_eq!(got, want, "case {n}, pooled");
-            // Misaligned or short scratch: refused, nothing computed.
-            assert!(!conv2d_s8(&p, None, &io, &rq, &x, &w, Some(&bias), &mut got, &mut scratch[1..]));
-        }
+        int8_checks::conv_equals_the_reference(conv2d_s8, |p| conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c));
     }
 
-    /// The in-place pointwise convolution equals the out-of-place reference.
     #[test]
     fn pointwise_in_place_equals_the_reference() {
-        let io = Int8Io { input_offset: 9, output_offset: 3, act_min: -128, act_max: 127 };
-        for (in_c, out_c) in [(64, 64), (12, 9)] {
-            let p = Conv2dParams::plain(1, [in_c, 5, 3], out_c, [1, 1], [1, 1], [0, 0]);
-            let (x, w) = (bytes(15 * in_c, 5), bytes(out_c * in_c, 6));
-            let rq = requants(out_c);
-            let mut want = vec![0i8; 15 * out_c];
-            reference_conv(&p, &io, &rq, &x, &w, None, &mut want);
-            let mut xy = x.clone();
-            let mut scratch = vec![0u32; conv_scratch_bytes(in_c) / 4];
-            // SAFETY: u32 memory viewed as bytes.
-            let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
-            assert!(pointwise_s8_in_place(&p, &io, &rq, &mut xy, &w, None, scratch));
-            assert_eq!(&xy[..want.len()], &want[..]);
-        }
+        int8_checks::pointwise_in_place_equals_the_reference(pointwise_s8_in_place, |p| conv_scratch_bytes(p.in_c));
     }
 
-    /// Fully connected with more than 64 outputs and an odd depth, no bias.
     #[test]
     fn fully_connected_equals_the_reference() {
-        let io = Int8Io { input_offset: -3, output_offset: 9, act_min: -128, act_max: 127 };
-        let (batch, depth, out) = (3, 37, 70);
-        let (x, w) = (bytes(batch * depth, 1), bytes(out * depth, 2));
-        let rq = requants(1);
-        let mut want = vec![0i8; batch * out];
-        reference_fc(batch, depth, out, &io, &rq, &x, &w, None, &mut want);
-        let mut got = vec![0i8; batch * out];
-        let mut scratch = vec![0u32; conv_scratch_bytes(depth) / 4];
-        // SAFETY: u32 memory viewed as bytes.
-        let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
-        assert!(fully_connected_s8(batch, depth, out, &io, &rq, &x, &w, None, &mut got, scratch));
-        assert_eq!(got, want);
+        int8_checks::fully_connected_equals_the_reference(|batch, depth, out, io, rq, x, w, bias, y| {
+            fully_connected_s8(batch, depth, out, io, rq, x, w, bias, y, Scratch::new(0).bytes())
+        });
     }
 }

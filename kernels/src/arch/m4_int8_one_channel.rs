@@ -267,11 +267,8 @@ pub fn conv2d_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::int8_checks::{bytes, Scratch};
     use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8 as reference_conv};
-
-    fn bytes(n: usize, seed: usize) -> Vec<i8> {
-        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 251) as u8 as i8).collect()
-    }
 
     /// Odd and even widths and heights, a batch of two, extreme weights and inputs (−128 and
     /// 127: the sums' range), with and without the pool, against the reference byte for byte.
@@ -285,9 +282,8 @@ mod tests {
             (x[0], x[1], w[0], w[4]) = (-128, 127, -128, 127);
             let bias: Vec<i32> = (0..out_c).map(|c| c as i32 * 977 - 3000).collect();
             let requant: Vec<Requant> = (0..out_c).map(|c| Requant::from_real(0.0004 + 0.00013 * c as f64)).collect();
-            let mut scratch = vec![0i32; p.out_w() + 2];
-            // SAFETY: i32 memory viewed as bytes.
-            let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 4) };
+            let mut scratch = Scratch::new(scratch_bytes(&p));
+            let scratch = scratch.bytes();
             let mut want = vec![0i8; 2 * p.out_h() * p.out_w() * out_c];
             reference_conv(&p, &io, &requant, &x, &w, Some(&bias), &mut want);
             let mut got = vec![0i8; want.len()];
@@ -311,9 +307,8 @@ mod tests {
     fn refuses_other_geometries() {
         let io = Int8Io { input_offset: 0, output_offset: 0, act_min: -128, act_max: 127 };
         let requant = [Requant::from_real(0.01)];
-        let mut scratch = [0u32; 16];
-        // SAFETY: u32 memory viewed as bytes.
-        let scratch = unsafe { core::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), 64) };
+        let mut scratch = Scratch::new(60);
+        let scratch = scratch.bytes();
         let (x, w) = (bytes(2 * 64, 1), bytes(9 * 2, 2));
         let mut y = [7i8; 128];
         let plain = Conv2dParams::plain(1, [1, 8, 8], 1, [3, 3], [1, 1], [0, 0]);
