@@ -175,4 +175,11 @@ fn block_runs_apart_when_its_input_is_read_later_or_its_rows_do_not_fit() {
     let s = conv(x, 12, 1, 1, [0, 0, 0, 0], 1);
     let (arena, x_len, y_len, scratch) = check(&Block { x, a, b, shortcut: Some(s), shortcut_first: false, reread: false });
     assert!(arena >= x_len + y_len + scratch, "apart: {arena}");
+    // One output row, four times the input's bytes: no later row to protect, but no room.
+    let x = [1, 3, 2];
+    let a = conv(x, 8, 1, 1, [0, 0, 0, 0], 1);
+    let b = conv(out_dims(&a), 8, 1, 1, [0, 0, 0, 0], 1);
+    let s = conv(x, 8, 1, 1, [0, 0, 0, 0], 1);
+    let (arena, x_len, y_len, scratch) = check(&Block { x, a, b, shortcut: Some(s), shortcut_first: true, reread: false });
+    assert!(arena >= x_len + y_len + scratch, "apart: {arena}");
 }

@@ -93,27 +93,29 @@ impl Residual {
         all(&self.a) && all(&self.b) && self.shortcut.as_ref().is_none_or(all)
     }
 
-    /// Whether the block may write its output over its input: each output row lies below the
-    /// first input row anything after it still reads.
+    /// Whether the block may write its output over its input: the output is no larger, and each
+    /// output row lies below the first input row anything after it still reads.
     pub fn in_place_ok(&self) -> bool {
         let (x_row, (_, y_row)) = (self.a.p.in_w * self.a.p.in_c, self.row_bytes());
         let a_rows = self.a.p.out_h();
-        (0..self.b.p.out_h()).all(|r| {
-            let Some((_, window)) = row_conv(&self.b.p, r) else { return false };
-            // conv_a rows computed after output row r start at window.end.
-            let next_a = (window.end < a_rows).then(|| row_conv(&self.a.p, window.end).map(|(_, rows)| rows.start));
-            let next_shortcut = (r + 1 < self.b.p.out_h()).then(|| match &self.shortcut {
-                Some(s) => row_conv(&s.p, r + 1).map(|(_, rows)| rows.start),
-                None => Some(r + 1),
-            });
-            match (next_a, next_shortcut) {
-                (Some(None), _) | (_, Some(None)) => false,
-                (a, s) => {
-                    let first_read = a.flatten().into_iter().chain(s.flatten()).min().unwrap_or(usize::MAX);
-                    (r + 1) * y_row <= first_read.saturating_mul(x_row)
+        // The output must fit the input's bytes; each row must not cover input still to be read.
+        self.b.p.out_h() * y_row <= self.a.p.in_h * x_row
+            && (0..self.b.p.out_h()).all(|r| {
+                let Some((_, window)) = row_conv(&self.b.p, r) else { return false };
+                // conv_a rows computed after output row r start at window.end.
+                let next_a = (window.end < a_rows).then(|| row_conv(&self.a.p, window.end).map(|(_, rows)| rows.start));
+                let next_shortcut = (r + 1 < self.b.p.out_h()).then(|| match &self.shortcut {
+                    Some(s) => row_conv(&s.p, r + 1).map(|(_, rows)| rows.start),
+                    None => Some(r + 1),
+                });
+                match (next_a, next_shortcut) {
+                    (Some(None), _) | (_, Some(None)) => false,
+                    (a, s) => {
+                        let first_read = a.flatten().into_iter().chain(s.flatten()).min().unwrap_or(usize::MAX);
+                        (r + 1) * y_row <= first_read.saturating_mul(x_row)
+                    }
                 }
-            }
-        })
+            })
     }
 
     /// Runs the block: `x` (and `y`) as `tensors`, the three convolutions' constants, `scratch`
