@@ -366,8 +366,9 @@ fn mve_kernels() -> bool {
 }
 
 /// Scratch bytes an int8 convolution or fully connected layer of `p` (groups 1) is planned with:
-/// the DSP kernels' four columns, a row of sums for a one-channel input, or Helium's column and
-/// per-channel sums, whichever is largest. Planned on every target, so the host reports the device's arena.
+/// the DSP kernels' four columns, a row of sums for a one-channel input, or Helium's and Neon's
+/// column and per-channel sums, whichever is largest. Planned on every target, so the host
+/// reports the device's arena.
 pub fn conv2d_s8_scratch_bytes(p: &Conv2dParams) -> usize {
     if p.groups == 1 {
         let columns = crate::arch::m4_int8::conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c);
