@@ -26,6 +26,8 @@ pub enum FirmwareError {
     ModelTooLarge { bytes: usize, heap_free: usize },
     /// The int8 model does not load or run.
     Quant(mote_core::quant::QuantError),
+    /// An int8 kernel's bytes differ from the reference's (`kcheck`): the check and its case.
+    KernelMismatch { check: &'static str, case: u32 },
 }
 
 impl From<mote_core::quant::QuantError> for FirmwareError {

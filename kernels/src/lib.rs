@@ -8,6 +8,8 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 pub mod arch;
+#[cfg(any(test, feature = "checks"))]
+pub mod checks;
 pub mod dispatch;
 pub mod math;
 pub mod reference;

@@ -298,7 +298,7 @@ fn test() -> Result<(), String> {
 /// loss falls, a model sent at run time, hostile files, and the plans against their baselines.
 fn qemu_tests() -> Result<(), String> {
     type Check = (&'static str, fn() -> Result<String, String>);
-    let checks: [Check; 8] = [
+    let checks: [Check; 9] = [
         ("golden vectors of every op, bit for bit", || {
             let r = qemu::golden()?;
             Ok(format!("{} vectors from {} cases identical", r["golden_vectors"], r["cases"]))
@@ -347,6 +347,10 @@ fn qemu_tests() -> Result<(), String> {
                 }
             }
             Ok(said.join("; "))
+        }),
+        ("int8 kernels equal the reference on odd shapes on the device", || {
+            let r = qemu::kernel_checks()?;
+            Ok(format!("{} outputs equal (dispatch ISA {})", r["int8_outputs_equal"], r["isa"]))
         }),
         ("fused, in-place plans equal their baselines on the device", || {
             let r = qemu::bench(5, true)?;

@@ -456,6 +456,17 @@ pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
+/// `kcheck`: the int8 kernels the firmware dispatches to on this core (the DSP extension's,
+/// Helium's) against the reference on odd shapes, byte for byte, on the device; fails on the
+/// first mismatch.
+pub fn kernel_checks() -> Result<Value, String> {
+    ensure_tools()?;
+    ensure_model(true)?;
+    build_firmware()?;
+    let result = run_qemu("kcheck", &[], Duration::from_secs(300))?;
+    Ok(Value::Object(to_json(&result)))
+}
+
 /// Where `qinfer` finds the int8 model it embeds.
 const INT8_MODEL: &str = "firmware/model/model-int8.mote";
 

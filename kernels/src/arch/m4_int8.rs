@@ -428,22 +428,35 @@ pub fn fully_connected_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::int8_checks::{self, Scratch};
+    use crate::checks::{self, Scratch};
 
     #[test]
     fn conv_and_pool_equal_the_reference() {
-        int8_checks::conv_equals_the_reference(conv2d_s8, |p| conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c));
+        let scratch = |p: &Conv2dParams| conv_scratch_bytes(p.kernel_h * p.kernel_w * p.in_c);
+        assert!(checks::conv(&conv2d_s8, &scratch, true).unwrap() > 0);
     }
 
     #[test]
     fn pointwise_in_place_equals_the_reference() {
-        int8_checks::pointwise_in_place_equals_the_reference(pointwise_s8_in_place, |p| conv_scratch_bytes(p.in_c));
+        assert!(checks::pointwise_in_place(&pointwise_s8_in_place, &|p| conv_scratch_bytes(p.in_c)).unwrap() > 0);
     }
 
     #[test]
     fn fully_connected_equals_the_reference() {
-        int8_checks::fully_connected_equals_the_reference(|batch, depth, out, io, rq, x, w, bias, y| {
-            fully_connected_s8(batch, depth, out, io, rq, x, w, bias, y, Scratch::new(0).bytes())
-        });
+        #[allow(clippy::too_many_arguments)]
+        fn kernel(
+            batch: usize,
+            depth: usize,
+            out: usize,
+            io: &Int8Io,
+            rq: &[Requant],
+            x: &[i8],
+            w: &[i8],
+            bias: Option<&[i32]>,
+            y: &mut [i8],
+        ) -> bool {
+            fully_connected_s8(batch, depth, out, io, rq, x, w, bias, y, Scratch::new().bytes(0))
+        }
+        assert!(checks::fully_connected(&kernel).unwrap() > 0);
     }
 }

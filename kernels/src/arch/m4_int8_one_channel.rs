@@ -267,11 +267,17 @@ pub fn conv2d_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::int8_checks::{bytes, Scratch};
+    use crate::checks::{fill_bytes, Scratch};
     use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8 as reference_conv};
 
     /// Odd and even widths and heights, a batch of two, extreme weights and inputs (−128 and
     /// 127: the sums' range), with and without the pool, against the reference byte for byte.
+    fn bytes(n: usize, seed: usize) -> Vec<i8> {
+        let mut v = vec![0; n];
+        fill_bytes(&mut v, seed);
+        v
+    }
+
     #[test]
     fn equals_the_reference() {
         let io = Int8Io { input_offset: 128, output_offset: -5, act_min: -128, act_max: 127 };
@@ -282,8 +288,8 @@ mod tests {
             (x[0], x[1], w[0], w[4]) = (-128, 127, -128, 127);
             let bias: Vec<i32> = (0..out_c).map(|c| c as i32 * 977 - 3000).collect();
             let requant: Vec<Requant> = (0..out_c).map(|c| Requant::from_real(0.0004 + 0.00013 * c as f64)).collect();
-            let mut scratch = Scratch::new(scratch_bytes(&p));
-            let scratch = scratch.bytes();
+            let mut scratch = Scratch::new();
+            let scratch = scratch.bytes(scratch_bytes(&p));
             let mut want = vec![0i8; 2 * p.out_h() * p.out_w() * out_c];
             reference_conv(&p, &io, &requant, &x, &w, Some(&bias), &mut want);
             let mut got = vec![0i8; want.len()];
@@ -307,8 +313,8 @@ mod tests {
     fn refuses_other_geometries() {
         let io = Int8Io { input_offset: 0, output_offset: 0, act_min: -128, act_max: 127 };
         let requant = [Requant::from_real(0.01)];
-        let mut scratch = Scratch::new(60);
-        let scratch = scratch.bytes();
+        let mut scratch = Scratch::new();
+        let scratch = scratch.bytes(60);
         let (x, w) = (bytes(2 * 64, 1), bytes(9 * 2, 2));
         let mut y = [7i8; 128];
         let plain = Conv2dParams::plain(1, [1, 8, 8], 1, [3, 3], [1, 1], [0, 0]);

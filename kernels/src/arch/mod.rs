@@ -7,8 +7,6 @@
 
 pub mod depthwise_s8;
 mod dsp;
-#[cfg(test)]
-mod int8_checks;
 pub mod int8_columns;
 pub mod m4;
 pub mod m4_int8;
