@@ -104,12 +104,17 @@ fn tflite() {
     smoke(mote_fuzz::tflite, &seeds("tflite"), 5000);
 }
 
+/// MLPerf Tiny's int8 `model` (`../shared/models/mlperf-tiny/MODEL.tflite`).
+fn mlperf(model: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny").join(format!("{model}.tflite"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The int8 runner on MLPerf Tiny's int8 keyword-spotting model (`../shared`) and mutations of
 /// it: every structure a mutation breaks is refused, the rest runs.
 #[test]
 fn tflite_int8() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/kws_ref_model.tflite");
-    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let model = mlperf("kws_ref_model");
     assert!(mote_cli::import::tflite::int8::Int8Model::new(&model).is_ok());
     smoke(mote_fuzz::tflite, &[model], 2000);
 }
@@ -118,8 +123,7 @@ fn tflite_int8() {
 /// mutations of it (the target recomputes the CRC so they reach the spec and the data).
 #[test]
 fn quant_model() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/kws_ref_model.tflite");
-    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let model = mlperf("kws_ref_model");
     let (file, _) = mote_cli::import::tflite::int8::convert(&model, "kws").unwrap();
     assert!(mote_cli::quant::QuantFile::new(&file).is_ok());
     smoke(mote_fuzz::quant_model, &[file], 3000);
@@ -129,8 +133,7 @@ fn quant_model() {
 /// blocks' convolutions, shortcuts and ADDs), each mutation's CRC recomputed by the target.
 #[test]
 fn quant_model_residual_blocks() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mlperf-tiny/pretrainedResnet_quant.tflite");
-    let model = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let model = mlperf("pretrainedResnet_quant");
     let (file, _) = mote_cli::import::tflite::int8::convert(&model, "resnet").unwrap();
     let loaded = mote_cli::quant::QuantFile::new(&file).unwrap();
     assert!(loaded.model().unwrap().steps().any(|s| matches!(s.layer, mote_core::quant::QLayer::Residual(_))));

@@ -89,22 +89,12 @@ pub fn test() -> Result<(), String> {
 /// emulated CPU has it, else SMULL): the same bytes out, and the time of each.
 fn int8(cli: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     for model in ["kws_ref_model", "pretrainedResnet_quant"] {
-        let source = root().join(format!("../shared/models/mlperf-tiny/{model}.tflite"));
-        let file = out.join(format!("{model}.mote"));
-        crate::run(&crate::qemu::mote()?, &["import", &source.to_string_lossy(), "--out", &file.to_string_lossy()])?;
+        let file = root().join(crate::qemu::import_mlperf(model)?);
         let loaded = mote_cli::quant::QuantFile::new(&std::fs::read(&file).map_err(|e| e.to_string())?)?;
         let input = loaded.model()?.input;
         let mut shape: Vec<usize> = input.dims().iter().map(|&d| d as usize).collect();
         shape[0] = 8;
-        let mut s = 0x9e37_79b9u32;
-        let values: Vec<i8> = (0..shape.iter().product::<usize>())
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as u8 as i8
-            })
-            .collect();
+        let values = crate::qemu::seeded_int8(shape.iter().product(), 0x9e37_79b9);
         let x = out.join(format!("{model}-inputs.npy"));
         mote_cli::run::write_npy_of(&x, &shape, &values).map_err(|e| e.to_string())?;
         let mut results = Vec::new();

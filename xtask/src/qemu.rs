@@ -494,15 +494,7 @@ pub fn infer_model(model: &str, samples: Option<usize>) -> Result<Value, String>
         let n = samples.unwrap_or(images.dims[0]).min(images.dims[0]);
         images.data[..n * per].iter().map(|&p| m.input.quant.quantize(p as f32 / 255.0)).collect()
     } else {
-        let mut s = 0x2545_f491u32;
-        (0..samples.unwrap_or(10) * per)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as u8 as i8
-            })
-            .collect()
+        seeded_int8(samples.unwrap_or(10) * per, 0x2545_f491)
     };
     let n = inputs.len() / per;
     let dir = qemu_dir()?;
@@ -550,12 +542,31 @@ pub fn quantize_and_infer(samples: usize) -> Result<Value, String> {
     infer_model(out, Some(samples))
 }
 
-/// Imports MLPerf Tiny's int8 `model` (`../shared/models/mlperf-tiny/MODEL.tflite`) and runs it
-/// on `samples` random inputs on the device ([`infer_model`]).
-pub fn import_and_infer(model: &str, samples: usize) -> Result<Value, String> {
+/// `n` int8 values from xorshift32 seeded with `seed` (its low bytes).
+pub fn seeded_int8(n: usize, seed: u32) -> Vec<i8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as u8 as i8
+        })
+        .collect()
+}
+
+/// Imports MLPerf Tiny's int8 `model` (`../shared/models/mlperf-tiny/MODEL.tflite`) with the
+/// host CLI into `target/host/MODEL.mote`; returns that path (relative to the root).
+pub fn import_mlperf(model: &str) -> Result<String, String> {
     let source = root().join(format!("../shared/models/mlperf-tiny/{model}.tflite"));
     let out = format!("target/host/{model}.mote");
     std::fs::create_dir_all(root().join("target/host")).map_err(|e| e.to_string())?;
     run(&mote()?, &["import", source.to_str().unwrap_or_default(), "--out", &out])?;
-    infer_model(&out, Some(samples))
+    Ok(out)
+}
+
+/// Imports MLPerf Tiny's int8 `model` ([`import_mlperf`]) and runs it on `samples` random
+/// inputs on the device ([`infer_model`]).
+pub fn import_and_infer(model: &str, samples: usize) -> Result<Value, String> {
+    infer_model(&import_mlperf(model)?, Some(samples))
 }

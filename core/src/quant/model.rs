@@ -78,8 +78,8 @@ impl<'a> QuantModel<'a> {
             step.check(&x, &numel, data.len())?;
             scratch_len.push(scratch_bytes(&step.layer)).map_err(|_| full)?;
             candidates.push(in_place_candidate(&step.layer).map(|len| (step.input as usize, len))).map_err(|_| full)?;
-            for t in reads(&step) {
-                lives[t].last = k + 1;
+            for t in step.reads() {
+                lives[t as usize].last = k + 1;
             }
             let owner = if step.layer == QLayer::Reshape { lives[step.input as usize].owner } else { k + 1 };
             let y = step.output;
@@ -274,15 +274,6 @@ impl<'a> QuantModel<'a> {
         let start = b.offset as usize;
         self.data.get(start..start + b.len as usize).ok_or(QuantError::Step { step, what: "blob" })
     }
-}
-
-/// The tensors step `step` reads.
-fn reads(step: &QStep) -> impl Iterator<Item = usize> {
-    let other = match step.layer {
-        QLayer::Add { other: Operand::Tensor(t), .. } => Some(t as usize),
-        _ => None,
-    };
-    core::iter::once(step.input as usize).chain(other)
 }
 
 /// The scratch step `layer` needs when it runs in place, if it can.

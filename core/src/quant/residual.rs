@@ -79,12 +79,18 @@ impl Residual {
         (self.a.p.out_w() * self.a.p.out_c, self.b.p.out_w() * self.b.p.out_c)
     }
 
-    /// Scratch bytes: the kernels' (the largest of the three convolutions'), the window of
-    /// conv_a's rows, and a row each of conv_b's and the shortcut's output.
-    pub fn scratch_bytes(&self) -> usize {
+    /// The scratch's parts in bytes: the kernels' (the largest of the three convolutions',
+    /// rounded to words), the window of conv_a's rows, and a row each of conv_b's and the
+    /// shortcut's output.
+    fn scratch_parts(&self) -> [usize; 4] {
         let kernels = [Some(&self.a), Some(&self.b), self.shortcut.as_ref()].into_iter().flatten().map(|c| conv2d_s8_scratch_bytes(&c.p));
         let (row_a, row_y) = self.row_bytes();
-        kernels.max().unwrap_or(0).next_multiple_of(4) + window_rows(self) * row_a + 2 * row_y
+        [kernels.max().unwrap_or(0).next_multiple_of(4), window_rows(self) * row_a, row_y, row_y]
+    }
+
+    /// Scratch bytes [`Residual::run`] needs.
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch_parts().iter().sum()
     }
 
     /// Whether every row has a window of real input rows in each convolution (checked once).
@@ -127,6 +133,7 @@ impl Residual {
             return false;
         }
         let (row_a, row_y) = self.row_bytes();
+        let [kernel_len, window_len, _, _] = self.scratch_parts();
         let x_len = self.a.p.in_h * self.a.p.in_w * self.a.p.in_c;
         let y_len = self.b.p.out_h() * row_y;
         let mut tensors = tensors;
@@ -134,12 +141,11 @@ impl Residual {
             BlockTensors::Apart(x, y) => x.len() >= x_len && y.len() >= y_len,
             BlockTensors::Shared(xy) => xy.len() >= x_len.max(y_len) && self.in_place_ok(),
         };
-        let kernel_len = self.scratch_bytes() - window_rows(self) * row_a - 2 * row_y;
         if !fits || scratch.len() < self.scratch_bytes() {
             return false;
         }
         let (kernel, rest) = scratch.split_at_mut(kernel_len);
-        let (window, rest) = rest.split_at_mut(window_rows(self) * row_a);
+        let (window, rest) = rest.split_at_mut(window_len);
         let (b_row, rest) = rest.split_at_mut(row_y);
         let s_row = &mut rest[..row_y];
         let (window, b_row, s_row) = (signed(window), signed(b_row), signed(s_row));

@@ -188,6 +188,15 @@ fn pool_ok(p: &Pool2dParams, input: [usize; 3], act: [i32; 2]) -> Result<[usize;
 }
 
 impl QStep {
+    /// The tensors the step reads: its input, and an addition's other tensor.
+    pub fn reads(&self) -> impl Iterator<Item = u16> {
+        let other = match self.layer {
+            QLayer::Add { other: Operand::Tensor(t), .. } => Some(t),
+            _ => None,
+        };
+        core::iter::once(self.input).chain(other)
+    }
+
     /// Checks the step against its input `x`, the earlier tensors' sizes (`numel`: tensor
     /// `t` holds `numel[t]` values; this step makes tensor `numel.len()`), and a data section of
     /// `data_len` bytes: every dimension, blob and parameter its kernel relies on.

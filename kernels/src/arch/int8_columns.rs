@@ -7,7 +7,7 @@
 //! weight sums computed once per call. A pooled window keeps each channel's largest raw sum and
 //! requantizes once (monotone requantization, as in `m4_int8`).
 
-use super::requant_down::{output, RequantDown};
+use super::requant_down::{monotone, output, RequantDown};
 use crate::reference::int8::{channel_requant, pool_window, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
 
@@ -143,7 +143,7 @@ pub fn conv2d_s8<D: Dot>(
     scratch: &mut [u8],
 ) -> bool {
     let k = p.kernel_h * p.kernel_w * p.in_c;
-    let monotone = requant.iter().all(|r| r.multiplier >= 0 && r.shift <= 0);
+    let monotone = monotone(requant);
     let (oh, ow) = (p.out_h(), p.out_w());
     let out_len = pool.map_or(oh * ow, |(pool, _)| pool.out_h() * pool.out_w()) * p.batch * p.out_c;
     if p.groups != 1

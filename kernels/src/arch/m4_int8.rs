@@ -12,7 +12,7 @@
 //! the reference). Integer sums are exact: every result is the reference's.
 
 use super::dsp::{sadd16, smlad, sxtb16, sxtb16_ror8, word};
-use super::requant_down::output;
+use super::requant_down::{monotone, output};
 use crate::reference::int8::{channel_requant, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
 
@@ -41,7 +41,7 @@ fn slot(k: usize, lane: usize) -> usize {
 /// they need), given `scratch` bytes.
 fn takes(p: &Conv2dParams, requant: &[Requant], scratch: usize, pooled: bool) -> bool {
     let k = p.kernel_h * p.kernel_w * p.in_c;
-    let monotone = requant.iter().all(|r| r.multiplier >= 0 && r.shift <= 0);
+    let monotone = monotone(requant);
     p.groups == 1 && scratch >= conv_scratch_bytes(k) && (monotone || !pooled)
 }
 

@@ -14,7 +14,7 @@
 
 #[cfg(not(target_arch = "arm"))]
 use super::dsp::{smlad, sxtb16, sxtb16_ror8, word};
-use super::requant_down::{output, RequantDown};
+use super::requant_down::{monotone, output, RequantDown};
 use crate::reference::int8::{channel_requant, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};
 
@@ -204,7 +204,7 @@ pub fn conv2d_s8(
     scratch: &mut [u8],
 ) -> bool {
     let (oh, ow) = (p.out_h(), p.out_w());
-    let monotone = requant.iter().all(|r| r.multiplier >= 0 && r.shift <= 0);
+    let monotone = monotone(requant);
     let pool_ok = pool.is_none_or(|(pool, _)| pool_fits(p, pool) && monotone);
     let out_len = match pool {
         Some(_) => p.batch * (oh / 2) * (ow / 2) * p.out_c,

@@ -21,7 +21,7 @@ impl RequantDown {
     /// `r` for outputs of `io` further clamped to `clamp` (a fused pool's), or `None` if `r`
     /// multiplies by a negative number or shifts left.
     pub(super) fn new(io: &Int8Io, r: Requant, clamp: (i32, i32)) -> Option<RequantDown> {
-        if r.multiplier < 0 || r.shift > 0 {
+        if !is_down(r) {
             return None;
         }
         let exponent = (-r.shift).clamp(0, 31);
@@ -52,6 +52,18 @@ impl RequantDown {
         let shifted = (high >> self.exponent) + ((high & self.mask) > threshold) as i32;
         shifted.saturating_add(self.offset).max(self.min).min(self.max) as i8
     }
+}
+
+/// Whether `r` multiplies by a number ≥ 0 and shifts right: the requantizations this file
+/// takes, and monotone ones (the larger sum never gives the smaller output).
+fn is_down(r: Requant) -> bool {
+    r.multiplier >= 0 && r.shift <= 0
+}
+
+/// Whether every requantization of a table is monotone ([`is_down`]): then a max pool may take
+/// the largest raw sum and requantize once.
+pub(super) fn monotone(requant: &[Requant]) -> bool {
+    requant.iter().all(|&r| is_down(r))
 }
 
 /// Requantizes `acc` for channel requantization `r`: the short path when it applies.

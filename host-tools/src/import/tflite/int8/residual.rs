@@ -14,15 +14,6 @@ fn plain_conv(steps: &[QStep], t: u16) -> Option<(usize, QConv)> {
     }
 }
 
-/// The tensors each step reads.
-fn reads(step: &QStep) -> impl Iterator<Item = u16> {
-    let other = match step.layer {
-        QLayer::Add { other: Operand::Tensor(t), .. } => Some(t),
-        _ => None,
-    };
-    std::iter::once(step.input).chain(other)
-}
-
 /// The residual block ending at ADD step `k`, if there is one: the block, its input tensor,
 /// and the steps it absorbs.
 fn block_at(steps: &[QStep], input: &QTensor, k: usize, readers: &[Vec<usize>]) -> Option<(Residual, u16, Vec<usize>)> {
@@ -55,7 +46,7 @@ fn block_at(steps: &[QStep], input: &QTensor, k: usize, readers: &[Vec<usize>]) 
 pub fn fuse_residual_blocks(input: &QTensor, steps: &[QStep]) -> (Vec<QStep>, Vec<usize>) {
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); steps.len() + 1];
     for (k, step) in steps.iter().enumerate() {
-        for t in reads(step) {
+        for t in step.reads() {
             if let Some(r) = readers.get_mut(t as usize) {
                 r.push(k);
             }
