@@ -41,7 +41,7 @@ pub enum Isa {
     Avx2Fma = 1,
     /// Armv7E-M / Armv8-M with the DSP extension (Cortex-M4, M7, M33).
     Dsp = 2,
-    /// Armv8.1-M with Helium (Cortex-M55, M85): its int8 kernels, and the DSP extension's
+    /// Armv8.1-M with Helium (Cortex-M55, M85): its int8 kernels and fused f32 conv, and the DSP extension's
     /// (which Helium cores have) where Helium has none.
     Mve = 3,
     /// x86-64 with AVX-512F besides AVX2 and FMA: the host kernels 16 lanes wide.
@@ -214,7 +214,9 @@ pub fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32], m: &m
 
 /// The fused conv → relu → maxpool forward: see [`reference::conv2d_relu_maxpool2d_f32`].
 /// Cortex-M4 (DSP builds): conv rows computed in register blocks (`arch::m4`), the same values
-/// bit for bit.
+/// bit for bit. Helium builds, inference (no `argmax`) of a 3×3 conv under a 2×2 pool: two conv
+/// rows at a time in vector registers (`arch::mve_f32`), the same values bit for bit unless a
+/// value is subnormal (Helium flushes those to zero).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_f32(
     conv: &Conv2dParams,
@@ -232,6 +234,10 @@ pub fn conv2d_relu_maxpool2d_f32(
             // SAFETY: `host_width` is only `Some` after `select` found the width's features.
             return unsafe { simd::conv::conv2d_relu_maxpool2d_f32(width, conv, pool, x, w, bias, y, argmax, scratch) };
         }
+    }
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && argmax.is_none() && crate::arch::mve_f32::conv3x3_relu_maxpool2(conv, pool, x, w, bias, y, scratch) {
+        return true;
     }
     if blocked_convolution() {
         let row = |b, oc, cy, row: &mut [f32]| crate::arch::m4::conv_relu_row_blocked(conv, x, w, bias, b, oc, cy, row);
@@ -270,14 +276,18 @@ fn blocked_convolution() -> bool {
 }
 
 /// Scratch values [`conv2d_relu_maxpool2d_f32`] needs when planned for `isa` (x86 SIMD: one
-/// sample's conv as a product; others: the reference's rows).
+/// sample's conv as a product; Helium: the reference's rows, or the row of vertical maxima
+/// `arch::mve_f32` pools, whichever is longer; others: the reference's rows).
 pub fn conv2d_relu_maxpool2d_scratch_len(conv: &Conv2dParams, pool: &Pool2dParams, isa: Isa) -> usize {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
     if isa.has_host_kernels() && conv.groups == 1 {
         return simd::conv::forward_scratch_len(conv, pool);
     }
-    let _ = isa;
-    reference::conv2d_relu_maxpool2d_scratch_len(conv, pool)
+    let reference = reference::conv2d_relu_maxpool2d_scratch_len(conv, pool);
+    match isa == Isa::Mve && crate::arch::mve_f32::takes(conv, pool) {
+        true => reference.max(crate::arch::mve_f32::scratch_len(pool)),
+        false => reference,
+    }
 }
 
 /// Scratch values the fused backward ([`conv2d_relu_maxpool2d_backward_f32`] or per channel)
@@ -359,7 +369,7 @@ fn dsp_kernels() -> bool {
     cfg!(feature = "dsp") && matches!(active(), Isa::Dsp | Isa::Mve)
 }
 
-/// Whether Helium's kernels run (`arch::int8_columns` with `arch::mve_int8`).
+/// Whether Helium's kernels run (`arch::int8_columns` with `arch::mve_int8`, `arch::mve_f32`).
 #[cfg(all(target_arch = "arm", feature = "mve"))]
 fn mve_kernels() -> bool {
     cfg!(feature = "mve") && active() == Isa::Mve
