@@ -1,8 +1,10 @@
-//! Checks of the int8 kernels against the reference, byte for byte, on odd shapes: shared by
+//! Checks of the int8 kernels (and, in `fused_f32`, the fused f32 convolution) against the reference, byte for byte, on odd shapes: shared by
 //! the host tests (each instruction set's kernels, through plain Rust where the ISA is not the
 //! host's) and the device (`firmware/src/bin/kcheck.rs` runs them through the dispatch on the
 //! emulated cores, so the DSP and Helium kernels meet the reference on their own ISA). No heap:
 //! operands live in fixed buffers on the stack (about 20 KB).
+
+pub mod fused_f32;
 
 use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};

@@ -128,6 +128,11 @@ enum QemuTask {
         #[arg(long)]
         model: Option<String>,
     },
+    /// The kernels this core dispatches to against the reference on odd shapes (`kcheck`).
+    Kcheck {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -188,6 +193,7 @@ fn qemu_command(task: QemuTask) -> Result<(), String> {
         QemuTask::Golden { json } => (qemu::golden()?, json),
         QemuTask::Bench { json, steps } => (qemu::bench(steps, false)?, json),
         QemuTask::Load { json, model } => (qemu::load(model.as_deref(), false)?, json),
+        QemuTask::Kcheck { json } => (qemu::kernel_checks()?, json),
     };
     if json {
         println!("{report}");
@@ -348,9 +354,9 @@ fn qemu_tests() -> Result<(), String> {
             }
             Ok(said.join("; "))
         }),
-        ("int8 kernels equal the reference on odd shapes on the device", || {
+        ("int8 and fused f32 kernels equal the reference on odd shapes on the device", || {
             let r = qemu::kernel_checks()?;
-            Ok(format!("{} outputs equal (dispatch ISA {})", r["int8_outputs_equal"], r["isa"]))
+            Ok(format!("{} int8 and {} f32 outputs equal (dispatch ISA {})", r["int8_outputs_equal"], r["f32_outputs_equal"], r["isa"]))
         }),
         ("fused, in-place plans equal their baselines on the device", || {
             let r = qemu::bench(5, true)?;

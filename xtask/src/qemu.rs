@@ -457,8 +457,8 @@ pub fn bench(steps: usize, quick_model: bool) -> Result<Value, String> {
 }
 
 /// `kcheck`: the int8 kernels the firmware dispatches to on this core (the DSP extension's,
-/// Helium's) against the reference on odd shapes, byte for byte, on the device; fails on the
-/// first mismatch.
+/// Helium's) and its fused f32 convolution against the reference on odd shapes, bit for bit,
+/// on the device; fails on the first mismatch.
 pub fn kernel_checks() -> Result<Value, String> {
     ensure_tools()?;
     ensure_model(true)?;

@@ -1,7 +1,8 @@
 //! Checks the int8 kernels the dispatch picks on this core — the DSP extension's on the M4,
 //! Helium's (and the DSP extension's) on the M55 — against the reference kernels on odd shapes
 //! (`mote_kernels::checks`: tails, strides, padding, dilation, pooling, in place), byte for
-//! byte, on the core's own instructions. Reports the outputs compared.
+//! byte, on the core's own instructions; and the fused f32 convolution (the M4's assembly
+//! rows, Helium's two-row kernel) bit for bit. Reports the outputs compared.
 #![no_std]
 #![no_main]
 
@@ -60,6 +61,20 @@ fn depthwise(p: &Conv2dParams, io: &Int8Io, rq: &[Requant], x: &[i8], w: &[i8], 
     true
 }
 
+#[allow(clippy::too_many_arguments)]
+fn fused_f32(
+    conv: &Conv2dParams,
+    pool: &Pool2dParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+) -> bool {
+    dispatch::conv2d_relu_maxpool2d_f32(conv, pool, x, w, bias, y, argmax, scratch)
+}
+
 fn run() -> Result<(), FirmwareError> {
     let mismatch = |m: Mismatch| FirmwareError::KernelMismatch { check: m.check, case: m.case as u32 };
     let pointwise_scratch = |p: &Conv2dParams| dispatch::conv2d_s8_in_place_scratch_bytes(p, false);
@@ -67,6 +82,13 @@ fn run() -> Result<(), FirmwareError> {
         + checks::pointwise_in_place(&pointwise, &pointwise_scratch).map_err(mismatch)?
         + checks::fully_connected(&fully_connected).map_err(mismatch)?
         + checks::depthwise(&depthwise).map_err(mismatch)?;
-    defmt::println!("result int8_outputs_equal={=u32} isa={=u8}", outputs as u32, dispatch::active() as u8);
+    let fused_scratch = |c: &Conv2dParams, p: &Pool2dParams| dispatch::conv2d_relu_maxpool2d_scratch_len(c, p, dispatch::active());
+    let f32_outputs = checks::fused_f32::fused_conv(&fused_f32, &fused_scratch).map_err(mismatch)?;
+    defmt::println!(
+        "result int8_outputs_equal={=u32} f32_outputs_equal={=u32} isa={=u8}",
+        outputs as u32,
+        f32_outputs as u32,
+        dispatch::active() as u8
+    );
     Ok(())
 }

@@ -634,6 +634,29 @@ mod tests {
         }
     }
 
+    /// The fused forward through the blocked rows (plain Rust here; the M4's assembly runs the
+    /// same checks on the device, `kcheck`).
+    #[allow(clippy::too_many_arguments)]
+    fn blocked_forward(
+        conv: &Conv2dParams,
+        pool: &Pool2dParams,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        argmax: Option<&mut [u8]>,
+        scratch: &mut [f32],
+    ) -> bool {
+        let row = |b, oc, cy, row: &mut [f32]| conv_relu_row_blocked(conv, x, w, bias, b, oc, cy, row);
+        reference::conv2d_relu_maxpool2d_with(row, conv, pool, y, argmax, scratch)
+    }
+
+    #[test]
+    fn fused_forward_passes_the_shared_checks() {
+        let scratch_len = |c: &Conv2dParams, p: &Pool2dParams| reference::conv2d_relu_maxpool2d_scratch_len(c, p);
+        assert!(crate::checks::fused_f32::fused_conv(&blocked_forward, &scratch_len).unwrap() > 0);
+    }
+
     /// A fused backward of one channel.
     type Backward = fn(&Conv2dParams, &Pool2dParams, usize, &[f32], &[f32], &[u8], &[f32], ChannelGrads, &mut [f32]) -> bool;
 

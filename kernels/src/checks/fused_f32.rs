@@ -1,0 +1,81 @@
+//! Checks of the fused f32 conv → relu → max pool forward against the reference, bit for bit,
+//! for inference and for training (the recorded maxima too): shapes whose conv rows split into
+//! every mix of the kernels' column blocks, one and several input channels, a ragged last
+//! pooling row, and shapes the fast paths refuse (padding, one pooled column).
+
+use super::{ensure, Mismatch};
+use crate::reference::{conv2d_relu_maxpool2d_f32, Conv2dParams, Pool2dParams};
+
+/// Values one input buffer holds.
+const MAX_X: usize = 1600;
+/// Values one output buffer holds.
+const MAX_Y: usize = 700;
+
+/// The fused forward with the dispatch's signature; `false`: it refused.
+pub type FusedKernel<'k> =
+    &'k dyn Fn(&Conv2dParams, &Pool2dParams, &[f32], &[f32], Option<&[f32]>, &mut [f32], Option<&mut [u8]>, &mut [f32]) -> bool;
+
+/// `(in_c, in_h, in_w, out_c, conv padding)`, 3×3 kernels under a 2×2 pool at stride 2.
+const CASES: [(usize, usize, usize, usize, usize); 9] = [
+    // mnist-cnn's first layer: 26 pooled columns' worth, three blocks of 8 and one of 4
+    // overlapping the last by 2.
+    (1, 28, 28, 2, 0),
+    // Its second: 10 columns, a block of 8 and one of 4 overlapping it.
+    (3, 13, 13, 4, 0),
+    // 12 columns (8 + 4), 14 (8 + 4 + an overlapping 4), 18 (8 + 8 + an overlapping 4).
+    (2, 10, 14, 2, 0),
+    (2, 9, 16, 2, 0),
+    (3, 8, 21, 2, 0),
+    // 4 columns: one block of 4; an odd conv height leaves its last row unpooled.
+    (1, 7, 6, 3, 0),
+    // One pooled column, and padding: refused by Helium's kernel.
+    (2, 7, 5, 3, 0),
+    (2, 9, 19, 2, 1),
+    (5, 6, 10, 3, 0),
+];
+
+/// Deterministic values in [−1, 1), every 11th an exact zero.
+pub fn fill_values(out: &mut [f32], seed: u32) {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    for (i, v) in out.iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = if i % 11 == 0 { 0.0 } else { (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0 };
+    }
+}
+
+/// `kernel` (scratch of `scratch_len(conv, pool)`) against the reference over a batch of two,
+/// with and without a bias, recording the maxima and not. Returns the outputs compared.
+pub fn fused_conv(kernel: FusedKernel, scratch_len: &dyn Fn(&Conv2dParams, &Pool2dParams) -> usize) -> Result<usize, Mismatch> {
+    let (mut x, mut w, mut bias) = ([0f32; MAX_X], [0f32; 256], [0f32; 8]);
+    let (mut want, mut got) = ([0f32; MAX_Y], [0f32; MAX_Y]);
+    let (mut want_at, mut got_at) = ([0u8; MAX_Y], [0u8; MAX_Y]);
+    let mut scratch = [0f32; 256];
+    let (mut compared, mut zeros) = (0, 0);
+    for (n, &(in_c, in_h, in_w, out_c, pad)) in CASES.iter().enumerate() {
+        let conv = Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, [3, 3], [1, 1], [pad, pad]);
+        let pool = Pool2dParams::plain(2, [out_c, conv.out_h(), conv.out_w()], [2, 2], [2, 2], [0, 0]);
+        let (x, w, bias) = (&mut x[..2 * in_c * in_h * in_w], &mut w[..out_c * in_c * 9], &mut bias[..out_c]);
+        fill_values(x, n as u32 + 1);
+        fill_values(w, n as u32 + 40);
+        fill_values(bias, n as u32 + 80);
+        let len = 2 * out_c * pool.out_h() * pool.out_w();
+        let scratch = &mut scratch[..scratch_len(&conv, &pool)];
+        for (with_bias, record) in [(true, false), (false, false), (true, true)] {
+            let bias = with_bias.then_some(&bias[..]);
+            let (want, got) = (&mut want[..len], &mut got[..len]);
+            let taken = conv2d_relu_maxpool2d_f32(&conv, &pool, x, w, bias, want, record.then_some(&mut want_at[..len]), scratch);
+            ensure(taken, "fused f32 reference", n)?;
+            ensure(kernel(&conv, &pool, x, w, bias, got, record.then_some(&mut got_at[..len]), scratch), "fused f32 taken", n)?;
+            ensure(got.iter().zip(want.iter()).all(|(g, w)| g.to_bits() == w.to_bits()), "fused f32", n)?;
+            ensure(want.iter().any(|&v| v > 0.0), "fused f32 output has maxima", n)?;
+            zeros += want.iter().filter(|&&v| v == 0.0).count();
+            ensure(!record || got_at[..len] == want_at[..len], "fused f32 recorded maxima", n)?;
+            compared += len;
+        }
+    }
+    // Some windows were all off after relu (pooled to zero).
+    ensure(zeros > 0, "fused f32 outputs have zeros", CASES.len())?;
+    Ok(compared)
+}
