@@ -476,9 +476,8 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
         return reference::conv2d_relu_maxpool2d_backward_channel_f32(conv, pool, oc, x, w, argmax, dy, grads, scratch);
     }
     let ChannelGrads { mut dx, dw, mut dbias } = grads;
-    let (ph, pw, cw) = (pool.out_h(), pool.out_w(), conv.out_w());
+    let (ph, pw) = (pool.out_h(), pool.out_w());
     let (taps, in_plane) = (conv.kernel_h * conv.kernel_w, conv.in_h * conv.in_w);
-    let row = &mut scratch[..cw];
     // Stride 1 and no padding along rows and columns: every tap of every output reads inside
     // the input, and the loops need no bounds but the slices'.
     let interior = conv.stride_w == 1 && conv.dilation_w == 1 && conv.pad_left == 0 && conv.pad_right == 0 && conv.pad_top == 0;
@@ -493,22 +492,21 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
             // The window rows in order, as the reference goes through conv rows.
             for oy in rows.clone() {
                 let mut n = 0;
-                row.fill(0.0);
                 for (px, (&at, &g)) in codes.iter().zip(grads).enumerate() {
                     let (cy, dcx) = (rows.start + at as usize / pool.kernel_w, at as usize % pool.kernel_w);
                     if at == NO_ARGMAX || cy != oy {
                         continue;
                     }
                     let cx = (px * pool.stride_w).saturating_sub(pool.pad_left) + dcx;
-                    row[cx] = g;
                     cols[n] = (cx, g);
                     n += 1;
                 }
                 if n == 0 {
                     continue;
                 }
-                bias_sum = row.iter().fold(bias_sum, |acc, &g| acc + g);
                 let cols = &cols[..n];
+                // The row's sum without its zeros (the columns ascending, as along the row).
+                bias_sum = cols.iter().fold(bias_sum, |acc, &(_, g)| acc + g);
                 if interior {
                     interior_row_backward(conv, oc, b, oy, x, w, cols, dx.as_deref_mut(), dw);
                     continue;
@@ -555,9 +553,12 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
 }
 
 /// The weight and input gradients of conv output row `oy` of channel `oc`, sample `b`, from
-/// its gradient's nonzero columns `cols`, for a convolution whose taps all read inside the
-/// input (stride 1 along the row, no padding): the loops of the general case without its
-/// bounds tests, in the same order.
+/// its gradient's nonzero columns `cols` (ascending), for a convolution whose taps all read
+/// inside the input along the row (stride 1, no padding). Loops over the columns outermost, so
+/// a 3×3 kernel's 9 weight-gradient sums and its weights stay in registers, with each sum and
+/// each input gradient getting the reference's terms in the reference's order: a tap's sum adds
+/// the columns ascending; an input gradient value gets its terms by kernel column ascending,
+/// which is the columns descending (the value at `c` hears from column `c − kx` at tap `kx`).
 #[allow(clippy::too_many_arguments)]
 fn interior_row_backward(
     conv: &Conv2dParams,
@@ -572,6 +573,11 @@ fn interior_row_backward(
 ) {
     let (kh, kw, iw) = (conv.kernel_h, conv.kernel_w, conv.in_w);
     let (taps, in_plane) = (kh * kw, conv.in_h * iw);
+    // Input rows of the kernel rows inside the input (the rows below it take no term).
+    let lines = (0..kh).map(|ky| oy * conv.stride_h + ky * conv.dilation_h).take_while(|&iy| iy < conv.in_h);
+    if (kh, kw) == (3, 3) && lines.count() == 3 {
+        return interior_row_backward_3x3(conv, oc, b, oy, x, w, cols, dx, dw);
+    }
     for ic in 0..conv.in_c {
         let x_plane = (b * conv.in_c + ic) * in_plane;
         let weights = &w[(oc * conv.in_c + ic) * taps..][..taps];
@@ -595,6 +601,52 @@ fn interior_row_backward(
                         ds[cx + kx] += wv * g;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// [`interior_row_backward`] for a 3×3 kernel whose three rows read inside the input.
+#[allow(clippy::too_many_arguments)]
+fn interior_row_backward_3x3(
+    conv: &Conv2dParams,
+    oc: usize,
+    b: usize,
+    oy: usize,
+    x: &[f32],
+    w: &[f32],
+    cols: &[(usize, f32)],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+) {
+    let iw = conv.in_w;
+    let in_plane = conv.in_h * iw;
+    let line = |ky: usize| (oy * conv.stride_h + ky * conv.dilation_h) * iw;
+    for ic in 0..conv.in_c {
+        let x_plane = (b * conv.in_c + ic) * in_plane;
+        let rows: [&[f32]; 3] = core::array::from_fn(|ky| &x[x_plane + line(ky)..][..iw]);
+        let mut sums = [-0.0f32; 9];
+        for &(cx, g) in cols {
+            for (ky, row) in rows.iter().enumerate() {
+                let xs = &row[cx..cx + 3];
+                sums[3 * ky] += g * xs[0];
+                sums[3 * ky + 1] += g * xs[1];
+                sums[3 * ky + 2] += g * xs[2];
+            }
+        }
+        for (g_tap, sum) in dw[ic * 9..][..9].iter_mut().zip(sums) {
+            *g_tap += sum;
+        }
+        let Some(dx) = dx.as_deref_mut() else { continue };
+        let weights = &w[(oc * conv.in_c + ic) * 9..][..9];
+        for ky in 0..3 {
+            let ds = &mut dx[x_plane + line(ky)..][..iw];
+            let [w0, w1, w2] = [weights[3 * ky], weights[3 * ky + 1], weights[3 * ky + 2]];
+            for &(cx, g) in cols.iter().rev() {
+                let d = &mut ds[cx..cx + 3];
+                d[0] += w0 * g;
+                d[1] += w1 * g;
+                d[2] += w2 * g;
             }
         }
     }
