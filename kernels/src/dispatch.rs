@@ -214,8 +214,7 @@ pub fn adam_f32(h: &AdamParams, t: u32, params: &mut [f32], grads: &[f32], m: &m
 
 /// The fused conv → relu → maxpool forward: see [`reference::conv2d_relu_maxpool2d_f32`].
 /// Cortex-M4 (DSP builds): conv rows computed in register blocks (`arch::m4`), the same values
-/// bit for bit. Helium builds, inference (no `argmax`) of a 3×3 conv under a 2×2 pool: two conv
-/// rows at a time in vector registers (`arch::mve_f32`), the same values bit for bit unless a
+/// bit for bit. Helium builds, a 3×3 conv under a 2×2 pool: two conv rows at a time in vector registers (`arch::mve_f32`), the same values bit for bit unless a
 /// value is subnormal (Helium flushes those to zero).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_relu_maxpool2d_f32(
@@ -225,7 +224,7 @@ pub fn conv2d_relu_maxpool2d_f32(
     w: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    argmax: Option<&mut [u8]>,
+    #[allow(unused_mut)] mut argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -236,7 +235,7 @@ pub fn conv2d_relu_maxpool2d_f32(
         }
     }
     #[cfg(all(target_arch = "arm", feature = "mve"))]
-    if mve_kernels() && argmax.is_none() && crate::arch::mve_f32::conv3x3_relu_maxpool2(conv, pool, x, w, bias, y, scratch) {
+    if mve_kernels() && crate::arch::mve_f32::conv3x3_relu_maxpool2(conv, pool, x, w, bias, y, argmax.as_deref_mut(), scratch) {
         return true;
     }
     if blocked_convolution() {
