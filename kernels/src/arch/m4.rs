@@ -482,7 +482,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
     // the input, and the loops need no bounds but the slices'.
     let interior = conv.stride_w == 1 && conv.dilation_w == 1 && conv.pad_left == 0 && conv.pad_right == 0 && conv.pad_top == 0;
     // The gradient's columns in the row being done, at most one per pooling window.
-    let mut cols = [(0usize, 0.0f32); MAX_POOLED_COLUMNS];
+    let mut cols = [GradColumn { cx: 0, g: 0.0 }; MAX_POOLED_COLUMNS];
     for b in 0..conv.batch {
         let plane = (b * conv.out_c + oc) * ph * pw;
         let mut bias_sum = -0.0f32;
@@ -498,7 +498,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
                         continue;
                     }
                     let cx = (px * pool.stride_w).saturating_sub(pool.pad_left) + dcx;
-                    cols[n] = (cx, g);
+                    cols[n] = GradColumn { cx, g };
                     n += 1;
                 }
                 if n == 0 {
@@ -506,7 +506,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
                 }
                 let cols = &cols[..n];
                 // The row's sum without its zeros (the columns ascending, as along the row).
-                bias_sum = cols.iter().fold(bias_sum, |acc, &(_, g)| acc + g);
+                bias_sum = cols.iter().fold(bias_sum, |acc, col| acc + col.g);
                 if interior {
                     interior_row_backward(conv, oc, b, oy, x, w, cols, dx.as_deref_mut(), dw);
                     continue;
@@ -526,7 +526,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
                                 (cx * conv.stride_w + kx * conv.dilation_w).checked_sub(conv.pad_left).filter(|&ix| ix < conv.in_w)
                             };
                             let mut sum = -0.0f32;
-                            for &(cx, g) in cols {
+                            for &GradColumn { cx, g } in cols {
                                 if let Some(ix) = column(cx) {
                                     sum += g * x[line + ix];
                                 }
@@ -534,7 +534,7 @@ pub fn conv2d_relu_maxpool2d_backward_channel_f32(
                             dw[ic * taps + tap] += sum;
                             if let Some(dx) = dx.as_deref_mut() {
                                 let wv = w[w_kernel + tap];
-                                for &(cx, g) in cols {
+                                for &GradColumn { cx, g } in cols {
                                     if let Some(ix) = column(cx) {
                                         dx[line + ix] += wv * g;
                                     }
@@ -567,7 +567,7 @@ fn interior_row_backward(
     oy: usize,
     x: &[f32],
     w: &[f32],
-    cols: &[(usize, f32)],
+    cols: &[GradColumn],
     mut dx: Option<&mut [f32]>,
     dw: &mut [f32],
 ) {
@@ -591,13 +591,13 @@ fn interior_row_backward(
             let xs = &x[line..line + iw];
             for (kx, (g_tap, &wv)) in grads[ky * kw..][..kw].iter_mut().zip(&weights[ky * kw..][..kw]).enumerate() {
                 let mut sum = -0.0f32;
-                for &(cx, g) in cols {
+                for &GradColumn { cx, g } in cols {
                     sum += g * xs[cx + kx];
                 }
                 *g_tap += sum;
                 if let Some(dx) = dx.as_deref_mut() {
                     let ds = &mut dx[line..line + iw];
-                    for &(cx, g) in cols {
+                    for &GradColumn { cx, g } in cols {
                         ds[cx + kx] += wv * g;
                     }
                 }
@@ -615,41 +615,83 @@ fn interior_row_backward_3x3(
     oy: usize,
     x: &[f32],
     w: &[f32],
-    cols: &[(usize, f32)],
+    cols: &[GradColumn],
     mut dx: Option<&mut [f32]>,
     dw: &mut [f32],
 ) {
     let iw = conv.in_w;
     let in_plane = conv.in_h * iw;
-    let line = |ky: usize| (oy * conv.stride_h + ky * conv.dilation_h) * iw;
+    // The kernel rows' input rows, `row_step` apart.
+    let (line, row_step) = (oy * conv.stride_h * iw, conv.dilation_h * iw);
     for ic in 0..conv.in_c {
-        let x_plane = (b * conv.in_c + ic) * in_plane;
-        let rows: [&[f32]; 3] = core::array::from_fn(|ky| &x[x_plane + line(ky)..][..iw]);
-        let mut sums = [-0.0f32; 9];
-        for &(cx, g) in cols {
-            for (ky, row) in rows.iter().enumerate() {
-                let xs = &row[cx..cx + 3];
-                sums[3 * ky] += g * xs[0];
-                sums[3 * ky + 1] += g * xs[1];
-                sums[3 * ky + 2] += g * xs[2];
-            }
-        }
-        for (g_tap, sum) in dw[ic * 9..][..9].iter_mut().zip(sums) {
-            *g_tap += sum;
-        }
-        let Some(dx) = dx.as_deref_mut() else { continue };
-        let weights = &w[(oc * conv.in_c + ic) * 9..][..9];
-        for ky in 0..3 {
-            let ds = &mut dx[x_plane + line(ky)..][..iw];
-            let [w0, w1, w2] = [weights[3 * ky], weights[3 * ky + 1], weights[3 * ky + 2]];
-            for &(cx, g) in cols.iter().rev() {
-                let d = &mut ds[cx..cx + 3];
-                d[0] += w0 * g;
-                d[1] += w1 * g;
-                d[2] += w2 * g;
-            }
+        let first = (b * conv.in_c + ic) * in_plane + line;
+        let rows = Rows3 { first, row_step, width: iw };
+        add_tap_grads_3x3(x, rows, cols, &mut dw[ic * 9..][..9]);
+        if let Some(dx) = dx.as_deref_mut() {
+            add_input_grads_3x3(dx, rows, &w[(oc * conv.in_c + ic) * 9..][..9], cols);
         }
     }
+}
+
+/// Three input rows `row_step` apart from `first`, `width` values each.
+#[derive(Clone, Copy)]
+pub struct Rows3 {
+    pub first: usize,
+    pub row_step: usize,
+    pub width: usize,
+}
+
+/// `dw[3·ky + kx] += Σ_j g_j · x[row ky][cx_j + kx]`, each sum from −0 over the columns
+/// ascending (Helium's kernel where it runs).
+#[inline(always)]
+fn add_tap_grads_3x3(x: &[f32], rows: Rows3, cols: &[GradColumn], dw: &mut [f32]) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if crate::dispatch::active() == crate::dispatch::Isa::Mve && crate::arch::mve_f32_backward::add_tap_grads_3x3(x, rows, cols, dw) {
+        return;
+    }
+    let row = |ky: usize| &x[rows.first + ky * rows.row_step..][..rows.width];
+    let xrows = [row(0), row(1), row(2)];
+    let mut sums = [-0.0f32; 9];
+    for &GradColumn { cx, g } in cols {
+        for (ky, row) in xrows.iter().enumerate() {
+            let xs = &row[cx..cx + 3];
+            sums[3 * ky] += g * xs[0];
+            sums[3 * ky + 1] += g * xs[1];
+            sums[3 * ky + 2] += g * xs[2];
+        }
+    }
+    for (g_tap, sum) in dw[..9].iter_mut().zip(sums) {
+        *g_tap += sum;
+    }
+}
+
+/// `dx[row ky][cx_j + kx] += w[3·ky + kx] · g_j`, the columns descending and `kx` ascending:
+/// each value gets its terms in the reference's order (Helium's kernel where it runs).
+#[inline(always)]
+fn add_input_grads_3x3(dx: &mut [f32], rows: Rows3, w: &[f32], cols: &[GradColumn]) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if crate::dispatch::active() == crate::dispatch::Isa::Mve && crate::arch::mve_f32_backward::add_input_grads_3x3(dx, rows, w, cols) {
+        return;
+    }
+    for ky in 0..3 {
+        let ds = &mut dx[rows.first + ky * rows.row_step..][..rows.width];
+        let [w0, w1, w2] = [w[3 * ky], w[3 * ky + 1], w[3 * ky + 2]];
+        for &GradColumn { cx, g } in cols.iter().rev() {
+            let d = &mut ds[cx..cx + 3];
+            d[0] += w0 * g;
+            d[1] += w1 * g;
+            d[2] += w2 * g;
+        }
+    }
+}
+
+/// A nonzero value `g` of a conv row's gradient at column `cx` (laid out as two words, as
+/// Helium's backward reads it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GradColumn {
+    pub cx: usize,
+    pub g: f32,
 }
 
 /// Most pooled columns one conv row's gradient can hold in [`conv2d_relu_maxpool2d_backward_channel_f32`]
@@ -709,48 +751,13 @@ mod tests {
         assert!(crate::checks::fused_f32::fused_conv(&blocked_forward, &scratch_len).unwrap() > 0);
     }
 
-    /// A fused backward of one channel.
-    type Backward = fn(&Conv2dParams, &Pool2dParams, usize, &[f32], &[f32], &[u8], &[f32], ChannelGrads, &mut [f32]) -> bool;
-
     /// The sparse fused backward equals the reference's (weight, input and bias gradients,
-    /// equal as numbers: up to the sign of zero sums), with padding, stride 2, a ragged last
-    /// pooling window, and odd sizes.
+    /// equal as numbers: up to the sign of zero sums) on the shared checks (Helium's kernels
+    /// run the same checks on the device, `kcheck`).
     #[test]
-    fn fused_backward_equals_the_reference() {
-        use crate::reference::{conv2d_relu_maxpool2d_backward_channel_f32 as reference_backward, conv2d_relu_maxpool2d_f32};
-        let cases = [
-            // (in_c, in_h, in_w, out_c, kernel, conv stride, conv pad, pool kernel, pool pad)
-            (1, 28, 28, 8, [3, 3], 1, 0, 2, 0),
-            (8, 13, 13, 16, [3, 3], 1, 0, 2, 0),
-            (3, 9, 11, 4, [3, 2], 1, 1, 2, 1),
-            (2, 12, 9, 3, [3, 3], 2, 1, 3, 0),
-        ];
-        for (n, &(in_c, in_h, in_w, out_c, k, stride, pad, pk, ppad)) in cases.iter().enumerate() {
-            let conv = Conv2dParams::plain(2, [in_c, in_h, in_w], out_c, k, [stride; 2], [pad; 2]);
-            let pool = Pool2dParams::plain(2, [out_c, conv.out_h(), conv.out_w()], [pk; 2], [pk; 2], [ppad; 2]);
-            let (x, w, bias) =
-                (values(2 * in_c * in_h * in_w, n as u32 + 1), values(out_c * in_c * k[0] * k[1], n as u32 + 50), values(out_c, 7));
-            let pooled = 2 * out_c * pool.out_h() * pool.out_w();
-            let (mut y, mut argmax) = (std::vec![0.0; pooled], std::vec![0u8; pooled]);
-            let mut scratch = std::vec![0.0; 4096];
-            assert!(conv2d_relu_maxpool2d_f32(&conv, &pool, &x, &w, Some(&bias), &mut y, Some(&mut argmax), &mut scratch));
-            let dy = values(pooled, n as u32 + 90);
-            let taps = in_c * k[0] * k[1];
-            let run = |f: Backward| {
-                let (mut dx, mut dw, mut db) = (std::vec![0.0f32; x.len()], std::vec![0.0f32; w.len()], std::vec![0.0f32; out_c]);
-                let mut scratch = std::vec![0.0; 4096];
-                for (oc, (dw, db)) in dw.chunks_exact_mut(taps).zip(db.iter_mut()).enumerate() {
-                    let grads = ChannelGrads { dx: Some(&mut dx[..]), dw, dbias: Some(db) };
-                    assert!(f(&conv, &pool, oc, &x, &w, &argmax, &dy, grads, &mut scratch));
-                }
-                (dx, dw, db)
-            };
-            let (got, want) = (run(conv2d_relu_maxpool2d_backward_channel_f32), run(reference_backward));
-            assert_eq!(got.0, want.0, "case {n}: input gradient");
-            assert_eq!(got.1, want.1, "case {n}: weight gradient");
-            assert_eq!(got.2, want.2, "case {n}: bias gradient");
-            assert!(want.1.iter().any(|&g| g != 0.0), "case {n}: some gradient flows");
-        }
+    fn fused_backward_passes_the_shared_checks() {
+        let kernel = crate::checks::fused_f32::every_channel(conv2d_relu_maxpool2d_backward_channel_f32);
+        assert!(crate::checks::fused_f32::fused_backward(&kernel).unwrap() > 0);
     }
 
     /// The inline relu is `Pointwise::Relu`'s (`max(x, 0)`) on every kind of value but −0.0,
