@@ -209,6 +209,8 @@ pub fn depthwise(kernel: DepthwiseKernel) -> Result<usize, Mismatch> {
     let (mut bias, mut rq) = ([0i32; 64], [Requant::default(); 64]);
     let cases = [
         (48, 5, 4, 3, 1, [1, 1, 1, 1], 1),
+        // 16 channels (Helium's width), then 4, then 3 one at a time.
+        (23, 5, 5, 3, 1, [1, 0, 0, 1], 1),
         (5, 7, 6, 3, 2, [0, 1, 1, 0], 1),
         (7, 9, 8, 3, 1, [2, 2, 2, 2], 2),
         (6, 4, 9, 5, 1, [2, 0, 2, 4], 1),

@@ -42,6 +42,15 @@ fn mac4(acc: [i32; 4], x: u32, w: u32, offsets: u32) -> [i32; 4] {
 /// The most taps a pixel's table holds (larger kernels take the reference).
 const MAX_TAPS: usize = 64;
 
+/// A tap inside the input: the offsets of its pixel's first channel in the input and of its
+/// first weight (two words, as Helium's loop reads them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tap {
+    pub x: usize,
+    pub w: usize,
+}
+
 /// DEPTHWISE_CONV_2D on int8 (see the reference's `depthwise_conv2d_s8`) when `out_c == in_c`
 /// and the kernel has at most 64 taps; returns `false`, computing nothing, otherwise or for
 /// short operands.
@@ -68,7 +77,7 @@ pub fn depthwise_conv2d_s8(
     }
     let offsets = (io.input_offset as u16 as u32) * 0x1_0001;
     // Per pixel: the input and weight offsets of each tap inside the input.
-    let mut taps = [(0usize, 0usize); MAX_TAPS];
+    let mut taps = [Tap::default(); MAX_TAPS];
     for b in 0..p.batch {
         for oy in 0..oh {
             let rows = valid_taps(oy, p.stride_h, p.dilation_h, p.pad_top, p.kernel_h, p.in_h);
@@ -79,17 +88,29 @@ pub fn depthwise_conv2d_s8(
                     let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
                     for kx in cols.clone() {
                         let ix = ox * p.stride_w + kx * p.dilation_w - p.pad_left;
-                        taps[n] = (((b * p.in_h + iy) * p.in_w + ix) * c, (ky * p.kernel_w + kx) * c);
+                        taps[n] = Tap { x: ((b * p.in_h + iy) * p.in_w + ix) * c, w: (ky * p.kernel_w + kx) * c };
                         n += 1;
                     }
                 }
                 let taps = &taps[..n];
                 let out = &mut y[((b * oh + oy) * ow + ox) * c..][..c];
                 let whole = c / 4 * 4;
-                for c0 in (0..whole).step_by(4) {
+                // Helium: 16 channels at a time.
+                #[allow(unused_mut)]
+                let mut first = 0;
+                #[cfg(all(target_arch = "arm", feature = "mve"))]
+                while crate::dispatch::active() == crate::dispatch::Isa::Mve && first + 16 <= c {
+                    let acc = core::array::from_fn(|j| bias.map_or(0, |bias| bias[first + j]));
+                    let acc = super::mve_int8::depthwise16(&x[first..], &w[first..], taps, io.input_offset, acc);
+                    for (j, (o, &a)) in out[first..first + 16].iter_mut().zip(acc.iter()).enumerate() {
+                        *o = output(io, a, channel_requant(requant, first + j));
+                    }
+                    first += 16;
+                }
+                for c0 in (first..whole).step_by(4) {
                     let mut acc: [i32; 4] = core::array::from_fn(|j| bias.map_or(0, |bias| bias[c0 + j]));
                     let (xp, wp) = (x.as_ptr().wrapping_add(c0), w.as_ptr().wrapping_add(c0));
-                    for &(xi, wi) in taps {
+                    for &Tap { x: xi, w: wi } in taps {
                         // SAFETY: a tap's pixel lies inside the input (`valid_taps`) and its
                         // weights inside the kernel, so with `c0 + 4 ≤ c` both words lie within
                         // `x` and `w`, whose lengths were checked above; any alignment.
@@ -101,7 +122,7 @@ pub fn depthwise_conv2d_s8(
                     }
                 }
                 for ch in whole..c {
-                    let acc = taps.iter().fold(bias.map_or(0, |bias| bias[ch]), |a, &(xi, wi)| {
+                    let acc = taps.iter().fold(bias.map_or(0, |bias| bias[ch]), |a, &Tap { x: xi, w: wi }| {
                         a.wrapping_add((w[wi + ch] as i32).wrapping_mul(x[xi + ch] as i32 + io.input_offset))
                     });
                     out[ch] = output(io, acc, channel_requant(requant, ch));

@@ -3,9 +3,11 @@
 //! of the column, and per output channel one VLDRB of weights and one VMLADAVA (16
 //! multiply-accumulates into a scalar): 9 instructions and a loop end per 64 MACs for four
 //! channels; the weight sums by VADDVA, the gathered runs copied by VLDRB/VSTRB. Lanes past the
-//! end are neither loaded nor accumulated. On a real M55 each vector instruction takes two
+//! end are neither loaded nor accumulated. Also the depthwise sums of 16 channels per tap
+//! (`depthwise16`, for `depthwise_s8`). On a real M55 each vector instruction takes two
 //! beats, overlapping a load with a multiply when they alternate, as here.
 
+use super::depthwise_s8::Tap;
 use super::int8_columns::Dot;
 
 /// Helium's [`Dot`].
@@ -140,4 +142,81 @@ impl Dot for Helium {
             );
         }
     }
+}
+
+/// Depthwise sums of 16 neighbouring channels: `acc[j] + Σ_taps w[tap.w + j]·(x[tap.x + j] +
+/// offset)`, wrapping (the reference's i32 sums). Per tap one LDRD of its offsets, four VLDRB.S32
+/// of input and of weights (4 channels each, widened to i32), then per 4 channels VADD of the
+/// offset, VMUL and VADD: 23 instructions per 16 multiply-accumulates. Returns `acc` unchanged
+/// if a tap's 16 bytes would leave `x` or `w`.
+pub fn depthwise16(x: &[i8], w: &[i8], taps: &[Tap], offset: i32, acc: [i32; 16]) -> [i32; 16] {
+    let inside = taps.iter().all(|t| t.x + 16 <= x.len() && t.w + 16 <= w.len());
+    if taps.is_empty() || !inside {
+        return acc;
+    }
+    let mut sums = acc;
+    // SAFETY: reads x[tap.x..][..16] and w[tap.w..][..16] for each tap (checked above), the
+    // taps (two words each, `Tap` is repr(C)) and sums[..16], and writes sums[..16]; q0–q5
+    // (d0–d11) and lr are declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "vldrw.u32 q0, [{sums}]",
+            "vldrw.u32 q1, [{sums}, #16]",
+            "vldrw.u32 q2, [{sums}, #32]",
+            "vldrw.u32 q3, [{sums}, #48]",
+            "dls lr, {n}",
+            "2:",
+            "ldrd {xi}, {wi}, [{taps}], #8",
+            "add {xi}, {xi}, {x}",
+            "add {wi}, {wi}, {w}",
+            "vldrb.s32 q4, [{xi}]",
+            "vldrb.s32 q5, [{wi}]",
+            "vadd.i32 q4, q4, {offset}",
+            "vmul.i32 q4, q4, q5",
+            "vadd.i32 q0, q0, q4",
+            "vldrb.s32 q4, [{xi}, #4]",
+            "vldrb.s32 q5, [{wi}, #4]",
+            "vadd.i32 q4, q4, {offset}",
+            "vmul.i32 q4, q4, q5",
+            "vadd.i32 q1, q1, q4",
+            "vldrb.s32 q4, [{xi}, #8]",
+            "vldrb.s32 q5, [{wi}, #8]",
+            "vadd.i32 q4, q4, {offset}",
+            "vmul.i32 q4, q4, q5",
+            "vadd.i32 q2, q2, q4",
+            "vldrb.s32 q4, [{xi}, #12]",
+            "vldrb.s32 q5, [{wi}, #12]",
+            "vadd.i32 q4, q4, {offset}",
+            "vmul.i32 q4, q4, q5",
+            "vadd.i32 q3, q3, q4",
+            "le lr, 2b",
+            "vstrw.32 q0, [{sums}]",
+            "vstrw.32 q1, [{sums}, #16]",
+            "vstrw.32 q2, [{sums}, #32]",
+            "vstrw.32 q3, [{sums}, #48]",
+            n = in(reg) taps.len(),
+            taps = inout(reg) taps.as_ptr() => _,
+            x = in(reg) x.as_ptr(),
+            w = in(reg) w.as_ptr(),
+            offset = in(reg) offset,
+            sums = in(reg) sums.as_mut_ptr(),
+            xi = out(reg) _,
+            wi = out(reg) _,
+            out("lr") _,
+            out("d0") _,
+            out("d1") _,
+            out("d2") _,
+            out("d3") _,
+            out("d4") _,
+            out("d5") _,
+            out("d6") _,
+            out("d7") _,
+            out("d8") _,
+            out("d9") _,
+            out("d10") _,
+            out("d11") _,
+            options(nostack),
+        );
+    }
+    sums
 }
