@@ -235,3 +235,44 @@ pub fn depthwise(kernel: DepthwiseKernel) -> Result<usize, Mismatch> {
     }
     Ok(compared)
 }
+
+/// A requantization of sums with the dispatch's signature.
+pub type RequantKernel<'k> = &'k dyn Fn(&Int8Io, &[i32], &[Requant], &mut [i8]);
+
+/// `kernel` against TFLite's arithmetic (`Int8Io::output`) on 4,096 sums in groups of 16: sums
+/// across the i32 range (its ends, exact rounding ties of every shift, ±1), multipliers across
+/// theirs (0 included), right shifts 0 to 33, zero points and a narrowed clamp. Returns the
+/// outputs compared.
+pub fn requantization(kernel: RequantKernel) -> Result<usize, Mismatch> {
+    let mut s = 0x9e37_79b9u32;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s
+    };
+    let (mut sums, mut rq, mut want, mut got) = ([0i32; 16], [Requant::default(); 16], [0i8; 16], [0i8; 16]);
+    for group in 0..256 {
+        let io =
+            Int8Io { input_offset: 0, output_offset: (group % 7) as i32 * 9 - 30, act_min: -128 + (group % 3) as i32 * 20, act_max: 127 };
+        for (j, (acc, r)) in sums.iter_mut().zip(rq.iter_mut()).enumerate() {
+            let v = next();
+            let shift = -((v % 34) as i32);
+            *r = Requant { multiplier: if v % 29 == 0 { 0 } else { (next() >> 1) as i32 | (1 << 30) }, shift };
+            *acc = match (v >> 8) % 5 {
+                0 => next() as i32,
+                1 => (next() as i32) >> 14,
+                // An exact tie of the rounding shift after the high multiply, either sign.
+                2 => ((next() as i32 >> 16) | 1).wrapping_shl(30u32.saturating_sub((-shift) as u32)),
+                3 => [i32::MIN, i32::MAX, 0, -1, 1][j % 5],
+                _ => -((next() >> 18) as i32),
+            };
+        }
+        for (o, (&acc, &r)) in want.iter_mut().zip(sums.iter().zip(rq.iter())) {
+            *o = io.output(acc, r);
+        }
+        kernel(&io, &sums, &rq, &mut got);
+        ensure(got == want, "requantization", group)?;
+    }
+    Ok(256 * 16)
+}

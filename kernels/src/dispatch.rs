@@ -350,6 +350,19 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     true
 }
 
+/// `out[j] = io.output(sums[j], requant[j])` (one requantization per channel): Helium 4 channels
+/// per vector (`arch::mve_int8::requant_down`) where every requantization shifts right;
+/// elsewhere channel by channel.
+pub fn requant_s8(io: &reference::int8::Int8Io, sums: &[i32], requant: &[reference::int8::Requant], out: &mut [i8]) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && crate::arch::mve_int8::requant_down(io, sums, requant, out) {
+        return;
+    }
+    for (j, (o, &s)) in out.iter_mut().zip(sums).enumerate() {
+        *o = io.output(s, requant.get(j).or(requant.first()).copied().unwrap_or_default());
+    }
+}
+
 /// `arch::int8_columns::$kernel(args)` with Neon's dot product for this CPU: SDOT where it has
 /// the extension, else SMULL (`arch::neon_int8`); whether it computed.
 #[cfg(all(feature = "std", target_arch = "aarch64"))]

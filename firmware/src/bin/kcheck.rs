@@ -82,7 +82,8 @@ fn run() -> Result<(), FirmwareError> {
     let outputs = checks::conv(&conv, &dispatch::conv2d_s8_scratch_bytes, false).map_err(mismatch)?
         + checks::pointwise_in_place(&pointwise, &pointwise_scratch).map_err(mismatch)?
         + checks::fully_connected(&fully_connected).map_err(mismatch)?
-        + checks::depthwise(&depthwise).map_err(mismatch)?;
+        + checks::depthwise(&depthwise).map_err(mismatch)?
+        + checks::requantization(&dispatch::requant_s8).map_err(mismatch)?;
     let fused_scratch = |c: &Conv2dParams, p: &Pool2dParams| dispatch::conv2d_relu_maxpool2d_scratch_len(c, p, dispatch::active());
     let f32_outputs = checks::fused_f32::fused_conv(&fused_f32, &fused_scratch).map_err(mismatch)?
         + checks::fused_f32::fused_backward(&dispatch::conv2d_relu_maxpool2d_backward_f32).map_err(mismatch)?;

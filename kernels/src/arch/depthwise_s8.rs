@@ -101,9 +101,12 @@ pub fn depthwise_conv2d_s8(
                 #[cfg(all(target_arch = "arm", feature = "mve"))]
                 while crate::dispatch::active() == crate::dispatch::Isa::Mve && first + 16 <= c {
                     let acc = core::array::from_fn(|j| bias.map_or(0, |bias| bias[first + j]));
-                    let acc = super::mve_int8::depthwise16(&x[first..], &w[first..], taps, io.input_offset, acc);
-                    for (j, (o, &a)) in out[first..first + 16].iter_mut().zip(acc.iter()).enumerate() {
-                        *o = output(io, a, channel_requant(requant, first + j));
+                    let sums = super::mve_int8::depthwise16(&x[first..], &w[first..], taps, io.input_offset, acc);
+                    let outs = &mut out[first..first + 16];
+                    if requant.len() < c || !super::mve_int8::requant_down(io, &sums, &requant[first..first + 16], outs) {
+                        for (j, (o, &a)) in outs.iter_mut().zip(sums.iter()).enumerate() {
+                            *o = output(io, a, channel_requant(requant, first + j));
+                        }
                     }
                     first += 16;
                 }

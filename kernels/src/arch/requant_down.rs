@@ -102,6 +102,18 @@ mod tests {
         }
     }
 
+    /// The short requantization passes the shared checks (Helium's vector one runs them on the
+    /// device, `kcheck`).
+    #[test]
+    fn passes_the_shared_checks() {
+        let kernel = |io: &Int8Io, sums: &[i32], rq: &[Requant], out: &mut [i8]| {
+            for ((o, &s), &r) in out.iter_mut().zip(sums).zip(rq) {
+                *o = output(io, s, r);
+            }
+        };
+        assert_eq!(crate::checks::requantization(&kernel), Ok(4096));
+    }
+
     /// A fused pool's clamp after the layer's: one clamp, the same as the two in turn.
     #[test]
     fn clamps_compose() {
