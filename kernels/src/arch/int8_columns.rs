@@ -26,6 +26,18 @@ pub trait Dot {
     fn copy(src: &[i8], dst: &mut [i8]) {
         dst.copy_from_slice(src);
     }
+    /// `out[c] = ` the int8 output of `sums[c]` by channel `c`'s requantization (`requant`: one
+    /// per channel, or one for all).
+    fn requant(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
+        requant_each(io, sums, requant, out);
+    }
+}
+
+/// [`Dot::requant`] channel by channel.
+pub fn requant_each(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
+    for (c, (o, &s)) in out.iter_mut().zip(sums).enumerate() {
+        *o = output(io, s, channel_requant(requant, c));
+    }
 }
 
 /// Plain Rust: the driver's oracle in tests.
@@ -165,7 +177,8 @@ pub fn conv2d_s8<D: Dot>(
             None => {
                 for (i, out) in y[b * oh * ow * p.out_c..].chunks_exact_mut(p.out_c).take(oh * ow).enumerate() {
                     gather::<D>(p, image, (i / ow, i % ow), zero, col);
-                    channel_sums::<D>(col, w, folded, |c, s| out[c] = output(io, s, channel_requant(requant, c)));
+                    channel_sums::<D>(col, w, folded, |c, s| maxima[c] = s);
+                    D::requant(io, maxima, requant, out);
                 }
             }
             Some((pool, act)) => {
@@ -219,12 +232,12 @@ pub fn pointwise_s8_in_place<D: Dot>(
     {
         return false;
     }
-    let Some((col, folded, _)) = split(scratch, k, p.out_c) else { return false };
+    let Some((col, folded, sums)) = split(scratch, k, p.out_c) else { return false };
     fold_biases::<D>(w, k, bias, io.input_offset, folded);
     for i in 0..pixels {
         D::copy(&xy[i * k..(i + 1) * k], col);
-        let out = &mut xy[i * p.out_c..(i + 1) * p.out_c];
-        channel_sums::<D>(col, w, folded, |c, s| out[c] = output(io, s, channel_requant(requant, c)));
+        channel_sums::<D>(col, w, folded, |c, s| sums[c] = s);
+        D::requant(io, sums, requant, &mut xy[i * p.out_c..(i + 1) * p.out_c]);
     }
     true
 }
@@ -253,9 +266,8 @@ pub fn fully_connected_s8<D: Dot>(
         while c + 4 <= out {
             let acc: [i32; 4] = core::array::from_fn(|j| folded(c + j));
             let sums = D::dot4(row, &w[c * depth..(c + 4) * depth], &acc);
-            for (j, s) in sums.into_iter().enumerate() {
-                ys[c + j] = output(io, s, channel_requant(requant, c + j));
-            }
+            let requant = if requant.len() > 1 { &requant[c.min(requant.len())..] } else { requant };
+            D::requant(io, &sums, requant, &mut ys[c..c + 4]);
             c += 4;
         }
         for c in c..out {
