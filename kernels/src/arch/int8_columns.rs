@@ -33,6 +33,30 @@ pub trait Dot {
     }
 }
 
+/// [`Dot::requant`] through `vector` (a whole number of 4-channel groups at once, `false` where it
+/// does not take them): per channel, or one requantization for all repeated 16 times; the rest
+/// (a tail, what `vector` refuses) channel by channel.
+pub fn requant_vectors(
+    io: &Int8Io,
+    sums: &[i32],
+    requant: &[Requant],
+    out: &mut [i8],
+    vector: impl Fn(&Int8Io, &[i32], &[Requant], &mut [i8]) -> bool,
+) {
+    let whole = sums.len() / 4 * 4;
+    let done = whole > 0
+        && match requant {
+            [one] => {
+                let all = [*one; 16];
+                sums[..whole].chunks(16).zip(out[..whole].chunks_mut(16)).all(|(s, o)| vector(io, s, &all[..s.len()], o))
+            }
+            _ => requant.len() >= whole && vector(io, &sums[..whole], &requant[..whole], &mut out[..whole]),
+        };
+    let from = if done { whole } else { 0 };
+    let rest = if requant.len() > 1 { &requant[from.min(requant.len())..] } else { requant };
+    requant_each(io, &sums[from..], rest, &mut out[from..]);
+}
+
 /// [`Dot::requant`] channel by channel.
 pub fn requant_each(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
     for (c, (o, &s)) in out.iter_mut().zip(sums).enumerate() {

@@ -118,21 +118,9 @@ impl Dot for Helium {
         a
     }
 
-    /// Per channel, or one requantization for all, 4 channels per vector ([`requant_down`]) where
-    /// every requantization shifts right; the rest channel by channel.
+    /// 4 channels per vector ([`requant_down`]) where every requantization shifts right.
     fn requant(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
-        let whole = sums.len() / 4 * 4;
-        let done = match requant {
-            [one] => {
-                let all = [*one; 16];
-                let groups = sums[..whole].chunks(16).zip(out[..whole].chunks_mut(16));
-                groups.into_iter().all(|(s, o)| requant_down(io, s, &all[..s.len()], o))
-            }
-            _ => requant.len() >= whole && requant_down(io, &sums[..whole], &requant[..whole], &mut out[..whole]),
-        };
-        let from = if done { whole } else { 0 };
-        let rest = if requant.len() > 1 { &requant[from.min(requant.len())..] } else { requant };
-        super::int8_columns::requant_each(io, &sums[from..], rest, &mut out[from..]);
+        super::int8_columns::requant_vectors(io, sums, requant, out, requant_down);
     }
 
     /// The library's `memcpy` copies such short unaligned runs a byte at a time.

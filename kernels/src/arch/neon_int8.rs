@@ -3,9 +3,15 @@
 //! pairwise into four i32 lanes (SADALP): 4 instructions per 16 MACs and channel; `Sdot`, on
 //! cores with the dot-product extension (Armv8.2-A `dotprod`, checked at run time), does the
 //! same in one SDOT. Both are exact integer sums, so any order gives the reference's bits.
+//! Both requantize 4 channels per vector (`requant_down`: SQRDMULH, SRSHL, TFLite's rounding).
 
-use super::int8_columns::Dot;
-use core::arch::aarch64::{int32x4_t, vaddvq_s32, vdupq_n_s32, vget_low_s8, vld1q_s8, vmull_high_s8, vmull_s8, vpadalq_s16};
+use super::int8_columns::{requant_vectors, Dot};
+use crate::reference::int8::{Int8Io, Requant};
+use core::arch::aarch64::{
+    int32x4_t, vaddvq_s32, vandq_s32, vcombine_s16, vdupq_n_s32, vget_lane_u32, vget_low_s8, vld1q_s32, vld1q_s8, vld2q_s32, vmaxq_s32,
+    vminq_s32, vmovn_s16, vmovn_s32, vmull_high_s8, vmull_s8, vpadalq_s16, vqaddq_s32, vqrdmulhq_s32, vreinterpret_u32_s8, vrshlq_s32,
+    vshrq_n_s32,
+};
 
 /// Neon without the dot-product extension.
 pub struct Smull;
@@ -78,9 +84,43 @@ fn dot4_with(col: &[i8], quad: &[i8], acc: &[i32], dot1: impl Fn(&[i8], &[i8], i
     })
 }
 
+/// `out[j] = ` the int8 requantization of `sums[j]` by `requant[j]` (per channel, every one
+/// shifting right), 4 channels per vector: LD2 splits the multipliers and shifts, SQRDMULH is
+/// the rounding doubling high multiply, a saturating −1 on negative values before SRSHL makes
+/// its rounding ties go away from zero (TFLite's), then the zero point (SQADD), the clamp
+/// (SMAX, SMIN) and two narrowing moves. Returns `false`, writing nothing, unless the three
+/// lengths are equal, a multiple of 4, and every requantization is down.
+pub fn requant_down(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) -> bool {
+    let n = sums.len();
+    if n == 0 || !n.is_multiple_of(4) || requant.len() != n || out.len() != n || !super::requant_down::monotone(requant) {
+        return false;
+    }
+    // SAFETY: Neon is part of every aarch64 core; every load reads 4 sums or 4 requantizations
+    // (8 words, `Requant` is repr(C)) at `i < n` with `n` a multiple of 4 (checked).
+    unsafe {
+        let (offset, lo, hi, floor) =
+            (vdupq_n_s32(io.output_offset), vdupq_n_s32(io.act_min.max(-128)), vdupq_n_s32(io.act_max.min(127)), vdupq_n_s32(-31));
+        for i in (0..n).step_by(4) {
+            let rq = vld2q_s32(requant.as_ptr().add(i).cast::<i32>());
+            let high = vqrdmulhq_s32(vld1q_s32(sums.as_ptr().add(i)), rq.0);
+            let shift = vmaxq_s32(rq.1, floor);
+            let fix = vshrq_n_s32::<31>(vandq_s32(vshrq_n_s32::<31>(shift), high));
+            let v = vrshlq_s32(vqaddq_s32(high, fix), shift);
+            let v = vminq_s32(vmaxq_s32(vqaddq_s32(v, offset), lo), hi);
+            let h = vmovn_s32(v);
+            let bytes = vget_lane_u32::<0>(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(h, h))));
+            out[i..i + 4].copy_from_slice(&bytes.to_le_bytes().map(|b| b as i8));
+        }
+    }
+    true
+}
+
 impl Dot for Smull {
     fn dot4(col: &[i8], quad: &[i8], acc: &[i32]) -> [i32; 4] {
         dot4_with(col, quad, acc, Self::dot1)
+    }
+    fn requant(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
+        requant_vectors(io, sums, requant, out, requant_down);
     }
     fn dot1(col: &[i8], w: &[i8], acc: i32) -> i32 {
         // SAFETY: `dot1_with` passes `n / 16` chunks of slices at least `n` long.
@@ -91,6 +131,9 @@ impl Dot for Smull {
 impl Dot for Sdot {
     fn dot4(col: &[i8], quad: &[i8], acc: &[i32]) -> [i32; 4] {
         dot4_with(col, quad, acc, Self::dot1)
+    }
+    fn requant(io: &Int8Io, sums: &[i32], requant: &[Requant], out: &mut [i8]) {
+        requant_vectors(io, sums, requant, out, requant_down);
     }
     fn dot1(col: &[i8], w: &[i8], acc: i32) -> i32 {
         // SAFETY: as `Smull::dot1`; `Sdot` is used only where `sdot_runs_here` (the dispatch).
@@ -122,5 +165,13 @@ mod tests {
             }
         }
         println!("SDOT on this CPU: {}", sdot_runs_here());
+    }
+
+    /// The vector requantization passes the shared checks (ties, the ends of the i32 range,
+    /// shifts 0 to 33) against TFLite's arithmetic.
+    #[test]
+    fn requantization_is_tflites() {
+        let kernel = |io: &Int8Io, sums: &[i32], rq: &[Requant], out: &mut [i8]| assert!(requant_down(io, sums, rq, out));
+        assert_eq!(crate::checks::requantization(&kernel), Ok(4096));
     }
 }
