@@ -5,6 +5,7 @@
 //! operands live in fixed buffers on the stack (about 20 KB).
 
 pub mod fused_f32;
+pub mod gemm_f32;
 
 use crate::reference::int8::{conv2d_maxpool_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, Int8Io, Requant};
 use crate::reference::{Conv2dParams, Pool2dParams};

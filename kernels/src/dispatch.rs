@@ -20,10 +20,10 @@ use core::sync::atomic::{AtomicU8, Ordering};
 pub use reference::{
     add_assign_f32, add_row_bias_f32, argmax_f32, avgpool2d_backward_f32, avgpool2d_f32, batchnorm_backward_f32, batchnorm_eval_f32,
     batchnorm_train_f32, binary_backward_f32, binary_f32, cross_entropy_backward_f32, cross_entropy_f32, fused_backward_supported,
-    global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32, linear_weight_grad_row_f32,
-    log_softmax_backward_f32, log_softmax_f32, maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32,
-    pad2d_f32, pointwise_backward_f32, pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32,
-    softmax_backward_f32, softmax_f32, sum_channels_f32, sum_rows_f32, transpose_backward_f32, transpose_f32,
+    global_avgpool_backward_f32, global_avgpool_f32, layernorm_backward_f32, layernorm_f32, log_softmax_backward_f32, log_softmax_f32,
+    maxpool2d_backward_f32, maxpool2d_f32, mse_backward_f32, mse_f32, pad2d_backward_f32, pad2d_f32, pointwise_backward_f32,
+    pointwise_backward_in_place_f32, pointwise_f32, pointwise_in_place_f32, sgd_f32, softmax_backward_f32, softmax_f32, sum_channels_f32,
+    sum_rows_f32, transpose_backward_f32, transpose_f32,
 };
 // The kernels' parameter types.
 pub use reference::{
@@ -150,16 +150,33 @@ fn host_width() -> Option<()> {
 /// same sums in another order (8 or 16 lanes, fused multiply-adds), within the tolerance its
 /// tests state.
 /// Cortex-M4 (DSP builds): the linear forward 4 outputs at a time, bit for bit the reference.
+/// Helium: `a` not transposed, 8 outputs per gather or 16 columns per row (`arch::mve_f32_gemm`),
+/// bit for bit unless a value is subnormal.
 pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
     if let Some(width) = host_width() {
         // SAFETY: `host_width` is only `Some` after `select` found the width's features.
         return unsafe { simd::gemm_f32(width, t, m, n, k, a, b, c, accumulate) };
     }
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && crate::arch::mve_f32_gemm::gemm_f32(t, m, n, k, a, b, c, accumulate) {
+        return;
+    }
     if dsp_kernels() {
         return crate::arch::m4::gemm_f32(t, m, n, k, a, b, c, accumulate);
     }
     reference::gemm_f32(t, m, n, k, a, b, c, accumulate)
+}
+
+/// Row `o` of a linear layer's weight gradient: see [`reference::linear_weight_grad_row_f32`].
+/// Helium: 16 columns at a time (`arch::mve_f32_gemm`), bit for bit unless a value is
+/// subnormal.
+pub fn linear_weight_grad_row_f32(rows: usize, out: usize, o: usize, dy: &[f32], x: &[f32], row: &mut [f32]) {
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && crate::arch::mve_f32_gemm::linear_weight_grad_row_f32(rows, out, o, dy, x, row) {
+        return;
+    }
+    reference::linear_weight_grad_row_f32(rows, out, o, dy, x, row)
 }
 
 /// The convolution: see [`reference::conv2d_f32`]. x86 SIMD: one sample at a time as an

@@ -751,6 +751,12 @@ mod tests {
         assert!(crate::checks::fused_f32::fused_conv(&blocked_forward, &scratch_len).unwrap() > 0);
     }
 
+    /// The linear forward on the shared gemm checks (other transpositions: the reference's).
+    #[test]
+    fn gemm_passes_the_shared_checks() {
+        assert!(crate::checks::gemm_f32::gemm(&gemm_f32).unwrap() > 0);
+    }
+
     /// The sparse fused backward equals the reference's (weight, input and bias gradients,
     /// equal as numbers: up to the sign of zero sums) on the shared checks (Helium's kernels
     /// run the same checks on the device, `kcheck`).
