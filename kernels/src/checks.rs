@@ -4,6 +4,7 @@
 //! emulated cores, so the DSP and Helium kernels meet the reference on their own ISA). No heap:
 //! operands live in fixed buffers on the stack (about 20 KB).
 
+pub mod conv_f32;
 pub mod fused_f32;
 pub mod gemm_f32;
 

@@ -180,7 +180,9 @@ pub fn linear_weight_grad_row_f32(rows: usize, out: usize, o: usize, dy: &[f32],
 }
 
 /// The convolution: see [`reference::conv2d_f32`]. x86 SIMD: one sample at a time as an
-/// im2col product (one group), within its tests' tolerance.
+/// im2col product (one group), within its tests' tolerance. Helium (row stride 1, any groups):
+/// 16 output columns at a time over a row's taps (`arch::mve_f32_conv`), bit for bit unless a
+/// value is subnormal.
 pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
     if let Some(width) = host_width() {
@@ -188,6 +190,10 @@ pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
         if unsafe { simd::plain_conv::conv2d_f32(width, p, x, w, bias, y) } {
             return;
         }
+    }
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    if mve_kernels() && crate::arch::mve_f32_conv::conv2d_f32(p, x, w, bias, y) {
+        return;
     }
     reference::conv2d_f32(p, x, w, bias, y)
 }

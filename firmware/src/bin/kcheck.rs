@@ -2,8 +2,8 @@
 //! Helium's (and the DSP extension's) on the M55 — against the reference kernels on odd shapes
 //! (`mote_kernels::checks`: tails, strides, padding, dilation, pooling, in place), byte for
 //! byte, on the core's own instructions; and the fused f32 convolution (the M4's assembly
-//! rows, Helium's two-row kernel and sparse backward) and the linear layers' products bit for
-//! bit. Reports the outputs compared.
+//! rows, Helium's two-row kernel and sparse backward), the unfused convolution and the linear
+//! layers' products bit for bit. Reports the outputs compared.
 #![no_std]
 #![no_main]
 
@@ -87,6 +87,7 @@ fn run() -> Result<(), FirmwareError> {
     let fused_scratch = |c: &Conv2dParams, p: &Pool2dParams| dispatch::conv2d_relu_maxpool2d_scratch_len(c, p, dispatch::active());
     let f32_outputs = checks::fused_f32::fused_conv(&fused_f32, &fused_scratch).map_err(mismatch)?
         + checks::fused_f32::fused_backward(&dispatch::conv2d_relu_maxpool2d_backward_f32).map_err(mismatch)?
+        + checks::conv_f32::conv(&dispatch::conv2d_f32).map_err(mismatch)?
         + checks::gemm_f32::gemm(&dispatch::gemm_f32).map_err(mismatch)?
         + checks::gemm_f32::weight_grad(&dispatch::linear_weight_grad_row_f32).map_err(mismatch)?;
     defmt::println!(
