@@ -24,7 +24,8 @@ struct RowTap {
 
 /// `y = conv(x, w) + bias` (see the reference's `conv2d_f32`) where the row stride is 1 and a
 /// row's taps fit the table; returns `false`, touching nothing, otherwise or for short
-/// operands.
+/// operands. Not inlined: its tap table (1 KB) stays off the stack of callers that never get here.
+#[inline(never)]
 pub fn conv2d_f32(p: &Conv2dParams, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) -> bool {
     let (oh, ow, gc) = (p.out_h(), p.out_w(), p.group_in_c());
     let taps_per_oc = gc * p.kernel_h * p.kernel_w;
