@@ -1,8 +1,9 @@
 //! Benchmark: the exported model's plans against their baselines in the same run, on the
-//! emulated M4 — inference (fused, in place) against the out-of-place unfused plan, and a
-//! training step (fused forward and backward, updates inside the backward) against the
-//! out-of-place unfused one. Reports instructions and arena bytes of each, and checks the
-//! plans agree: the same logits, and the same weights after the same training steps.
+//! emulated core — inference (fused, in place, the core's kernels) against the out-of-place
+//! unfused plan run with the reference kernels, and a training step (fused forward and
+//! backward, updates inside the backward) against the out-of-place unfused one, also with the
+//! reference kernels. Reports instructions and arena bytes of each, and checks the plans
+//! agree: the same logits, and the same weights after the same training steps.
 //!
 //! Arguments (semihosting command line): `steps=N` (training steps per plan, default 20).
 #![no_std]
@@ -15,6 +16,7 @@ use mote_firmware::link::{HostLink, SemihostingLink, Split};
 use mote_firmware::model::ModelNodes;
 use mote_firmware::sizes::{BENCH_ARENA, INFER_PLAN, INFER_REF_PLAN, NODES, OPTIMIZER, PARAMS, STEPS, TRAIN_PLAN, TRAIN_REF_PLAN};
 use mote_firmware::{board, model};
+use mote_kernels::dispatch::{self, Isa};
 
 static mut PARAMS_RAM: [f32; PARAMS] = [0.0; PARAMS];
 static mut OPTIMIZER_STATE: [f32; OPTIMIZER] = [0.0; OPTIMIZER];
@@ -57,9 +59,13 @@ fn run() -> Result<(), FirmwareError> {
     let mut g = Graph::<NODES>::new();
     let built = model::graph(&mut g)?;
     let infer = infer_with(&g, &built, &model::plan(INFER_PLAN)?)?;
-    let infer_ref = infer_with(&g, &built, &model::plan(INFER_REF_PLAN)?)?;
     let train = train_with(&g, &built, &model::plan(TRAIN_PLAN)?, steps)?;
+    // The baselines with the reference kernels (their scratch needs are within the plans').
+    let kernels = |isa: Isa| dispatch::select(isa).map_err(|_| FirmwareError::Argument("kernel set"));
+    kernels(Isa::Reference)?;
+    let infer_ref = infer_with(&g, &built, &model::plan(INFER_REF_PLAN)?)?;
     let train_ref = train_with(&g, &built, &model::plan(TRAIN_REF_PLAN)?, steps)?;
+    kernels(Isa::built_in())?;
     defmt::println!(
         "result infer_insns={=u64} infer_ref_insns={=u64} infer_arena_bytes={=u32} infer_ref_arena_bytes={=u32} same_logits={=bool} train_insns={=u64} train_ref_insns={=u64} train_arena_bytes={=u32} train_ref_arena_bytes={=u32} same_weights={=bool} steps={=u32} inferences={=u32}",
         infer.insns,
