@@ -156,6 +156,27 @@ impl Rows<'_> {
 /// `[maxima, plane bytes, channels, bias bits, blocks left, x of the block, w]`.
 #[cfg(all(target_arch = "arm", feature = "mve"))]
 mod asm {
+    /// A Thumb function `$name` of Helium instructions, in a section of its own (linked only
+    /// where called).
+    macro_rules! global_fn {
+        ($name:expr, $($line:expr),* $(,)?) => {
+            core::arch::global_asm!(
+                ".syntax unified",
+                ".thumb",
+                ".arch armv8.1-m.main",
+                ".arch_extension mve.fp",
+                concat!(".section .text.", $name, ",\"ax\",%progbits"),
+                concat!(".global ", $name),
+                concat!(".type ", $name, ",%function"),
+                ".thumb_func",
+                ".p2align 2",
+                concat!($name, ":"),
+                $($line,)*
+                concat!(".size ", $name, ", . - ", $name),
+            );
+        };
+    }
+
     /// One input vector at byte offset `$off` of row `$row` into one conv row's sum.
     macro_rules! tap {
         ($row:literal, $off:literal, $w:literal, $acc:literal) => {
@@ -208,17 +229,8 @@ mod asm {
             $codes:expr,
             $max_store:expr
         ) => {
-            core::arch::global_asm!(
-                ".syntax unified",
-                ".thumb",
-                ".arch armv8.1-m.main",
-                ".arch_extension mve.fp",
-                concat!(".section .text.", $name, ",\"ax\",%progbits"),
-                concat!(".global ", $name),
-                concat!(".type ", $name, ",%function"),
-                ".thumb_func",
-                ".p2align 2",
-                concat!($name, ":"),
+            global_fn!(
+                $name,
                 "push {{r4-r11, lr}}",
                 "vpush {{d8-d15}}",
                 "sub sp, sp, #32",
@@ -273,7 +285,6 @@ mod asm {
                 "add sp, sp, #32",
                 "vpop {{d8-d15}}",
                 "pop {{r4-r11, pc}}",
-                concat!(".size ", $name, ", . - ", $name),
             );
         };
     }
@@ -359,17 +370,8 @@ mod asm {
     // Pooled value j = the larger of maxima[2j] and maxima[2j + 1] (the first if equal), for
     // j < n: r0 maxima (read in whole groups of 8), r1 the pooled row, r2 n ≥ 1. The stores of
     // the last group are predicated (VCTP) to the n values.
-    core::arch::global_asm!(
-        ".syntax unified",
-        ".thumb",
-        ".arch armv8.1-m.main",
-        ".arch_extension mve.fp",
-        ".section .text.mote_mve_pool_pairs,\"ax\",%progbits",
-        ".global mote_mve_pool_pairs",
-        ".type mote_mve_pool_pairs,%function",
-        ".thumb_func",
-        ".p2align 2",
-        "mote_mve_pool_pairs:",
+    global_fn!(
+        "mote_mve_pool_pairs",
         "push {{r7, lr}}",
         "adds r3, r2, #3",
         "lsrs r3, r3, #2",
@@ -385,23 +387,13 @@ mod asm {
         "subs r2, r2, #4",
         "le lr, 1b",
         "pop {{r7, pc}}",
-        ".size mote_mve_pool_pairs, . - mote_mve_pool_pairs",
     );
 
     // As `mote_mve_pool_pairs`, also recording where each pooled value came from: r1 the
     // codes row (0 or 2 per column, u32), r3 the recorded bytes, the 5th argument (stack) n.
     // The code of the odd column is its own + 1; a value not above 0 records 255 (NO_ARGMAX).
-    core::arch::global_asm!(
-        ".syntax unified",
-        ".thumb",
-        ".arch armv8.1-m.main",
-        ".arch_extension mve.fp",
-        ".section .text.mote_mve_pool_pairs_recorded,\"ax\",%progbits",
-        ".global mote_mve_pool_pairs_recorded",
-        ".type mote_mve_pool_pairs_recorded,%function",
-        ".thumb_func",
-        ".p2align 2",
-        "mote_mve_pool_pairs_recorded:",
+    global_fn!(
+        "mote_mve_pool_pairs_recorded",
         "push {{r4-r7, lr}}",
         "ldr r4, [sp, #20]",
         "adds r5, r4, #3",
@@ -429,7 +421,6 @@ mod asm {
         "subs r4, r4, #4",
         "le lr, 1b",
         "pop {{r4-r7, pc}}",
-        ".size mote_mve_pool_pairs_recorded, . - mote_mve_pool_pairs_recorded",
     );
 
     extern "C" {
