@@ -37,6 +37,17 @@ pub fn fill_bytes(out: &mut [i8], seed: usize) {
     }
 }
 
+/// Deterministic values in [−1, 1), every 11th an exact zero.
+pub fn fill_values(out: &mut [f32], seed: u32) {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    for (i, v) in out.iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = if i % 11 == 0 { 0.0 } else { (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0 };
+    }
+}
+
 /// One requantization per channel, multipliers spread out, into `out`.
 pub fn fill_requants(out: &mut [Requant]) {
     for (c, r) in out.iter_mut().enumerate() {

@@ -150,8 +150,8 @@ fn host_width() -> Option<()> {
 /// same sums in another order (8 or 16 lanes, fused multiply-adds), within the tolerance its
 /// tests state.
 /// Cortex-M4 (DSP builds): the linear forward 4 outputs at a time, bit for bit the reference.
-/// Helium: `a` not transposed, 8 outputs per gather or 16 columns per row (`arch::mve_f32_gemm`),
-/// bit for bit unless a value is subnormal.
+/// Helium: `a` not transposed, 8 outputs per pair of gathers, or a scaled row added per step
+/// (`arch::mve_f32_gemm`), bit for bit unless a value is subnormal.
 pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
     if let Some(width) = host_width() {
@@ -169,8 +169,8 @@ pub fn gemm_f32(t: Transpose, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]
 }
 
 /// Row `o` of a linear layer's weight gradient: see [`reference::linear_weight_grad_row_f32`].
-/// Helium: 16 columns at a time (`arch::mve_f32_gemm`), bit for bit unless a value is
-/// subnormal.
+/// Helium: a tail-predicated loop per scaled row (`arch::mve_f32_gemm`), bit for bit unless a
+/// value is subnormal.
 pub fn linear_weight_grad_row_f32(rows: usize, out: usize, o: usize, dy: &[f32], x: &[f32], row: &mut [f32]) {
     #[cfg(all(target_arch = "arm", feature = "mve"))]
     if mve_kernels() && crate::arch::mve_f32_gemm::linear_weight_grad_row_f32(rows, out, o, dy, x, row) {
@@ -247,7 +247,7 @@ pub fn conv2d_relu_maxpool2d_f32(
     w: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    #[allow(unused_mut)] mut argmax: Option<&mut [u8]>,
+    argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -257,6 +257,8 @@ pub fn conv2d_relu_maxpool2d_f32(
             return unsafe { simd::conv::conv2d_relu_maxpool2d_f32(width, conv, pool, x, w, bias, y, argmax, scratch) };
         }
     }
+    #[cfg(all(target_arch = "arm", feature = "mve"))]
+    let mut argmax = argmax;
     #[cfg(all(target_arch = "arm", feature = "mve"))]
     if mve_kernels() && crate::arch::mve_f32::conv3x3_relu_maxpool2(conv, pool, x, w, bias, y, argmax.as_deref_mut(), scratch) {
         return true;
@@ -373,17 +375,16 @@ pub fn conv2d_relu_maxpool2d_backward_f32(
     true
 }
 
-/// `out[j] = io.output(sums[j], requant[j])` (one requantization per channel): Helium 4 channels
-/// per vector (`arch::mve_int8::requant_down`) where every requantization shifts right;
-/// elsewhere channel by channel.
+/// `out[j] = io.output(sums[j], requant[j])` (one requantization per channel, or one for all),
+/// as the int8 kernels requantize: Helium 4 channels per vector (`arch::mve_int8::requant_down`)
+/// where every requantization shifts right; elsewhere channel by channel, with the constants of
+/// a right shift computed once (`arch::requant_down`).
 pub fn requant_s8(io: &reference::int8::Int8Io, sums: &[i32], requant: &[reference::int8::Requant], out: &mut [i8]) {
     #[cfg(all(target_arch = "arm", feature = "mve"))]
-    if mve_kernels() && crate::arch::mve_int8::requant_down(io, sums, requant, out) {
-        return;
+    if mve_kernels() {
+        return crate::arch::int8_columns::requant_vectors(io, sums, requant, out, crate::arch::mve_int8::requant_down);
     }
-    for (j, (o, &s)) in out.iter_mut().zip(sums).enumerate() {
-        *o = io.output(s, requant.get(j).or(requant.first()).copied().unwrap_or_default());
-    }
+    crate::arch::int8_columns::requant_each(io, sums, requant, out)
 }
 
 /// `arch::int8_columns::$kernel(args)` with Neon's dot product for this CPU: SDOT where it has

@@ -85,11 +85,15 @@ fn run() -> Result<(), FirmwareError> {
         + checks::depthwise(&depthwise).map_err(mismatch)?
         + checks::requantization(&dispatch::requant_s8).map_err(mismatch)?;
     let fused_scratch = |c: &Conv2dParams, p: &Pool2dParams| dispatch::conv2d_relu_maxpool2d_scratch_len(c, p, dispatch::active());
-    let f32_outputs = checks::fused_f32::fused_conv(&fused_f32, &fused_scratch).map_err(mismatch)?
+    let mut f32_outputs = checks::fused_f32::fused_conv(&fused_f32, &fused_scratch).map_err(mismatch)?
         + checks::fused_f32::fused_backward(&dispatch::conv2d_relu_maxpool2d_backward_f32).map_err(mismatch)?
-        + checks::conv_f32::conv(&dispatch::conv2d_f32).map_err(mismatch)?
-        + checks::gemm_f32::gemm(&dispatch::gemm_f32).map_err(mismatch)?
-        + checks::gemm_f32::weight_grad(&dispatch::linear_weight_grad_row_f32).map_err(mismatch)?;
+        + checks::gemm_f32::gemm(&dispatch::gemm_f32).map_err(mismatch)?;
+    // The unfused convolution and the weight gradient's rows have kernels of their own only on
+    // Helium; elsewhere the dispatch runs the reference, which the checks would meet with itself.
+    if dispatch::active() == dispatch::Isa::Mve {
+        f32_outputs += checks::conv_f32::conv(&dispatch::conv2d_f32).map_err(mismatch)?
+            + checks::gemm_f32::weight_grad(&dispatch::linear_weight_grad_row_f32).map_err(mismatch)?;
+    }
     defmt::println!(
         "result int8_outputs_equal={=u32} f32_outputs_equal={=u32} isa={=u8}",
         outputs as u32,

@@ -709,25 +709,6 @@ mod tests {
     use super::*;
     use crate::reference::Pointwise;
 
-    /// The linear forward equals the reference's bit for bit, odd sizes and tails included,
-    /// accumulating or not; other transpositions go to the reference.
-    #[test]
-    fn gemm_equals_the_reference_bit_for_bit() {
-        for (m, n, k) in [(1, 10, 400), (3, 7, 5), (2, 4, 1), (5, 1, 9), (1, 13, 33)] {
-            let a = values(m * k, 7);
-            let b = values(n * k, 8);
-            for t in [Transpose { a: false, b: true }, Transpose { a: true, b: true }, Transpose { a: false, b: false }] {
-                for accumulate in [false, true] {
-                    let (mut got, mut want) = (values(m * n, 9), values(m * n, 9));
-                    gemm_f32(t, m, n, k, &a, &b, &mut got, accumulate);
-                    reference::gemm_f32(t, m, n, k, &a, &b, &mut want, accumulate);
-                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&got), bits(&want), "{m}×{n}×{k} {t:?} accumulate {accumulate}");
-                }
-            }
-        }
-    }
-
     /// The fused forward through the blocked rows (plain Rust here; the M4's assembly runs the
     /// same checks on the device, `kcheck`).
     #[allow(clippy::too_many_arguments)]
@@ -751,7 +732,8 @@ mod tests {
         assert!(crate::checks::fused_f32::fused_conv(&blocked_forward, &scratch_len).unwrap() > 0);
     }
 
-    /// The linear forward on the shared gemm checks (other transpositions: the reference's).
+    /// The linear forward equals the reference's bit for bit on the shared gemm checks (odd
+    /// sizes and tails, accumulating or not; other transpositions go to the reference).
     #[test]
     fn gemm_passes_the_shared_checks() {
         assert!(crate::checks::gemm_f32::gemm(&gemm_f32).unwrap() > 0);
@@ -778,21 +760,11 @@ mod tests {
     }
     use std::vec::Vec;
 
-    /// Deterministic values in [-1, 1) with some exact zeros.
+    /// The shared checks' deterministic values.
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                if i % 11 == 0 {
-                    0.0
-                } else {
-                    (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-                }
-            })
-            .collect()
+        let mut v = std::vec![0.0; n];
+        crate::checks::fill_values(&mut v, seed);
+        v
     }
 
     /// Every row of every channel equals the reference's bit for bit: widths that leave tails of

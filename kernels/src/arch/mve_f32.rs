@@ -1,5 +1,6 @@
 //! Helium (Armv8.1-M MVE with its float extension: Cortex-M55, M85) f32 kernel for the fused
-//! conv 3×3 → relu → 2×2 max pool forward of inference: per pooled row, the two conv rows it
+//! conv 3×3 → relu → 2×2 max pool forward (inference, and training with where each maximum
+//! came from recorded): per pooled row, the two conv rows it
 //! pools are summed together, 4 or 8 columns per block in vector registers, so each input
 //! vector is loaded once for both rows; relu, the vertical max and then the horizontal max of
 //! each column pair (VLD20/VLD21 split even and odd columns) stay in vector registers.

@@ -3,8 +3,7 @@
 //! interior splits into blocks of 16 and 4 columns with tails, and a column stride the fast
 //! path refuses.
 
-use super::fused_f32::fill_values;
-use super::{ensure, Mismatch};
+use super::{ensure, fill_values, Mismatch};
 use crate::reference::{conv2d_f32, Conv2dParams};
 
 /// The convolution with the dispatch's signature.

@@ -3,7 +3,7 @@
 //! every mix of the kernels' column blocks, one and several input channels, a ragged last
 //! pooling row, and shapes the fast paths refuse (padding, one pooled column).
 
-use super::{ensure, Mismatch};
+use super::{ensure, fill_values, Mismatch};
 use crate::reference::{conv2d_relu_maxpool2d_f32, ChannelGrads, Conv2dParams, Pool2dParams};
 
 /// Values one input buffer holds.
@@ -33,17 +33,6 @@ const CASES: [(usize, usize, usize, usize, usize); 9] = [
     (2, 9, 19, 2, 1),
     (5, 6, 10, 3, 0),
 ];
-
-/// Deterministic values in [−1, 1), every 11th an exact zero.
-pub fn fill_values(out: &mut [f32], seed: u32) {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    for (i, v) in out.iter_mut().enumerate() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        *v = if i % 11 == 0 { 0.0 } else { (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0 };
-    }
-}
 
 /// `kernel` (scratch of `scratch_len(conv, pool)`) against the reference over a batch of two,
 /// with and without a bias, recording the maxima and not. Returns the outputs compared.

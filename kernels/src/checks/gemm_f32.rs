@@ -3,8 +3,7 @@
 //! kernels' widths (8 and 16 at once, 4 with a predicated tail, single values), and the weight
 //! gradient's rows.
 
-use super::fused_f32::fill_values;
-use super::{ensure, Mismatch};
+use super::{ensure, fill_values, Mismatch};
 use crate::reference::{gemm_f32, linear_weight_grad_row_f32, Transpose};
 
 /// Values an operand buffer holds.
@@ -17,8 +16,9 @@ pub type GemmKernel<'k> = &'k dyn Fn(Transpose, usize, usize, usize, &[f32], &[f
 pub type WeightGradKernel<'k> = &'k dyn Fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 
 /// `(m, n, k)`: mnist-cnn's linear layer forward and its input gradient's shape, then odd sizes
-/// (8 + 8 + 3 outputs, 16 + 5 columns, one of each).
-const SIZES: [(usize, usize, usize); 7] = [(1, 10, 400), (1, 400, 10), (3, 7, 5), (2, 19, 33), (1, 1, 1), (2, 16, 3), (1, 21, 17)];
+/// (8 + 8 + 3 outputs, 16 + 5 columns, one of each, one output, one input).
+const SIZES: [(usize, usize, usize); 9] =
+    [(1, 10, 400), (1, 400, 10), (3, 7, 5), (2, 19, 33), (1, 1, 1), (2, 16, 3), (1, 21, 17), (2, 4, 1), (5, 1, 9)];
 
 fn bits_equal(a: &[f32], b: &[f32]) -> bool {
     a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
